@@ -1,0 +1,261 @@
+/**
+ * The agent's one logger: LogTape, writing one line per record to stderr (or
+ * to `write` in tests), as text for people or as JSON lines for collectors.
+ *
+ * An agent holds SAS tokens, device keys and broker passwords, and its logs
+ * leave the device, so every record is redacted before it is formatted: by
+ * property name (`password`, `deviceKey`, …) and by pattern in every string
+ * and in the rendered message (`Bearer …`, PEM private keys, URL passwords, …).
+ */
+import {
+  configure,
+  getLogger as getLogTapeLogger,
+  getLogLevels,
+  isLogLevel,
+  type Logger,
+  type LogRecord,
+  reset,
+} from "@logtape/logtape";
+
+/** A record's severity; LogTape's level names, lowest first. */
+export type LogLevel = "trace" | "debug" | "info" | "warning" | "error" | "fatal";
+
+/** `text` for people reading a console, `json` for log collectors. */
+export type LogFormat = "text" | "json";
+
+/** What {@link configureLogging} accepts. */
+export interface LoggingOptions {
+  /** The lowest level written; lower ones are dropped. Default `"info"`. */
+  level?: LogLevel;
+  /** How each record is written. Default `"text"`. */
+  format?: LogFormat;
+  /** Receives each line without its newline. Default: stderr, synchronously. */
+  write?: (line: string) => void;
+}
+
+const REDACTED = "[REDACTED]";
+// Deep enough for any config or payload we log; deeper means a runaway value.
+const MAX_DEPTH = 10;
+
+const SECRET_KEY =
+  /(?:password|passwd|secret|token|apikey|authorization|privatekey|key|sas|signature|sig|credential|cookie)s?$/;
+
+// Compared after lowercasing and dropping "-" and "_", and matched at the end
+// of the name, so `deviceKey`, `x-api-key` and `accessToken` are secret while
+// `keyFile`, `keepalive` and `tokenUrl` are not.
+function isSecretKey(name: string): boolean {
+  return SECRET_KEY.test(name.toLowerCase().replace(/[-_]/g, ""));
+}
+
+// Each pattern rewrites its match so that it no longer carries the secret and
+// a second pass leaves it unchanged; order matters: whole SAS tokens go before
+// their `sig=` parameter would. A doubled scheme ("Bearer Bearer xyz", a common
+// client bug) must not be taken for the credential, or the real one leaks.
+const TEXT_RULES: [RegExp, (...match: string[]) => string][] = [
+  [
+    /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)/g,
+    (_, kind) => `-----BEGIN ${kind}PRIVATE KEY-----${REDACTED}-----END ${kind}PRIVATE KEY-----`,
+  ],
+  [
+    /\bSharedAccessSignature\s+(?!SharedAccessSignature\s)[^\s"'<>;,]+/g,
+    () => `SharedAccessSignature ${REDACTED}`,
+  ],
+  [/\bBearer\s+(?!Bearer\s)[\w\-.~+/]+=*/gi, () => `Bearer ${REDACTED}`],
+  // "Basic" is also an English word; only a base64 "user:password" is a secret.
+  [/\bBasic\s+(?!Basic\s)([A-Za-z0-9+/]{4,}={0,2})/gi, (match, encoded) => {
+    try {
+      return atob(encoded).includes(":") ? `Basic ${REDACTED}` : match;
+    } catch {
+      return match;
+    }
+  }],
+  [
+    /\b([a-z][a-z0-9+.-]{0,31}:\/\/[^\s:/?#@]*):[^\s/?#]+@/gi,
+    (_, userAndScheme) => `${userAndScheme}:${REDACTED}@`,
+  ],
+  // `name=value` pairs from query strings and connection strings: `sig=`,
+  // `SharedAccessKey=`, `password=`, judged by the same names as properties.
+  [
+    /\b([A-Za-z][\w-]{0,63})=([^&;\s"'<>#,]+)/g,
+    (match, name) => isSecretKey(name) ? `${name}=${REDACTED}` : match,
+  ],
+];
+
+/**
+ * Removes secrets that appear inside free text: bearer and basic credentials,
+ * Azure SAS tokens, secret `name=value` parameters (such as `sig=`), PEM
+ * private keys and passwords in URLs. Applying it twice changes nothing more.
+ *
+ * @example
+ * ```ts
+ * redactText("dialing mqtts://dev:hunter2@broker:8883");
+ * // "dialing mqtts://dev:[REDACTED]@broker:8883"
+ * ```
+ */
+export function redactText(text: string): string {
+  // One rule's rewrite can complete another's match (`sig=` removing the "/"
+  // that ended a URL's userinfo), so repeat until nothing changes.
+  let result = text;
+  for (let pass = 0; pass < 5; pass++) {
+    const previous = result;
+    for (const [pattern, replace] of TEXT_RULES) result = result.replace(pattern, replace);
+    if (result === previous) break;
+  }
+  return result;
+}
+
+/**
+ * Returns a copy of `value` that is safe to log: values under secret property
+ * names become `"[REDACTED]"`, strings go through {@link redactText}, Errors
+ * become `{ name, message }`, cycles become `"[Circular]"` and nesting past
+ * ten levels becomes `"[Truncated]"`. The input is not modified.
+ *
+ * @example
+ * ```ts
+ * redact({ host: "hub", auth: { deviceKey: "c2VjcmV0" } });
+ * // { host: "hub", auth: { deviceKey: "[REDACTED]" } }
+ * ```
+ */
+export function redact(value: unknown): unknown {
+  return redactCollecting(value, new Set());
+}
+
+// `secrets` collects every value found under a secret name, so that the same
+// value is also hidden where a message placeholder interpolates it.
+function redactCollecting(root: unknown, secrets: Set<unknown>): unknown {
+  const path = new WeakSet<object>();
+  function walk(value: unknown, depth: number): unknown {
+    if (typeof value === "string") return redactText(value);
+    if (typeof value !== "object" || value === null) return value;
+    if (path.has(value)) return "[Circular]";
+    if (depth >= MAX_DEPTH) return "[Truncated]";
+    let source: unknown = value;
+    if (value instanceof Error) {
+      // name, message and cause are not enumerable: a plain copy would be {}.
+      const { name, message, cause } = value;
+      source = Object.assign({ name, message }, value, cause === undefined ? {} : { cause });
+    } else if (value instanceof Map) source = Object.fromEntries(value);
+    else if (value instanceof Set) source = [...value];
+    else if (ArrayBuffer.isView(value)) {
+      return `[${value.constructor.name} ${value.byteLength} bytes]`;
+    } else if (typeof (value as { toJSON?: unknown }).toJSON === "function") {
+      // Dates become ISO strings, URLs their href, which may carry a password.
+      return walk((value as { toJSON(): unknown }).toJSON(), depth + 1);
+    }
+    path.add(value);
+    try {
+      if (Array.isArray(source)) return source.map((item) => walk(item, depth + 1));
+      const copy: Record<string, unknown> = {};
+      for (const [key, item] of Object.entries(source as object)) {
+        if (!isSecretKey(key)) copy[key] = walk(item, depth + 1);
+        else {
+          // Numbers and booleans are too common to hide wherever they appear.
+          if (typeof item === "string" || typeof item === "object") secrets.add(item);
+          copy[key] = REDACTED;
+        }
+      }
+      return copy;
+    } finally {
+      path.delete(value);
+    }
+  }
+  return walk(root, 0);
+}
+
+function toJson(value: unknown): string {
+  return JSON.stringify(value, (_, v) => typeof v === "bigint" ? v.toString() : v) ?? String(value);
+}
+
+function renderValue(value: unknown, secrets: Set<unknown>): string {
+  if (secrets.has(value)) return REDACTED;
+  if (typeof value === "string") return value;
+  if (value instanceof Error) return `${value.name}: ${value.message}`;
+  if (typeof value === "object" && value !== null) return toJson(redact(value));
+  return String(value);
+}
+
+function redactRecord(record: LogRecord) {
+  const secrets = new Set<unknown>();
+  const properties = redactCollecting(record.properties, secrets);
+  const message = record.message
+    .map((part, i) => i % 2 === 0 ? String(part) : renderValue(part, secrets))
+    .join("");
+  return {
+    ts: new Date(record.timestamp).toISOString(),
+    level: record.level,
+    category: record.category.join("."),
+    message: redactText(message),
+    properties,
+  };
+}
+
+// Newlines are escaped so that a message can neither break the one-line-per-
+// record promise nor forge a line that looks like another record.
+function formatText(r: ReturnType<typeof redactRecord>): string {
+  const message = r.message.replace(/\r/g, "\\r").replace(/\n/g, "\\n");
+  return `${r.ts} ${r.level.toUpperCase().padEnd(5)} ${r.category}: ${message}`;
+}
+
+// Synchronous, so a line is out before the next statement runs and never
+// interleaves with program output on stdout; the loop covers partial writes.
+function writeToStderr(line: string): void {
+  const bytes = new TextEncoder().encode(line + "\n");
+  let written = 0;
+  while (written < bytes.length) written += Deno.stderr.writeSync(bytes.subarray(written));
+}
+
+/**
+ * Sends every record under the `outpost` category at `level` and above to one
+ * sink, redacted and formatted. Calling it again replaces the configuration.
+ *
+ * @example
+ * ```ts
+ * await configureLogging({ level: "debug", format: "json" });
+ * getLogger("runtime").info("started {name}", { name: "agent" });
+ * ```
+ */
+export async function configureLogging(options: LoggingOptions = {}): Promise<void> {
+  const { level = "info", format = "text", write = writeToStderr } = options;
+  // Level and format often come straight from an environment variable.
+  if (!isLogLevel(level) || (format !== "text" && format !== "json")) {
+    const expected = `levels: ${getLogLevels().join(", ")}; formats: text, json`;
+    throw new TypeError(
+      `Cannot configure logging with level "${level}", format "${format}" (${expected})`,
+    );
+  }
+  const formatLine = format === "json" ? toJson : formatText;
+  await configure({
+    reset: true,
+    sinks: { agent: (record: LogRecord) => write(formatLine(redactRecord(record))) },
+    loggers: [
+      { category: ["outpost"], sinks: ["agent"], lowestLevel: level },
+      // LogTape's own warnings; configuring it also silences its startup notice.
+      { category: ["logtape", "meta"], sinks: ["agent"], lowestLevel: "warning" },
+    ],
+  });
+}
+
+/**
+ * Removes the configuration, so records go nowhere until configured again.
+ *
+ * @example
+ * ```ts
+ * await resetLogging();
+ * ```
+ */
+export async function resetLogging(): Promise<void> {
+  await reset();
+}
+
+/**
+ * The logger for `outpost.<category…>`.
+ *
+ * @example
+ * ```ts
+ * const log = getLogger("tunnel");
+ * log.warn("tunnel {id} closed: {error}", { id: "t1", error: new Error("reset") });
+ * ```
+ */
+export function getLogger(...category: string[]): Logger {
+  return getLogTapeLogger(["outpost", ...category]);
+}
