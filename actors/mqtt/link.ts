@@ -1,0 +1,171 @@
+/**
+ * The link is what a cloud's other actors hold on to while its MQTT
+ * connection comes and goes: it outlives every connection attempt and every
+ * restart of the connection actor.
+ *
+ * Owns: the set of subscriptions (restored on every connect), status
+ * listeners, message routing by topic filter. Receives: `attach(session)`
+ * and `detach()` from the connection actor, inbound messages through
+ * `deliver`. Sends: publishes through the current session; status changes
+ * and messages to whoever subscribed. Supervised: it is not an actor; the
+ * connection actor that drives it is.
+ */
+import { getLogger } from "../runtime/logging.ts";
+import { filterProblem, topicMatches, topicNameProblem } from "../../protocols/mqtt_topic.ts";
+
+/** How a message is published. */
+export interface PublishOptions {
+  /** 0: fire and forget; 1 (default): the promise resolves on the broker's PUBACK. */
+  qos?: 0 | 1;
+  /** Default false. */
+  retain?: boolean;
+}
+
+/** A message from the broker. */
+export interface InboundMessage {
+  topic: string;
+  payload: Uint8Array;
+  retain: boolean;
+}
+
+/** Receives the messages of one subscription. */
+export type MessageHandler = (message: InboundMessage) => void;
+
+/** What one live MQTT connection can do; the connection actor supplies it. */
+export interface MqttSession {
+  /** Resolves when sent (QoS 0) or acknowledged (QoS 1); rejects if the connection drops first. */
+  publish(
+    topic: string,
+    payload: string | Uint8Array,
+    options: Required<PublishOptions>,
+  ): Promise<void>;
+  /** Resolves when the broker granted every filter; rejects when it refused one. */
+  subscribe(subscriptions: readonly { filter: string; qos: 0 | 1 }[]): Promise<void>;
+  /** Resolves when the broker confirmed. */
+  unsubscribe(filters: readonly string[]): Promise<void>;
+}
+
+/** A publish attempted while the link has no connection. */
+export class NotConnectedError extends Error {
+  constructor(link: string) {
+    super(`MQTT link "${link}" is not connected`);
+    this.name = "NotConnectedError";
+  }
+}
+
+interface Registration {
+  qos: 0 | 1;
+  handlers: Set<MessageHandler>;
+}
+
+const log = getLogger("mqtt");
+
+/** The stable face of one cloud's MQTT connection. */
+export class MqttLink {
+  #session: MqttSession | undefined;
+  #subscriptions = new Map<string, Registration>();
+  #statusListeners = new Set<(connected: boolean) => void>();
+
+  constructor(readonly name: string) {}
+
+  /** Whether a connection is up and its subscriptions are in place. */
+  get connected(): boolean {
+    return this.#session !== undefined;
+  }
+
+  /** Publishes now; rejects with {@link NotConnectedError} when there is no connection. */
+  publish(
+    topic: string,
+    payload: string | Uint8Array,
+    options: PublishOptions = {},
+  ): Promise<void> {
+    const problem = topicNameProblem(topic);
+    if (problem) return Promise.reject(new TypeError(`Cannot publish: ${problem}`));
+    const session = this.#session;
+    if (!session) return Promise.reject(new NotConnectedError(this.name));
+    return session.publish(topic, payload, {
+      qos: options.qos ?? 1,
+      retain: options.retain ?? false,
+    });
+  }
+
+  /**
+   * Adds `handler` for messages matching `filter`. The subscription is made
+   * now if connected and again after every reconnect; it lasts until the
+   * returned `unsubscribe`.
+   */
+  async subscribe(
+    filter: string,
+    handler: MessageHandler,
+    qos: 0 | 1 = 1,
+  ): Promise<{ unsubscribe(): Promise<void> }> {
+    const problem = filterProblem(filter);
+    if (problem) throw new TypeError(`Cannot subscribe: ${problem}`);
+    let registration = this.#subscriptions.get(filter);
+    const first = registration === undefined;
+    if (!registration) {
+      registration = { qos, handlers: new Set() };
+      this.#subscriptions.set(filter, registration);
+    }
+    registration.handlers.add(handler);
+    if (first && this.#session) await this.#session.subscribe([{ filter, qos }]);
+    const entry = registration;
+    return {
+      unsubscribe: async () => {
+        entry.handlers.delete(handler);
+        if (entry.handlers.size > 0 || this.#subscriptions.get(filter) !== entry) return;
+        this.#subscriptions.delete(filter);
+        await this.#session?.unsubscribe([filter]);
+      },
+    };
+  }
+
+  /** Calls `listener(connected)` on every change; returns a function to stop listening. */
+  onStatus(listener: (connected: boolean) => void): () => void {
+    this.#statusListeners.add(listener);
+    return () => void this.#statusListeners.delete(listener);
+  }
+
+  /** For the connection actor: restores subscriptions on a new session, then reports connected. */
+  async attach(session: MqttSession): Promise<void> {
+    const subscriptions = [...this.#subscriptions].map(([filter, { qos }]) => ({ filter, qos }));
+    if (subscriptions.length > 0) await session.subscribe(subscriptions);
+    this.#session = session;
+    this.#notify(true);
+  }
+
+  /** For the connection actor: the session is gone. */
+  detach(): void {
+    if (!this.#session) return;
+    this.#session = undefined;
+    this.#notify(false);
+  }
+
+  /** For the connection actor: routes an inbound message to every matching handler. */
+  deliver(message: InboundMessage): void {
+    for (const [filter, { handlers }] of this.#subscriptions) {
+      if (!topicMatches(filter, message.topic)) continue;
+      for (const handler of handlers) {
+        try {
+          handler(message);
+        } catch (error) {
+          log.error("A handler for {filter} on link {link} threw: {error}", {
+            filter,
+            link: this.name,
+            error,
+          });
+        }
+      }
+    }
+  }
+
+  #notify(connected: boolean): void {
+    for (const listener of this.#statusListeners) {
+      try {
+        listener(connected);
+      } catch (error) {
+        log.error("A status listener of link {link} threw: {error}", { link: this.name, error });
+      }
+    }
+  }
+}
