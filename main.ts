@@ -1,80 +1,134 @@
 /**
- * The `outpost` command line. It parses, configures logging, builds the
- * supervision tree, starts it, waits for SIGINT or SIGTERM, and stops it.
+ * The `outpost` command line: parse, load the configuration, build the
+ * agent, start it, wait for SIGINT or SIGTERM, stop it. Nothing else lives
+ * here.
+ *
+ * Exit codes: 0 done, 1 the agent failed or could not be reached, 2 bad
+ * configuration or usage.
  */
-import { parseArgs } from "node:util";
-import denoJson from "./deno.json" with { type: "json" };
-import {
-  configureLogging,
-  getLogger,
-  type LogFormat,
-  type LogLevel,
-} from "./actors/runtime/logging.ts";
-import { createSystem, supervisor } from "./actors/runtime/mod.ts";
+import { Command, CommanderError, Option } from "commander";
+import { type Agent, createAgent, VERSION } from "./actors/agent/agent.ts";
+import { ConfigError, loadConfig } from "./actors/agent/config.ts";
+import { askControl, formatTree } from "./actors/agent/control.ts";
+import { configureLogging, type LogFormat, type LogLevel } from "./actors/runtime/logging.ts";
+import type { ActorTreeNode } from "./actors/runtime/node.ts";
 
-const USAGE = `Usage: outpost <command> [options]
+const LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"];
+let exitCode = 0;
 
-Commands:
-  run        run the agent until SIGINT or SIGTERM
-  version    print the version
+function program(): Command {
+  const cli = new Command("outpost")
+    .description("Outpost: an IoT device agent with supervised actors")
+    .exitOverride()
+    .showHelpAfterError();
 
-Options of run:
-  --log-level <level>    trace, debug, info (default), warning, error, fatal
-  --log-format <format>  text (default) or json`;
+  cli.command("run")
+    .description("run the agent until SIGINT or SIGTERM (no --config: the embedded default)")
+    .option("-c, --config <file>", "TOML configuration file")
+    .addOption(new Option("--log-level <level>", "lowest level logged").choices(LEVELS))
+    .addOption(new Option("--log-format <format>", "log line format").choices(["text", "json"]))
+    .action(async (options) => {
+      const config = await loadConfig(options.config);
+      await configureLogging({
+        level: (options.logLevel ?? config.log.level) as LogLevel,
+        format: (options.logFormat ?? config.log.format) as LogFormat,
+      });
+      exitCode = await run(createAgent(config));
+    });
 
-async function main(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      "log-level": { type: "string", default: "info" },
-      "log-format": { type: "string", default: "text" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  const [command] = positionals;
-  if (values.help || command === undefined || command === "help") {
-    console.log(USAGE);
-    return 0;
+  for (const command of ["tree", "status"] as const) {
+    cli.command(command)
+      .description(
+        command === "tree"
+          ? "print the running agent's supervision tree"
+          : "print the running agent's status",
+      )
+      .option("-c, --config <file>", "configuration of the agent to ask (finds its control socket)")
+      .option("-s, --socket <path>", "control socket of the agent to ask")
+      .option("--json", "print JSON for scripts")
+      .action(async (options) => {
+        const socket = options.socket ?? (await loadConfig(options.config)).control.socket;
+        const result = await askControl(socket, command);
+        if (options.json) console.log(JSON.stringify(result, null, 2));
+        else if (command === "tree") console.log(formatTree(result as ActorTreeNode));
+        else console.log(formatStatus(result as ReturnType<Agent["status"]>));
+      });
   }
-  if (command === "version") {
-    console.log(`outpost ${denoJson.version}`);
-    return 0;
-  }
-  if (command !== "run") {
-    console.error(`Unknown command "${command}".\n\n${USAGE}`);
-    return 2;
-  }
-  await configureLogging({
-    level: values["log-level"] as LogLevel,
-    format: values["log-format"] as LogFormat,
-  });
-  return await run();
+
+  cli.command("config")
+    .description("work with configuration files")
+    .command("check <file>")
+    .description("validate a configuration file without running")
+    .action(async (file) => {
+      const config = await loadConfig(file);
+      console.log(
+        `${file}: valid (device ${config.agent.deviceId}, ${
+          Object.keys(config.clouds).length
+        } cloud(s))`,
+      );
+    });
+
+  cli.command("version")
+    .description("print the version")
+    .action(() => console.log(`outpost ${VERSION}`));
+
+  return cli;
 }
 
-async function run(): Promise<number> {
-  const log = getLogger("agent");
-  const system = createSystem(supervisor("agent", { strategy: "one_for_one" }, []));
-  await system.start();
-  log.info("Outpost {version} running", { version: denoJson.version });
+async function run(agent: Agent): Promise<number> {
   const signalled = new Promise<string>((resolve) => {
     for (const signal of ["SIGINT", "SIGTERM"] as const) {
       Deno.addSignalListener(signal, () => resolve(signal));
     }
   });
-  const ended = await Promise.race([signalled, system.exited.then(() => "exit")]);
+  await agent.start();
+  const { broker } = agent.config;
+  if (broker.enabled) {
+    // The hint is useful once the broker answers, which the local cloud's
+    // first connection proves.
+    agent.connected().then(() => {
+      console.log(
+        `Outpost is publishing on its embedded broker ${broker.host}:${broker.port}. Watch it with:`,
+      );
+      console.log(`  mosquitto_sub -h ${broker.host} -p ${broker.port} -t 'outpost/#' -v`);
+    });
+  }
+  const ended = await Promise.race([signalled, agent.exited.then(() => "exit")]);
   if (ended === "exit") {
-    log.fatal("The agent's supervision tree gave up");
+    console.error("outpost: the agent's supervision tree gave up; see the log above");
     return 1;
   }
-  log.info("Received {signal}; stopping", { signal: ended });
-  await system.stop();
+  await agent.stop();
   return 0;
 }
 
-try {
-  Deno.exit(await main(Deno.args));
-} catch (error) {
-  console.error(`outpost: ${error instanceof Error ? error.message : error}`);
-  Deno.exit(2);
+function formatStatus(status: ReturnType<Agent["status"]>): string {
+  const lines = [
+    `outpost ${status.version}, device ${status.deviceId}, up ${
+      Math.round(status.uptimeMs / 1000)
+    }s`,
+  ];
+  for (const cloud of status.clouds) {
+    lines.push(
+      `  cloud ${cloud.name}: ${cloud.connected ? "connected" : "disconnected"}, ` +
+        `${cloud.queued} queued, ${cloud.dropped} dropped`,
+    );
+  }
+  return lines.join("\n");
 }
+
+try {
+  await program().parseAsync(Deno.args, { from: "user" });
+} catch (error) {
+  if (error instanceof CommanderError) {
+    exitCode = error.exitCode === 0 ? 0 : 2;
+  } else if (error instanceof ConfigError) {
+    console.error(error.message);
+    exitCode = 2;
+  } else {
+    console.error(`outpost: ${error instanceof Error ? error.message : String(error)}`);
+    exitCode = 1;
+  }
+}
+// Signal listeners and the like must not keep a finished command alive.
+Deno.exit(exitCode);

@@ -2,7 +2,18 @@
  * Outpost: an IoT device agent framework for Deno. Every connection and
  * session is an XState v5 actor under an OTP-style supervisor.
  *
- * @example
+ * @example The agent, embedded
+ * ```ts
+ * import { createAgent, parseConfig } from "./mod.ts";
+ *
+ * const agent = createAgent(parseConfig(undefined)); // the embedded default
+ * agent.onCommand("blink", (payload) => ({ blinked: true }));
+ * await agent.start();
+ * await agent.publish("climate", { celsius: 21.5 });
+ * await agent.stop();
+ * ```
+ *
+ * @example The runtime alone
  * ```ts
  * import { child, createSystem, supervisor } from "./mod.ts";
  * import { fromPromise } from "xstate";
@@ -16,3 +27,8 @@
  * @module
  */
 export * from "./actors/runtime/mod.ts";
+export * from "./actors/agent/mod.ts";
+export * from "./actors/mqtt/mod.ts";
+export * from "./actors/telemetry/mod.ts";
+export * from "./actors/store/mod.ts";
+export * from "./actors/broker/mod.ts";

@@ -12,6 +12,9 @@
  */
 import { getLogger } from "../runtime/logging.ts";
 import { filterProblem, topicMatches, topicNameProblem } from "../../protocols/mqtt_topic.ts";
+import type { InboundMessage, MqttSession } from "../../protocols/mqtt_session.ts";
+
+export type { InboundMessage, MqttSession } from "../../protocols/mqtt_session.ts";
 
 /** How a message is published. */
 export interface PublishOptions {
@@ -21,32 +24,12 @@ export interface PublishOptions {
   retain?: boolean;
 }
 
-/** A message from the broker. */
-export interface InboundMessage {
-  topic: string;
-  payload: Uint8Array;
-  retain: boolean;
-}
-
 /** Receives the messages of one subscription. */
 export type MessageHandler = (message: InboundMessage) => void;
 
-/** What one live MQTT connection can do; the connection actor supplies it. */
-export interface MqttSession {
-  /** Resolves when sent (QoS 0) or acknowledged (QoS 1); rejects if the connection drops first. */
-  publish(
-    topic: string,
-    payload: string | Uint8Array,
-    options: Required<PublishOptions>,
-  ): Promise<void>;
-  /** Resolves when the broker granted every filter; rejects when it refused one. */
-  subscribe(subscriptions: readonly { filter: string; qos: 0 | 1 }[]): Promise<void>;
-  /** Resolves when the broker confirmed. */
-  unsubscribe(filters: readonly string[]): Promise<void>;
-}
-
 /** A publish attempted while the link has no connection. */
 export class NotConnectedError extends Error {
+  /** Builds the error for the link named `link`. */
   constructor(link: string) {
     super(`MQTT link "${link}" is not connected`);
     this.name = "NotConnectedError";
@@ -66,6 +49,7 @@ export class MqttLink {
   #subscriptions = new Map<string, Registration>();
   #statusListeners = new Set<(connected: boolean) => void>();
 
+  /** A link with no connection yet; `name` is the cloud's name, for logs. */
   constructor(readonly name: string) {}
 
   /** Whether a connection is up and its subscriptions are in place. */

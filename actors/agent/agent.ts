@@ -1,0 +1,307 @@
+/**
+ * The Outpost agent: configuration in, a running supervision tree out.
+ *
+ * Owns: the state database and outbox, one link per cloud, the handler
+ * registry, the control endpoint. Receives: records from sources and the
+ * embedding app (`publish`, `event`), handlers (`onDesired`, `onCommand`),
+ * custom actors (`startActor`). Sends: records to the outbox, which each
+ * cloud's drain empties. Supervised by: nobody; it *is* the root, and
+ * `exited` says when its tree gave up.
+ */
+import type { DatabaseSync } from "node:sqlite";
+import { type ActorSystem, createSystem, type SystemExit } from "../runtime/system.ts";
+import type { ActorTreeNode } from "../runtime/node.ts";
+import type { Spec } from "../runtime/spec.ts";
+import { getLogger } from "../runtime/logging.ts";
+import { openDatabase } from "../store/database.ts";
+import { Outbox } from "../telemetry/outbox.ts";
+import { type GenericCloud, genericCloud } from "../generic/mod.ts";
+import { readSecretFile } from "../store/secret_file.ts";
+import { controlCommands, serveControl } from "./control.ts";
+import { type CommandHandler, type DesiredHandler, HandlerRegistry } from "./handlers.ts";
+import { TelemetryRouter } from "./telemetry_router.ts";
+import { agentTree } from "./tree.ts";
+import { type Config, parseConfig } from "./config.ts";
+import denoJson from "../../deno.json" with { type: "json" };
+
+/** The agent's version, from deno.json. */
+export const VERSION: string = denoJson.version;
+
+/** Options of {@link createAgent}. */
+export interface AgentOptions {
+  /** The app's own actors, started under `agent/apps` with the tree. */
+  actors?: Spec[];
+  /** Serve the control endpoint (`outpost tree`, `outpost status`). Default true. */
+  control?: boolean;
+}
+
+/** What `outpost status` shows. */
+export interface AgentStatus {
+  /** Outpost's version. */
+  version: string;
+  /** `agent.deviceId` from the configuration. */
+  deviceId: string;
+  /** Time since the tree started. */
+  uptimeMs: number;
+  /** Per cloud: link up or down, records waiting in the outbox, records dropped so far. */
+  clouds: { name: string; connected: boolean; queued: number; dropped: number }[];
+}
+
+/** A running (or ready to run) Outpost agent. */
+export interface Agent {
+  /** The resolved configuration it runs with. */
+  readonly config: Config;
+  /** Opens the state, starts the tree and the control endpoint. */
+  start(): Promise<void>;
+  /** Stops the tree in reverse order, then closes the state. */
+  stop(): Promise<void>;
+  /** Resolves when the agent has stopped, by `stop()` or because its tree gave up. */
+  readonly exited: Promise<SystemExit>;
+  /** The live supervision tree. */
+  tree(): ActorTreeNode;
+  /** Connection and outbox state per cloud. */
+  status(): AgentStatus;
+  /** Stores a telemetry record for every cloud; resolves with its `seq` once on disk. */
+  publish(stream: string, values: Record<string, unknown>): Promise<number>;
+  /** Stores an event for every cloud; resolves with its `seq` once on disk. */
+  event(type: string, text: string, data?: Record<string, unknown>): Promise<number>;
+  /** Adds a desired-state handler; returns a function that removes it. */
+  onDesired(handler: DesiredHandler): () => void;
+  /** Answers command `name` (or replaces a built-in); returns a function that removes it. */
+  onCommand(name: string, handler: CommandHandler): () => void;
+  /** Resolves once every cloud has connected at least once since `start()`. */
+  connected(): Promise<void>;
+  /** Starts a custom actor under `agent/apps` while the agent runs; resolves with its path. */
+  startActor(spec: Spec): Promise<string>;
+}
+
+const log = getLogger("agent");
+
+/**
+ * Creates an agent from a resolved configuration (`loadConfig` /
+ * `parseConfig`); with none, the embedded default.
+ */
+export function createAgent(
+  config: Config = parseConfig(undefined),
+  options: AgentOptions = {},
+): Agent {
+  const handlers = new HandlerRegistry();
+  let running: Running | undefined;
+  let resolveExit!: (exit: SystemExit) => void;
+  const exited = new Promise<SystemExit>((resolve) => (resolveExit = resolve));
+
+  function live(): Running {
+    if (!running) throw new Error("The agent is not running: call start() first");
+    return running;
+  }
+
+  const agent: Agent = {
+    config,
+    exited,
+    async start() {
+      if (running) throw new Error("The agent is already running");
+      running = await startRunning(config, handlers, options);
+      running.system.exited.then(async (exit) => {
+        if (exit.reason === "gave_up") await closeRunning(running!);
+        resolveExit(exit);
+      });
+    },
+    async stop() {
+      if (!running) return;
+      await running.system.stop();
+      await closeRunning(running);
+    },
+    tree: () => live().system.tree(),
+    status: () => statusOf(config, live()),
+    publish: (stream, values) => live().router.publish(stream, values),
+    event: (type, text, data) => live().router.event(type, text, data),
+    onDesired: (handler) => handlers.onDesired(handler),
+    onCommand: (name, handler) => handlers.onCommand(name, handler),
+    startActor: (spec) => live().system.startChild("agent/apps", spec),
+    connected: () =>
+      Promise.all(live().clouds.map((c) => firstConnect(c.link))).then(() => undefined),
+  };
+  return agent;
+}
+
+interface Running {
+  db: DatabaseSync;
+  outbox: Outbox;
+  router: TelemetryRouter;
+  clouds: GenericCloud[];
+  system: ActorSystem;
+  drops: DropReporter;
+  control?: { close(): Promise<void> };
+  closed: boolean;
+}
+
+async function startRunning(
+  config: Config,
+  handlers: HandlerRegistry,
+  options: AgentOptions,
+): Promise<Running> {
+  const db = openDatabase(config.agent.stateDir, { durability: config.outbox.durability });
+  const outbox = new Outbox(db, { maxRecords: config.outbox.maxRecords });
+  // Sessions and sources call back into the router and the system, which
+  // are built from them; the closures run only once everything exists.
+  const reportEvent = (
+    type: string,
+    text: string,
+    data: Record<string, unknown>,
+  ): Promise<number> => router.event(type, text, data);
+  const tree = (): ActorTreeNode => system.tree();
+  const clouds: GenericCloud[] = await Promise.all(
+    Object.entries(config.clouds).map(async ([name, cloud]) =>
+      genericCloud({
+        name,
+        deviceId: config.agent.deviceId,
+        topicPrefix: cloud.topicPrefix,
+        connection: {
+          url: cloud.url,
+          clientId: cloud.clientId,
+          username: cloud.username,
+          password: cloud.password,
+          ca: await readPem(cloud.caFile),
+          cert: await readPem(cloud.certFile),
+          key: await readPem(cloud.keyFile),
+          rejectUnauthorized: !cloud.insecure,
+          clean: cloud.cleanSession,
+          keepaliveSec: cloud.keepaliveSec,
+          backoff: cloud.backoff,
+        },
+        outbox,
+        handlers,
+        tree,
+        reportEvent,
+      })
+    ),
+  );
+  const router: TelemetryRouter = new TelemetryRouter(outbox, clouds.map((c) => c.encoder));
+  const drops = new DropReporter((cloud, dropped, total) => {
+    log.warn("Outbox of {cloud} is full: dropped {dropped} oldest record(s), {total} in all", {
+      cloud,
+      dropped,
+      total,
+    });
+    return router.event(
+      "outbox.dropped",
+      `Outbox of ${cloud} was full: dropped ${dropped} oldest record(s)`,
+      {
+        cloud,
+        dropped,
+        total,
+      },
+    );
+  });
+  outbox.onDrop(({ cloud, dropped, total }) => drops.add(cloud, dropped, total));
+  const emit = (stream: string, values: Record<string, unknown>) => {
+    router.publish(stream, values).catch((error) =>
+      log.error("Cannot store a {stream} record: {error}", { stream, error })
+    );
+  };
+  const system: ActorSystem = createSystem(
+    agentTree({ config, clouds: clouds.map((c) => c.spec), emit, apps: options.actors ?? [] }),
+  );
+  const running: Running = { db, outbox, router, clouds, system, drops, closed: false };
+  await system.start();
+  if (options.control !== false) {
+    running.control = await serveControl(
+      config.control.socket,
+      controlCommands({ tree: () => system.tree(), status: () => statusOf(config, running) }),
+    );
+  }
+  log.info("Outpost {version} started as {deviceId} with {clouds} cloud(s)", {
+    version: VERSION,
+    deviceId: config.agent.deviceId,
+    clouds: clouds.length,
+  });
+  return running;
+}
+
+function statusOf(config: Config, running: Running): AgentStatus {
+  return {
+    version: VERSION,
+    deviceId: config.agent.deviceId,
+    uptimeMs: running.system.tree().uptimeMs ?? 0,
+    clouds: running.clouds.map((c) => ({
+      name: c.encoder.name,
+      connected: c.link.connected,
+      queued: running.outbox.size(c.encoder.name),
+      dropped: running.outbox.dropped(c.encoder.name),
+    })),
+  };
+}
+
+async function closeRunning(running: Running): Promise<void> {
+  if (running.closed) return;
+  running.closed = true;
+  await running.control?.close();
+  running.drops.close();
+  running.outbox.close();
+  running.db.close();
+}
+
+function firstConnect(link: GenericCloud["link"]): Promise<void> {
+  if (link.connected) return Promise.resolve();
+  return new Promise((resolve) => {
+    const stop = link.onStatus((up) => {
+      if (!up) return;
+      stop();
+      resolve();
+    });
+  });
+}
+
+async function readPem(path: string | undefined): Promise<string | undefined> {
+  if (!path) return undefined;
+  const text = await readSecretFile(path);
+  if (text === undefined) throw new Error(`Cannot read ${path}: no such file`);
+  return text;
+}
+
+/**
+ * Reports outbox drops as one event per cloud at most every `intervalMs`.
+ * The report itself goes into the full outbox and drops one more record;
+ * that drop is counted in the outbox's total but not reported again, or a
+ * full offline outbox would fill up with reports of its own reports.
+ */
+class DropReporter {
+  #pending = new Map<string, { dropped: number; total: number }>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #reporting = false;
+
+  constructor(
+    private readonly report: (cloud: string, dropped: number, total: number) => Promise<unknown>,
+    private readonly intervalMs = 1000,
+  ) {}
+
+  add(cloud: string, dropped: number, total: number): void {
+    if (this.#reporting) return;
+    const entry = this.#pending.get(cloud) ?? { dropped: 0, total };
+    entry.dropped += dropped;
+    entry.total = total;
+    this.#pending.set(cloud, entry);
+    this.#timer ??= setTimeout(() => this.#flush(), this.intervalMs);
+  }
+
+  close(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  async #flush(): Promise<void> {
+    this.#timer = undefined;
+    const pending = [...this.#pending];
+    this.#pending.clear();
+    this.#reporting = true;
+    try {
+      await Promise.all(
+        pending.map(([cloud, { dropped, total }]) => this.report(cloud, dropped, total)),
+      );
+    } catch (error) {
+      log.error("Cannot report outbox drops: {error}", { error });
+    } finally {
+      this.#reporting = false;
+    }
+  }
+}

@@ -1,0 +1,371 @@
+/**
+ * The agent's configuration: one TOML file, overridden by `OUTPOST_*`
+ * environment variables, validated once here so that everything inside the
+ * agent can trust its types. A run with no file works: every key has a
+ * default, and with no cloud configured the agent talks to its own embedded
+ * broker. Reference: docs/configuration.md.
+ *
+ * Errors are collected, not thrown one at a time, and read as
+ * `<source>: <key>: expected <what>, found <what>`; a secret's value never
+ * appears in them.
+ */
+import { z } from "zod";
+import type { Config } from "./config_types.ts";
+import { parse as parseToml } from "smol-toml";
+import {
+  applyEnvOverrides,
+  childOf,
+  describeFound,
+  isTable,
+  schemaAt,
+  schemaCore,
+  unwrapSchema,
+} from "./config_env.ts";
+
+/** One thing wrong with a configuration. */
+export interface ConfigIssue {
+  /** Dotted path of the key (`broker.port`), or the variable (`OUTPOST_BROKER__PORT`). */
+  key: string;
+  /** What the key should hold. */
+  expected: string;
+  /** What it held (secrets are described, never shown). */
+  found: string;
+}
+
+/** A configuration that cannot be used; `message` holds one line per issue. */
+export class ConfigError extends Error {
+  /** Every problem found, not just the first. */
+  readonly issues: ConfigIssue[];
+  /** The file path, or what `parseConfig` was told the text came from. */
+  readonly source: string;
+
+  /** Builds the error; its message has one line per issue. */
+  constructor(source: string, issues: ConfigIssue[]) {
+    super(
+      issues.map((i) => `${source}: ${i.key}: expected ${i.expected}, found ${i.found}`).join("\n"),
+    );
+    this.name = "ConfigError";
+    this.source = source;
+    this.issues = issues;
+  }
+}
+
+const DEVICE_ID = /^[A-Za-z0-9._-]{1,64}$/;
+const CLOUD_NAME = /^[A-Za-z0-9_-]{1,32}$/;
+// Levels without wildcards, "$" (reserved for broker topics) or empty levels.
+const TOPIC_PREFIX = /^(?!\$)[^+#/\0]+(?:\/[^+#/\0]+)*$/;
+const URL_EXPECTED =
+  'a URL like "mqtt://host:1883" (scheme mqtt, mqtts, ws or wss; no user or password in it)';
+const LOOPBACK_EXPECTED =
+  "a loopback address (127.0.0.0/8, ::1, localhost) unless broker.allowRemote = true";
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.int().min(min).max(max).describe(
+    max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`,
+  );
+const text = (expected = "a string") => z.string().describe(expected);
+const flag = () => z.boolean().describe("true or false");
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values).describe(`one of ${values.map((v) => JSON.stringify(v)).join(", ")}`);
+// An optional string where "" means "not set", as the example file writes it.
+const optionalText = (expected = "a string") =>
+  text(expected).optional().transform((v) => (v === "" ? undefined : v));
+
+function isCloudUrl(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  const scheme = url.protocol.slice(0, -1);
+  if (!["mqtt", "mqtts", "ws", "wss"].includes(scheme)) return false;
+  if (url.hostname === "" || url.username !== "" || url.password !== "") return false;
+  // A path only means something to a WebSocket endpoint ("wss://host/mqtt").
+  return scheme.startsWith("ws") || ((url.pathname === "" || url.pathname === "/") && !url.search);
+}
+
+function isLoopback(host: string): boolean {
+  const h = host.toLowerCase();
+  if (h === "localhost") return true;
+  const v4 = h.match(/^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/);
+  if (v4) return v4.slice(1).every((octet) => Number(octet) <= 255);
+  try {
+    return new URL(`http://[${h.replace(/^\[|\]$/g, "")}]`).hostname === "[::1]";
+  } catch {
+    return false;
+  }
+}
+
+/** Fields every MQTT-speaking cloud type shares; a new type spreads them into its own object. */
+export const mqttConnectionFields = {
+  url: text(URL_EXPECTED).refine(isCloudUrl, URL_EXPECTED),
+  clientId: text().default(""),
+  username: optionalText(),
+  password: optionalText(),
+  caFile: optionalText("a path to a PEM file"),
+  certFile: optionalText("a path to a PEM file"),
+  keyFile: optionalText("a path to a PEM file"),
+  insecure: flag().default(false),
+  cleanSession: flag().default(true),
+  keepaliveSec: int(1, 65535).default(30),
+  backoff: z.strictObject({
+    minMs: int(0).default(1000),
+    maxMs: int(0).default(60000),
+    jitter: z.number().min(0).max(1).describe("a number from 0 to 1").default(0.2),
+  }).refine((b) => b.maxMs >= b.minMs, {
+    path: ["maxMs"],
+    error: (issue) => `an integer >= minMs (${(issue.input as { minMs: number }).minMs})`,
+    when: validAt("minMs", "maxMs"),
+  }).prefault({}),
+};
+
+// A client certificate is useless without its key, and the reverse.
+function tlsPairing<T extends z.ZodObject>(schema: T): T {
+  return schema
+    .refine((c) => !c.certFile || c.keyFile, {
+      path: ["keyFile"],
+      message: "a path to the key of certFile (certFile is set)",
+      when: validAt("certFile", "keyFile"),
+    })
+    .refine((c) => !c.keyFile || c.certFile, {
+      path: ["certFile"],
+      message: "a path to the certificate for keyFile (keyFile is set)",
+      when: validAt("certFile", "keyFile"),
+    }) as unknown as T;
+}
+
+const mqttCloud = tlsPairing(z.strictObject({
+  type: z.literal("mqtt"),
+  ...mqttConnectionFields,
+  topicPrefix: text(
+    'a topic prefix like "outpost" or "site/7" (no "+", "#", empty levels, ' +
+      'leading "$" or leading/trailing "/")',
+  ).regex(TOPIC_PREFIX).default("outpost"),
+}));
+
+// Adding a cloud type is adding its object here: the union, CLOUD_TYPES, the
+// error messages and the environment overrides all follow from this list.
+const cloudSchemas = [mqttCloud] as const;
+
+/** The values `type` may take in a `[clouds.<name>]` table. */
+export const CLOUD_TYPES: readonly string[] = cloudSchemas.map((s) => s.shape.type.value);
+
+const cloudSchema = z.discriminatedUnion("type", cloudSchemas);
+
+/** The configuration file as written, before derived defaults are filled. */
+export const configFileSchema = z.strictObject({
+  agent: z.strictObject({
+    // parseConfig fills it from the hostname first when absent or "".
+    deviceId: text("a device id of 1 to 64 characters from A-Z a-z 0-9 . _ -").regex(DEVICE_ID)
+      .default("outpost"),
+    stateDir: text("a directory path").min(1).default(".outpost"),
+  }).prefault({}),
+  log: z.strictObject({
+    level: oneOf(["trace", "debug", "info", "warning", "error", "fatal"]).default("info"),
+    format: oneOf(["text", "json"]).default("text"),
+  }).prefault({}),
+  control: z.strictObject({ socket: text("a socket path").default("") }).prefault({}),
+  outbox: z.strictObject({
+    maxRecords: int(1).default(100000),
+    durability: oneOf(["process", "power"]).default("process"),
+  }).prefault({}),
+  telemetry: z.strictObject({
+    system: z.strictObject({
+      enabled: flag().default(true),
+      intervalSec: z.number().positive().describe("a number of seconds > 0").default(5),
+    }).prefault({}),
+  }).prefault({}),
+  broker: z.strictObject({
+    enabled: flag().optional(),
+    host: text("a host name or IP address").min(1).default("127.0.0.1"),
+    port: int(0, 65535).default(1883),
+    allowRemote: flag().default(false),
+  }).refine((b) => b.allowRemote || isLoopback(b.host), {
+    path: ["host"],
+    message: LOOPBACK_EXPECTED,
+    when: validAt("host", "allowRemote"),
+  }).prefault({}),
+  clouds: z.record(
+    z.string().regex(CLOUD_NAME).describe(
+      "a cloud name of 1 to 32 characters from A-Z a-z 0-9 _ -",
+    ),
+    cloudSchema,
+  ).optional(),
+});
+
+type FileConfig = z.output<typeof configFileSchema>;
+
+// A cross-field check runs only when the table and the fields it compares are
+// valid themselves (an unknown key beside them does not matter).
+function validAt(...keys: string[]) {
+  return (payload: { issues: readonly { code?: string; path?: readonly PropertyKey[] }[] }) =>
+    !payload.issues.some((issue) =>
+      issue.path?.length ? keys.includes(String(issue.path[0])) : issue.code !== "unrecognized_keys"
+    );
+}
+
+// The URL of the embedded broker, as a client on this machine reaches it.
+function localBrokerUrl(host: string, port: number): string {
+  if (host === "0.0.0.0") return `mqtt://127.0.0.1:${port}`;
+  if (host === "::") return `mqtt://[::1]:${port}`;
+  return host.includes(":") ? `mqtt://[${host}]:${port}` : `mqtt://${host}:${port}`;
+}
+
+function resolveDefaults(file: FileConfig) {
+  const { agent, broker } = file;
+  const configured = Object.keys(file.clouds ?? {}).length > 0;
+  const clouds = configured
+    ? file.clouds!
+    : { local: mqttCloud.parse({ type: "mqtt", url: localBrokerUrl(broker.host, broker.port) }) };
+  return {
+    ...file,
+    control: {
+      socket: file.control.socket || `${agent.stateDir.replace(/\/+$/, "")}/control.sock`,
+    },
+    broker: { ...broker, enabled: broker.enabled ?? !configured },
+    clouds: Object.fromEntries(
+      Object.entries(clouds).map(([name, cloud]) => [
+        name,
+        { ...cloud, clientId: cloud.clientId || `outpost-${agent.deviceId}` },
+      ]),
+    ),
+  };
+}
+
+/** Validates a raw configuration and fills every derived default. */
+export const configSchema = configFileSchema.transform(resolveDefaults);
+
+export type { CloudConfig, Config } from "./config_types.ts";
+// The schema's output must be what the documented types promise.
+const _schemaMatchesTypes: [z.output<typeof configSchema>] extends [Config] ? true : false = true;
+
+type Path = readonly PropertyKey[];
+
+function childOfPath(value: unknown, path: Path): unknown {
+  return path.reduce<unknown>(childOf, value);
+}
+
+function descriptionOf(schema: z.ZodType | undefined): string | undefined {
+  for (let s = schema; s; s = unwrapSchema(s)) if (s.description) return s.description;
+  return undefined;
+}
+
+// `clouds.main.url`; a name that is not a bare TOML key is quoted: `clouds."a.b"`.
+function dotted(path: Path): string {
+  const bare = (key: string) => /^[\w-]+$/.test(key) ? key : JSON.stringify(key);
+  return path.map((key) => bare(String(key))).join(".");
+}
+
+function toConfigIssues(issue: z.core.$ZodIssue, raw: unknown, origins: Map<string, string>) {
+  const keyOf = (path: Path) =>
+    origins.get(JSON.stringify(path.map(String))) ?? (dotted(path) || "(top level)");
+  if (issue.code === "unrecognized_keys") {
+    const schema = schemaCore(
+      schemaAt(configFileSchema, issue.path, raw) ?? z.never(),
+      childOfPath(raw, issue.path),
+    );
+    const known = schema instanceof z.ZodObject ? Object.keys(schema.shape).join(", ") : "";
+    return issue.keys.map((name) => ({
+      key: keyOf([...issue.path, name]),
+      expected: `no such key (known keys: ${known})`,
+      found: `key ${JSON.stringify(name)}`,
+    }));
+  }
+  if (issue.code === "invalid_key") {
+    const schema = schemaCore(
+      schemaAt(configFileSchema, issue.path.slice(0, -1), raw) ?? z.never(),
+    );
+    const keyType = schema instanceof z.ZodRecord ? (schema.keyType as z.ZodType) : undefined;
+    return [{
+      key: keyOf(issue.path),
+      expected: keyType?.description ?? "a valid name",
+      found: `key ${JSON.stringify(String(issue.path.at(-1)))}`,
+    }];
+  }
+  const value = childOfPath(raw, issue.path);
+  let expected: string;
+  if (issue.code === "invalid_union") {
+    expected = `one of ${CLOUD_TYPES.map((t) => JSON.stringify(t)).join(", ")}`;
+  } else if (issue.code === "custom") {
+    expected = issue.message;
+  } else {
+    const schema = schemaAt(configFileSchema, issue.path, raw);
+    const shape = schema && schemaCore(schema, value);
+    const table = shape instanceof z.ZodObject || shape instanceof z.ZodRecord;
+    expected = descriptionOf(schema) ?? (table ? "a table" : issue.message);
+  }
+  return [{ key: keyOf(issue.path), expected, found: describeFound(value, issue.path) }];
+}
+
+function sanitizedHostname(hostname?: string): string {
+  if (hostname === undefined) {
+    try {
+      hostname = Deno.hostname();
+    } catch {
+      hostname = ""; // no --allow-sys: fall back to the generic id below
+    }
+  }
+  return hostname.replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 64) || "outpost";
+}
+
+function readToml(text: string, source: string): Record<string, unknown> {
+  try {
+    return parseToml(text);
+  } catch (error) {
+    const e = error as { line?: number; column?: number; message?: string };
+    // Only smol-toml's first line: the code block after it quotes the file, secrets included.
+    const reason = String(e.message ?? error).split("\n")[0].replace(
+      /^Invalid TOML document: /,
+      "",
+    );
+    const key = e.line === undefined ? "(file)" : `line ${e.line}, column ${e.column}`;
+    throw new ConfigError(source, [{ key, expected: "valid TOML", found: reason }]);
+  }
+}
+
+/**
+ * Validates TOML `text` (undefined: no file) with `env` overrides applied,
+ * and returns the resolved configuration, or throws a {@link ConfigError}
+ * listing every issue. Pure unless `hostname` is omitted and needed.
+ */
+export function parseConfig(
+  text: string | undefined,
+  options: { env?: Record<string, string | undefined>; source?: string; hostname?: string } = {},
+): Config {
+  const source = options.source ?? "config";
+  const raw = text === undefined ? {} : readToml(text, source);
+  const { issues, origins } = applyEnvOverrides(raw, options.env ?? {}, configFileSchema);
+  const agent = raw.agent ?? (raw.agent = {});
+  if (isTable(agent) && (agent.deviceId === undefined || agent.deviceId === "")) {
+    agent.deviceId = sanitizedHostname(options.hostname);
+  }
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    issues.push(...result.error.issues.flatMap((i) => toConfigIssues(i, raw, origins)));
+  }
+  if (issues.length > 0 || !result.success) throw new ConfigError(source, issues);
+  return result.data;
+}
+
+/**
+ * Reads the TOML file at `path` (undefined: no file) and validates it with
+ * `env` overrides (default: this process's environment).
+ */
+export async function loadConfig(
+  path: string | undefined,
+  options: { env?: Record<string, string | undefined>; hostname?: string } = {},
+): Promise<Config> {
+  const env = options.env ?? Deno.env.toObject();
+  if (path === undefined) return parseConfig(undefined, { env, hostname: options.hostname });
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    const found = error instanceof Deno.errors.NotFound
+      ? `no such file: ${path}`
+      : `unreadable file ${path} (${(error as Error).message})`;
+    throw new ConfigError(path, [{ key: "(file)", expected: "a readable TOML file", found }]);
+  }
+  return parseConfig(text, { env, source: path, hostname: options.hostname });
+}

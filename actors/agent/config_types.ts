@@ -1,0 +1,103 @@
+/**
+ * The resolved configuration as plain types: what every part of the agent
+ * reads after `parseConfig` / `loadConfig` filled the defaults. The zod
+ * schema in config.ts is checked against these at compile time.
+ * docs/configuration.md explains each key.
+ */
+
+/** `[agent]`: who this device is and where its state lives. */
+export interface AgentSection {
+  /** The device id in topics and client ids; defaults to the sanitized hostname. */
+  deviceId: string;
+  /** Directory of the SQLite database, key files and the control socket. */
+  stateDir: string;
+}
+
+/** `[log]`. */
+export interface LogSection {
+  /** Lowest level written. */
+  level: "trace" | "debug" | "info" | "warning" | "error" | "fatal";
+  /** `text` for people, `json` for collectors. */
+  format: "text" | "json";
+}
+
+/** `[outbox]`: the durable telemetry queue. */
+export interface OutboxSection {
+  /** Records kept per cloud; beyond it the oldest are dropped and counted. */
+  maxRecords: number;
+  /** `process`: survives kill -9; `power`: also power loss, slower. */
+  durability: "process" | "power";
+}
+
+/** `[broker]`: the embedded MQTT broker. */
+export interface BrokerSection {
+  /** On by default only when no cloud is configured. */
+  enabled: boolean;
+  /** Loopback unless `allowRemote`. */
+  host: string;
+  /** TCP port; 0 picks a free one. */
+  port: number;
+  /** Allow a non-loopback `host`. */
+  allowRemote: boolean;
+}
+
+/** Exponential backoff between connection attempts. */
+export interface ConnectionBackoff {
+  /** First delay. */
+  minMs: number;
+  /** Longest delay. */
+  maxMs: number;
+  /** Fraction (0..1) of a delay taken off at random. */
+  jitter: number;
+}
+
+/** `[clouds.<name>]` with `type = "mqtt"`: a generic MQTT cloud. */
+export interface MqttCloudConfig {
+  /** Selects this cloud type. */
+  type: "mqtt";
+  /** `mqtt://`, `mqtts://`, `ws://` or `wss://`. */
+  url: string;
+  /** Defaults to `outpost-<deviceId>`. */
+  clientId: string;
+  /** MQTT user name. */
+  username?: string;
+  /** MQTT password (never logged). */
+  password?: string;
+  /** PEM file of the CA that signed the broker's certificate. */
+  caFile?: string;
+  /** PEM client certificate for mutual TLS (with `keyFile`). */
+  certFile?: string;
+  /** PEM private key of `certFile`. */
+  keyFile?: string;
+  /** Turns TLS verification off (logged as a warning). */
+  insecure: boolean;
+  /** Start each connection without a stored session. */
+  cleanSession: boolean;
+  /** MQTT keep-alive. */
+  keepaliveSec: number;
+  /** Topics are `<topicPrefix>/<deviceId>/…`. */
+  topicPrefix: string;
+  /** Delays between connection attempts. */
+  backoff: ConnectionBackoff;
+}
+
+/** One configured cloud. */
+export type CloudConfig = MqttCloudConfig;
+
+/** The whole resolved configuration. */
+export interface Config {
+  /** `[agent]`. */
+  agent: AgentSection;
+  /** `[log]`. */
+  log: LogSection;
+  /** `[control]`: the Unix socket `outpost tree` and `outpost status` ask. */
+  control: { socket: string };
+  /** `[outbox]`. */
+  outbox: OutboxSection;
+  /** `[telemetry.system]`: the built-in system source. */
+  telemetry: { system: { enabled: boolean; intervalSec: number } };
+  /** `[broker]`. */
+  broker: BrokerSection;
+  /** Clouds by name; the embedded default is one cloud named `local`. */
+  clouds: Record<string, CloudConfig>;
+}

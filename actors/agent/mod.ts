@@ -1,0 +1,23 @@
+/**
+ * The agent as an embedding app sees it: `createAgent(config)`, its
+ * configuration loader, and the handler types.
+ */
+export { type Agent, type AgentOptions, type AgentStatus, createAgent, VERSION } from "./agent.ts";
+export {
+  CLOUD_TYPES,
+  type CloudConfig,
+  type Config,
+  ConfigError,
+  type ConfigIssue,
+  loadConfig,
+  parseConfig,
+} from "./config.ts";
+export type { CommandContext, CommandHandler, DesiredHandler } from "./handlers.ts";
+export type {
+  AgentSection,
+  BrokerSection,
+  ConnectionBackoff,
+  LogSection,
+  MqttCloudConfig,
+  OutboxSection,
+} from "./config_types.ts";

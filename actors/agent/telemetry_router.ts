@@ -1,0 +1,77 @@
+/**
+ * One entry point for every telemetry record and event the agent produces:
+ * it gives the record its `seq`, lets each cloud encode it in that cloud's
+ * wire format, and appends the results to the durable outbox before
+ * anything is sent. The outbox drains per cloud.
+ */
+import { getLogger } from "../runtime/logging.ts";
+import type { Outbox } from "../telemetry/outbox.ts";
+import { streamNameProblem } from "../../protocols/outpost_topics.ts";
+
+/** A record as one cloud will publish it. */
+export interface EncodedRecord {
+  topic: string;
+  payload: string | Uint8Array;
+  qos: 0 | 1;
+  retain?: boolean;
+}
+
+/** How one cloud turns the agent's records into its own messages. */
+export interface CloudEncoder {
+  readonly name: string;
+  telemetry(seq: number, ts: Date, stream: string, values: Record<string, unknown>): EncodedRecord;
+  event(
+    seq: number,
+    ts: Date,
+    type: string,
+    text: string,
+    data?: Record<string, unknown>,
+  ): EncodedRecord;
+}
+
+const log = getLogger("telemetry");
+
+/** Routes records to every cloud's outbox queue. */
+export class TelemetryRouter {
+  constructor(private readonly outbox: Outbox, private readonly clouds: readonly CloudEncoder[]) {}
+
+  /** Stores a telemetry record for every cloud; resolves with its `seq` once it is on disk. */
+  async publish(stream: string, values: Record<string, unknown>, ts = new Date()): Promise<number> {
+    checkName("stream", stream);
+    if (typeof values !== "object" || values === null || Array.isArray(values)) {
+      throw new TypeError(
+        `Telemetry values of stream "${stream}" must be an object, got ${describe(values)}`,
+      );
+    }
+    const seq = this.outbox.nextSeq();
+    await this.#append((cloud) => cloud.telemetry(seq, ts, stream, values));
+    return seq;
+  }
+
+  /** Stores an event for every cloud; resolves with its `seq` once it is on disk. */
+  async event(
+    type: string,
+    text: string,
+    data?: Record<string, unknown>,
+    ts = new Date(),
+  ): Promise<number> {
+    checkName("event type", type);
+    const seq = this.outbox.nextSeq();
+    await this.#append((cloud) => cloud.event(seq, ts, type, text, data));
+    return seq;
+  }
+
+  async #append(encode: (cloud: CloudEncoder) => EncodedRecord): Promise<void> {
+    await Promise.all(this.clouds.map((cloud) => this.outbox.append(cloud.name, [encode(cloud)])));
+    log.trace("Stored a record for {clouds} cloud(s)", { clouds: this.clouds.length });
+  }
+}
+
+function checkName(what: string, name: string): void {
+  const problem = streamNameProblem(name);
+  if (problem) throw new TypeError(`Invalid ${what} ${JSON.stringify(name)}: ${problem}`);
+}
+
+function describe(value: unknown): string {
+  return value === null ? "null" : Array.isArray(value) ? "an array" : typeof value;
+}

@@ -1,0 +1,55 @@
+/**
+ * The agent's supervision tree, top to bottom in one place.
+ *
+ * ```
+ * agent                 one_for_one
+ * ├── broker            the embedded MQTT broker (when enabled)
+ * ├── telemetry         one_for_one: built-in sources (system)
+ * ├── cloud:<name>      rest_for_one per configured cloud (see actors/generic/mod.ts)
+ * │   ├── connection
+ * │   ├── session
+ * │   └── drain
+ * └── apps              dynamic: actors added by the embedding app
+ * ```
+ * The SQLite store is opened before the tree starts and closed after it
+ * stops: every actor may use it synchronously, and it has no life of its
+ * own to supervise.
+ */
+import {
+  child,
+  type ChildSpec,
+  type Spec,
+  supervisor,
+  type SupervisorSpec,
+} from "../runtime/spec.ts";
+import { embeddedBroker } from "../broker/embedded_broker.ts";
+import { systemSource } from "../telemetry/system_source.ts";
+import type { Config } from "./config.ts";
+
+/** The parts of the tree that are built elsewhere. */
+export interface TreeParts {
+  config: Config;
+  /** One subtree per configured cloud. */
+  clouds: SupervisorSpec[];
+  /** Stores a record of a built-in source. */
+  emit: (stream: string, values: Record<string, unknown>) => void;
+  /** The embedding app's own actors, started with the tree. */
+  apps: Spec[];
+}
+
+/** Builds the agent's root supervisor spec. */
+export function agentTree({ config, clouds, emit, apps }: TreeParts): SupervisorSpec {
+  const broker: ChildSpec[] = config.broker.enabled
+    ? [child("broker", embeddedBroker(config.broker), { backoff: { minMs: 1000, maxMs: 30_000 } })]
+    : [];
+  const system = config.telemetry.system;
+  const sources: ChildSpec[] = system.enabled
+    ? [child("system", systemSource({ intervalMs: system.intervalSec * 1000, emit }))]
+    : [];
+  return supervisor("agent", { strategy: "one_for_one", intensity: 5, periodMs: 30_000 }, [
+    ...broker,
+    supervisor("telemetry", { strategy: "one_for_one", intensity: 5, periodMs: 30_000 }, sources),
+    ...clouds,
+    supervisor("apps", { dynamic: true, intensity: 5, periodMs: 30_000 }, apps),
+  ]);
+}

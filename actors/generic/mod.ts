@@ -1,0 +1,99 @@
+/**
+ * A generic MQTT cloud (`[clouds.<name>] type = "mqtt"`): Outpost's own
+ * topics (PROTOCOLS.md §0) on any broker.
+ *
+ * ```
+ * cloud:<name>     rest_for_one
+ * ├── connection   MQTT connection actor (will: presence offline)
+ * ├── session      presence, desired/reported state, commands
+ * └── drain        the outbox queue of this cloud → broker, QoS 1, in order
+ * ```
+ * rest_for_one: a new connection restarts the session and the drain that
+ * depend on it; a crashed drain restarts alone.
+ */
+import { child, supervisor, type SupervisorSpec } from "../runtime/spec.ts";
+import { MqttLink } from "../mqtt/link.ts";
+import { mqttConnection } from "../mqtt/connection.ts";
+import { outboxDrain } from "../telemetry/drain.ts";
+import type { Outbox } from "../telemetry/outbox.ts";
+import type { CloudEncoder } from "../agent/telemetry_router.ts";
+import {
+  encodeEvent,
+  encodePresence,
+  encodeTelemetry,
+  type OutpostTopics,
+  outpostTopics,
+} from "../../protocols/outpost_topics.ts";
+import { genericSession, type GenericSessionOptions } from "./session.ts";
+import type { MqttConnectionOptions } from "../mqtt/connection.ts";
+
+export { genericSession, type GenericSessionOptions } from "./session.ts";
+
+/** What a generic cloud needs from the agent. */
+export interface GenericCloudOptions {
+  name: string;
+  deviceId: string;
+  topicPrefix: string;
+  /** How to reach the broker; the will is filled in here. */
+  connection: Omit<MqttConnectionOptions, "will">;
+  outbox: Outbox;
+  handlers: GenericSessionOptions["handlers"];
+  tree: GenericSessionOptions["tree"];
+  reportEvent: GenericSessionOptions["reportEvent"];
+}
+
+/** A generic cloud: its link, its record encoder and its supervision subtree. */
+export interface GenericCloud {
+  link: MqttLink;
+  topics: OutpostTopics;
+  encoder: CloudEncoder;
+  spec: SupervisorSpec;
+}
+
+/** Builds one generic cloud. */
+export function genericCloud(options: GenericCloudOptions): GenericCloud {
+  const { name } = options;
+  const link = new MqttLink(name);
+  const topics = outpostTopics(options.deviceId, options.topicPrefix);
+  const encoder: CloudEncoder = {
+    name,
+    telemetry: (seq, ts, stream, values) => ({
+      topic: topics.telemetry(stream),
+      payload: encodeTelemetry(seq, ts, values),
+      qos: 1,
+    }),
+    event: (seq, ts, type, text, data) => ({
+      topic: topics.events(type),
+      payload: encodeEvent(seq, ts, text, data),
+      qos: 1,
+    }),
+  };
+  const will = {
+    topic: topics.status,
+    payload: encodePresence(false, new Date()),
+    qos: 1 as const,
+    retain: true,
+  };
+  const spec = supervisor(`cloud:${name}`, {
+    strategy: "rest_for_one",
+    intensity: 5,
+    periodMs: 30_000,
+  }, [
+    child("connection", mqttConnection(link, { ...options.connection, will }), {
+      shutdownMs: 2000,
+    }),
+    child(
+      "session",
+      genericSession({
+        cloud: name,
+        link,
+        topics,
+        handlers: options.handlers,
+        tree: options.tree,
+        reportEvent: options.reportEvent,
+      }),
+    ),
+    child("drain", outboxDrain(options.outbox, link, name), { shutdownMs: 1000 }),
+  ]);
+  return { link, topics, encoder, spec };
+}

@@ -1,0 +1,9 @@
+/**
+ * The agent's state on disk: one SQLite database per state directory, with
+ * numbered schema steps per component, and secret files written atomically
+ * with mode 0600.
+ *
+ * @module
+ */
+export { type Durability, migrate, openDatabase, type OpenDatabaseOptions } from "./database.ts";
+export { readSecretFile, writeSecretFile } from "./secret_file.ts";

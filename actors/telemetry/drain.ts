@@ -1,0 +1,148 @@
+/**
+ * The outbox drain of one cloud: moves that cloud's outbox to its broker,
+ * oldest record first, at least once.
+ *
+ * Owns: nothing durable; its position is the outbox itself (a record leaves
+ * only when the broker acknowledged it), so a restart resumes from the
+ * oldest unacked record. Receives: the link's status, the outbox's append
+ * notices, `outpost.stop`. Sends: QoS 0/1 publishes through the cloud's
+ * MqttLink, acks to the Outbox. Supervised by the agent's `telemetry`
+ * supervisor, one child per configured cloud.
+ *
+ * Order: publishes are issued in id order on one connection, which MQTT
+ * delivers in order; up to `window` QoS 1 publishes await their PUBACK at
+ * once. After a connection drop the next pass starts again from the oldest
+ * unacked record, so records in flight at the drop may arrive twice.
+ */
+import { fromCallback } from "xstate";
+import type { MqttLink } from "../mqtt/link.ts";
+import { getLogger } from "../runtime/logging.ts";
+import { type OutboxDrainEvent, outboxDrainMachine } from "../../machines/outbox_drain.ts";
+import type { Outbox, StoredRecord } from "./outbox.ts";
+
+/** Options of {@link outboxDrain}. */
+export interface OutboxDrainOptions {
+  /** Most publishes awaiting their acknowledgement at once. Default 64. */
+  window?: number;
+  /** Records read from the outbox at a time. Default 256. */
+  batch?: number;
+  /** Wait before retrying after a failed publish while the link stays up. Default 1000 ms. */
+  retryMs?: number;
+}
+
+/** The drain's actor logic, as given to `child(...)`. */
+export type OutboxDrainLogic = typeof outboxDrainMachine;
+
+const log = getLogger("telemetry");
+
+/**
+ * Builds the drain of `cloud`'s outbox through `link`.
+ *
+ * @example
+ * ```ts
+ * supervisor("telemetry", {}, [
+ *   child("drain:c8y", outboxDrain(outbox, c8yLink, "c8y", { window: 32 })),
+ * ]);
+ * ```
+ */
+export function outboxDrain(
+  outbox: Outbox,
+  link: MqttLink,
+  cloud: string,
+  options: OutboxDrainOptions = {},
+): OutboxDrainLogic {
+  const window = positiveInteger(cloud, "window", options.window ?? 64);
+  const batch = positiveInteger(cloud, "batch", options.batch ?? 256);
+  const retryMs = options.retryMs ?? 1000;
+  if (!Number.isFinite(retryMs) || retryMs < 0) {
+    throw new TypeError(`Outbox drain of cloud "${cloud}": retryMs must be >= 0, got ${retryMs}`);
+  }
+  return outboxDrainMachine.provide({
+    actors: {
+      linkStatus: fromCallback<OutboxDrainEvent>(({ sendBack }) => {
+        sendBack({ type: link.connected ? "link.up" : "link.down" });
+        return link.onStatus((up) => sendBack({ type: up ? "link.up" : "link.down" }));
+      }),
+      drainPass: fromCallback<OutboxDrainEvent>(({ sendBack }) =>
+        drainPass({ outbox, link, cloud, window, batch, report: sendBack })
+      ),
+      appendWatch: fromCallback<OutboxDrainEvent>(({ sendBack }) =>
+        outbox.onAppend(cloud, () => sendBack({ type: "outbox.appended" }))
+      ),
+    },
+    actions: {
+      reportFailure: (_, { error }) => {
+        log.warning(
+          "Publishing the outbox of cloud {cloud} failed; it resumes from the oldest unacked record: {error}",
+          { cloud, error: error instanceof Error ? error.message : String(error) },
+        );
+      },
+    },
+    delays: { retryDelay: retryMs },
+  });
+}
+
+interface PassOptions {
+  outbox: Outbox;
+  link: MqttLink;
+  cloud: string;
+  window: number;
+  batch: number;
+  report: (event: OutboxDrainEvent) => void;
+}
+
+// One pass over the outbox from its oldest record, for as long as the
+// machine stays in `draining`; returns its cleanup. Completions that arrive
+// after the pass ended are ignored: those records are sent again next pass.
+function drainPass({ outbox, link, cloud, window, batch, report }: PassOptions): () => void {
+  let alive = true;
+  let cursor = 0;
+  let buffer: StoredRecord[] = [];
+  let next = 0;
+  let inFlight = 0;
+
+  const end = (event: OutboxDrainEvent) => {
+    alive = false;
+    report(event);
+  };
+  const fill = () => {
+    while (alive && inFlight < window) {
+      if (next === buffer.length) {
+        buffer = outbox.peek(cloud, cursor, batch);
+        next = 0;
+        if (buffer.length === 0) break;
+      }
+      const record = buffer[next++];
+      cursor = record.id;
+      inFlight++;
+      link.publish(record.topic, record.payload, { qos: record.qos, retain: record.retain }).then(
+        () => {
+          if (!alive) return;
+          inFlight--;
+          outbox.ack(cloud, [record.id]);
+          fill();
+        },
+        (error) => {
+          if (alive) end({ type: "drain.failed", error });
+        },
+      );
+    }
+    if (alive && inFlight === 0) end({ type: "drain.empty" });
+  };
+
+  const unsubscribe = outbox.onAppend(cloud, fill);
+  fill();
+  return () => {
+    alive = false;
+    unsubscribe();
+  };
+}
+
+function positiveInteger(cloud: string, name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new TypeError(
+      `Outbox drain of cloud "${cloud}": ${name} must be a positive integer, got ${value}`,
+    );
+  }
+  return value;
+}

@@ -1,0 +1,478 @@
+/**
+ * The durable telemetry outbox: records wait here, per cloud, until that
+ * cloud's broker has acknowledged them. A record whose `append` resolved is
+ * committed to the state database and survives the agent being killed.
+ *
+ * Owns: the `outbox_records` and `outbox_counters` tables (one Outbox per
+ * database), the device's telemetry sequence numbers. Receives: appends from
+ * telemetry producers, acks from each cloud's drain. Sends: `onAppend` to
+ * the drains, `onDrop` when a cloud's bound pushed its oldest records out.
+ */
+import type { DatabaseSync } from "node:sqlite";
+import { topicNameProblem } from "../../protocols/mqtt_topic.ts";
+import type { Clock } from "../runtime/clock.ts";
+import { getLogger } from "../runtime/logging.ts";
+import { migrate } from "../store/database.ts";
+
+/** A message to deliver to a cloud, as given to {@link Outbox.append}. */
+export interface OutboxRecord {
+  /** An MQTT topic name (no wildcards). */
+  topic: string;
+  /** Stored as bytes; a string is stored as its UTF-8 encoding. */
+  payload: string | Uint8Array;
+  /** 0: sent once, lost if the connection drops mid-send; 1: resent until the broker acknowledges. */
+  qos: 0 | 1;
+  /** Default false. */
+  retain?: boolean;
+}
+
+/** A record as it waits in the outbox. */
+export interface StoredRecord {
+  /** Increases with every append; the delivery order. */
+  id: number;
+  /** The MQTT topic name it is published to. */
+  topic: string;
+  /** The bytes published. */
+  payload: Uint8Array;
+  /** The QoS it is published with. */
+  qos: 0 | 1;
+  /** Whether the broker keeps it as the topic's retained message. */
+  retain: boolean;
+}
+
+/** Records pushed out of a cloud's outbox by its bound. */
+export interface OutboxDrop {
+  /** The cloud whose records were dropped. */
+  cloud: string;
+  /** How many were dropped by this commit. */
+  dropped: number;
+  /** How many this cloud has lost in total, across restarts. */
+  total: number;
+}
+
+/** Options of {@link Outbox}. */
+export interface OutboxOptions {
+  /** Most records kept per cloud; older ones are dropped. Default 100,000. */
+  maxRecords?: number;
+  /** Times the group-commit window. Default: the global timers. */
+  clock?: Pick<Clock, "setTimeout" | "clearTimeout">;
+  /** Wall-clock milliseconds stored as `created_at`. Default `Date.now`. */
+  now?: () => number;
+  /** Pending records that commit at once without waiting for the window. Default 500. */
+  batchSize?: number;
+  /** Sequence numbers reserved per database write. Default 1000. */
+  seqBlock?: number;
+}
+
+const SCHEMA = [
+  `CREATE TABLE outbox_records (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    cloud TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    qos INTEGER NOT NULL,
+    retain INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX outbox_records_by_cloud ON outbox_records (cloud, id);
+  CREATE TABLE outbox_counters (
+    name TEXT NOT NULL,
+    cloud TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (name, cloud)
+  );`,
+];
+
+interface Row {
+  topic: string;
+  payload: Uint8Array;
+  qos: 0 | 1;
+  retain: 0 | 1;
+}
+
+interface PendingAppend {
+  cloud: string;
+  rows: Row[];
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+const log = getLogger("telemetry");
+const encoder = new TextEncoder();
+// SQLite binds LIMIT as an integer; a caller asking for "everything" may pass more.
+const MAX_ROWS = Number.MAX_SAFE_INTEGER;
+
+/**
+ * A bounded, per-cloud, at-least-once queue in SQLite. Appends that arrive
+ * within one turn of the event loop share one transaction (group commit);
+ * acks are collected and deleted the same way.
+ *
+ * @example
+ * ```ts
+ * const outbox = new Outbox(openDatabase(stateDir));
+ * const seq = outbox.nextSeq();
+ * await outbox.append("c8y", [{ topic: "outpost/d1/telemetry/temp", payload: `{"seq":${seq}}`, qos: 1 }]);
+ * const [first] = outbox.peek("c8y", 0, 1);
+ * outbox.ack("c8y", [first.id]);
+ * outbox.close();
+ * ```
+ */
+export class Outbox {
+  readonly #db: DatabaseSync;
+  readonly #maxRecords: number;
+  readonly #batchSize: number;
+  readonly #seqBlock: number;
+  readonly #clock: Pick<Clock, "setTimeout" | "clearTimeout">;
+  readonly #now: () => number;
+  readonly #sql: ReturnType<typeof statements>;
+  #pending: PendingAppend[] = [];
+  #pendingRows = 0;
+  #acks = new Map<string, Set<number>>();
+  // deno-lint-ignore no-explicit-any
+  #timer: any;
+  #sizes = new Map<string, number>();
+  #appendListeners = new Map<string, Set<() => void>>();
+  #dropListeners = new Set<(drop: OutboxDrop) => void>();
+  #nextSeq: number;
+  #seqLimit: number;
+  #commits = 0;
+  #closed = false;
+
+  /** Creates the outbox tables in `db` if needed; `db` stays owned by the caller. */
+  constructor(db: DatabaseSync, options: OutboxOptions = {}) {
+    this.#db = db;
+    this.#maxRecords = positiveInteger("maxRecords", options.maxRecords ?? 100_000);
+    this.#batchSize = positiveInteger("batchSize", options.batchSize ?? 500);
+    this.#seqBlock = positiveInteger("seqBlock", options.seqBlock ?? 1000);
+    this.#clock = options.clock ?? globalThis;
+    this.#now = options.now ?? Date.now;
+    migrate(db, "outbox", SCHEMA);
+    this.#sql = statements(db);
+    // The stored value is a promise that no number at or above it was ever
+    // handed out; the first nextSeq() reserves a block above it.
+    this.#nextSeq = this.#storedSeq();
+    this.#seqLimit = this.#nextSeq;
+  }
+
+  /** Transactions committed so far by this instance (for tests and metrics). */
+  get commits(): number {
+    return this.#commits;
+  }
+
+  /**
+   * Allocates `count` consecutive sequence numbers and returns the first.
+   * Numbers increase strictly across restarts and are never handed out
+   * twice, even after a crash (which may leave a gap).
+   */
+  nextSeq(count = 1): number {
+    this.#assertOpen("allocate sequence numbers");
+    positiveInteger("count", count);
+    if (this.#nextSeq + count > this.#seqLimit) this.#reserveSeq(count);
+    const first = this.#nextSeq;
+    this.#nextSeq += count;
+    return first;
+  }
+
+  /**
+   * Queues `records` for `cloud` and resolves once they are committed to
+   * disk. Rejects at once, with the record and the problem named, when a
+   * topic, qos, payload or retain flag is invalid.
+   */
+  append(cloud: string, records: readonly OutboxRecord[]): Promise<void> {
+    let rows: Row[];
+    try {
+      if (this.#closed) {
+        throw new Error(`Cannot append to the outbox of cloud "${cloud}": it is closed`);
+      }
+      rows = toRows(cloud, records);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (rows.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ cloud, rows, resolve, reject });
+      this.#pendingRows += rows.length;
+      if (this.#pendingRows >= this.#batchSize) this.#flush();
+      else this.#schedule();
+    });
+  }
+
+  /** Up to `limit` records of `cloud` with an id above `afterId`, oldest first; acked ones excluded. */
+  peek(cloud: string, afterId: number, limit: number): StoredRecord[] {
+    const acked = this.#acks.get(cloud);
+    const skip = acked?.size ?? 0;
+    const rows = this.#sql.peek.all(cloud, afterId, Math.min(limit + skip, MAX_ROWS)) as {
+      id: number;
+      topic: string;
+      payload: Uint8Array;
+      qos: 0 | 1;
+      retain: number;
+    }[];
+    const records: StoredRecord[] = [];
+    for (const row of rows) {
+      if (acked?.has(row.id)) continue;
+      if (records.length === limit) break;
+      records.push({
+        id: row.id,
+        topic: row.topic,
+        payload: row.payload,
+        qos: row.qos,
+        retain: row.retain === 1,
+      });
+    }
+    return records;
+  }
+
+  /**
+   * Marks records of `cloud` as delivered; they are deleted with the next
+   * commit. After {@link close} it does nothing: those records are resent.
+   */
+  ack(cloud: string, ids: readonly number[]): void {
+    if (this.#closed || ids.length === 0) return;
+    let set = this.#acks.get(cloud);
+    if (!set) this.#acks.set(cloud, set = new Set());
+    for (const id of ids) set.add(id);
+    this.#schedule();
+  }
+
+  /** Records waiting for `cloud`. Commits pending appends and acks first, so the count is exact. */
+  size(cloud: string): number {
+    this.#flush();
+    return this.#sizeOf(cloud);
+  }
+
+  /** Records of `cloud` lost to the bound so far, across restarts. */
+  dropped(cloud: string): number {
+    const row = this.#sql.dropped.get(cloud) as { value: number } | undefined;
+    return row?.value ?? 0;
+  }
+
+  /** Calls `listener` after each commit that added records for `cloud`; returns an unsubscribe. */
+  onAppend(cloud: string, listener: () => void): () => void {
+    let set = this.#appendListeners.get(cloud);
+    if (!set) this.#appendListeners.set(cloud, set = new Set());
+    set.add(listener);
+    return () => void set.delete(listener);
+  }
+
+  /** Calls `listener` whenever a cloud's bound drops records; returns an unsubscribe. */
+  onDrop(listener: (drop: OutboxDrop) => void): () => void {
+    this.#dropListeners.add(listener);
+    return () => void this.#dropListeners.delete(listener);
+  }
+
+  /**
+   * Commits pending appends and acks and stops accepting appends. The
+   * database stays open: the store owns it.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#flush();
+    // Give back the unused part of the reservation so the next run has no
+    // gap; only if nobody reserved past us meanwhile.
+    this.#sql.tightenSeq.run(this.#nextSeq, this.#seqLimit);
+    this.#closed = true;
+    this.#appendListeners.clear();
+    this.#dropListeners.clear();
+  }
+
+  #storedSeq(): number {
+    return (this.#sql.seq.get() as { value: number } | undefined)?.value ?? 1;
+  }
+
+  #reserveSeq(count: number): void {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      // Another instance on this database reserved past us: a range must
+      // not run into its numbers, so continue above them.
+      const stored = this.#storedSeq();
+      if (stored > this.#seqLimit) this.#nextSeq = stored;
+      this.#seqLimit = this.#nextSeq + Math.max(count, this.#seqBlock);
+      this.#sql.setSeq.run(this.#seqLimit);
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      // Nothing from the failed reservation may be handed out.
+      this.#seqLimit = this.#nextSeq;
+      throw new Error(`Cannot reserve sequence numbers: ${messageOf(error)}`, { cause: error });
+    }
+  }
+
+  #sizeOf(cloud: string): number {
+    let size = this.#sizes.get(cloud);
+    if (size === undefined) {
+      size = (this.#sql.count.get(cloud) as { n: number }).n;
+      this.#sizes.set(cloud, size);
+    }
+    return size;
+  }
+
+  #assertOpen(action: string): void {
+    if (this.#closed) throw new Error(`Cannot ${action}: the outbox is closed`);
+  }
+
+  #schedule(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.#flush();
+    }, 0);
+  }
+
+  #flush(): void {
+    if (this.#timer !== undefined) {
+      this.#clock.clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    const batch = this.#pending;
+    const acks = this.#acks;
+    if (batch.length === 0 && acks.size === 0) return;
+    this.#pending = [];
+    this.#pendingRows = 0;
+    this.#acks = new Map();
+
+    // Counted before the transaction so the cache never includes its rows twice.
+    const sizes = new Map<string, number>();
+    for (const cloud of acks.keys()) sizes.set(cloud, this.#sizeOf(cloud));
+    for (const { cloud } of batch) sizes.set(cloud, this.#sizeOf(cloud));
+    const appended = new Set(batch.map((p) => p.cloud));
+    const drops: OutboxDrop[] = [];
+    const createdAt = this.#now();
+    try {
+      this.#db.exec("BEGIN IMMEDIATE");
+      for (const [cloud, ids] of acks) {
+        const { changes } = this.#sql.ack.run(cloud, JSON.stringify([...ids]));
+        sizes.set(cloud, sizes.get(cloud)! - Number(changes));
+      }
+      for (const { cloud, rows } of batch) {
+        for (const row of rows) {
+          this.#sql.insert.run(cloud, row.topic, row.payload, row.qos, row.retain, createdAt);
+        }
+        sizes.set(cloud, sizes.get(cloud)! + rows.length);
+      }
+      for (const cloud of appended) {
+        const excess = sizes.get(cloud)! - this.#maxRecords;
+        if (excess <= 0) continue;
+        const dropped = Number(this.#sql.dropOldest.run(cloud, excess).changes);
+        const { value } = this.#sql.addDropped.get(cloud, dropped) as { value: number };
+        sizes.set(cloud, sizes.get(cloud)! - dropped);
+        drops.push({ cloud, dropped, total: value });
+      }
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      for (const p of batch) {
+        p.reject(
+          new Error(`Cannot append to the outbox of cloud "${p.cloud}": ${messageOf(error)}`, {
+            cause: error,
+          }),
+        );
+      }
+      // Acks are retried with the next commit; losing them would only resend.
+      for (const [cloud, ids] of acks) {
+        const set = this.#acks.get(cloud) ?? new Set();
+        for (const id of ids) set.add(id);
+        this.#acks.set(cloud, set);
+      }
+      return;
+    }
+    this.#commits++;
+    for (const [cloud, size] of sizes) this.#sizes.set(cloud, size);
+    for (const p of batch) p.resolve();
+    for (const drop of drops) {
+      for (const listener of this.#dropListeners) call(listener, drop);
+    }
+    for (const cloud of appended) {
+      for (const listener of this.#appendListeners.get(cloud) ?? []) call(listener, undefined);
+    }
+  }
+}
+
+function statements(db: DatabaseSync) {
+  return {
+    insert: db.prepare(
+      "INSERT INTO outbox_records (cloud, topic, payload, qos, retain, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+    ),
+    peek: db.prepare(
+      "SELECT id, topic, payload, qos, retain FROM outbox_records WHERE cloud = ? AND id > ? ORDER BY id LIMIT ?",
+    ),
+    ack: db.prepare(
+      "DELETE FROM outbox_records WHERE cloud = ? AND id IN (SELECT value FROM json_each(?))",
+    ),
+    dropOldest: db.prepare(
+      "DELETE FROM outbox_records WHERE id IN (SELECT id FROM outbox_records WHERE cloud = ? ORDER BY id LIMIT ?)",
+    ),
+    count: db.prepare("SELECT count(*) AS n FROM outbox_records WHERE cloud = ?"),
+    addDropped: db.prepare(
+      `INSERT INTO outbox_counters (name, cloud, value) VALUES ('dropped', ?, ?)
+       ON CONFLICT (name, cloud) DO UPDATE SET value = value + excluded.value RETURNING value`,
+    ),
+    dropped: db.prepare(
+      "SELECT value FROM outbox_counters WHERE name = 'dropped' AND cloud = ?",
+    ),
+    seq: db.prepare("SELECT value FROM outbox_counters WHERE name = 'seq' AND cloud = ''"),
+    setSeq: db.prepare(
+      `INSERT INTO outbox_counters (name, cloud, value) VALUES ('seq', '', ?)
+       ON CONFLICT (name, cloud) DO UPDATE SET value = excluded.value`,
+    ),
+    tightenSeq: db.prepare(
+      "UPDATE outbox_counters SET value = ? WHERE name = 'seq' AND cloud = '' AND value = ?",
+    ),
+  };
+}
+
+function toRows(cloud: string, records: readonly OutboxRecord[]): Row[] {
+  if (typeof cloud !== "string" || cloud.length === 0) {
+    throw new TypeError(
+      `Cannot append to the outbox: cloud must be a non-empty string, got ${JSON.stringify(cloud)}`,
+    );
+  }
+  if (!Array.isArray(records)) {
+    throw new TypeError(
+      `Cannot append to the outbox of cloud "${cloud}": records must be an array`,
+    );
+  }
+  return records.map((record, i) => {
+    const what = `Cannot append record ${i} to the outbox of cloud "${cloud}"`;
+    const { topic, payload, qos, retain } = record ?? {};
+    if (typeof topic !== "string") {
+      throw new TypeError(`${what}: topic must be a string, got ${JSON.stringify(topic)}`);
+    }
+    const problem = topicNameProblem(topic);
+    if (problem) throw new TypeError(`${what}: ${problem}`);
+    if (qos !== 0 && qos !== 1) {
+      throw new TypeError(
+        `${what} (topic "${topic}"): qos must be 0 or 1, got ${JSON.stringify(qos)}`,
+      );
+    }
+    if (retain !== undefined && typeof retain !== "boolean") {
+      throw new TypeError(
+        `${what} (topic "${topic}"): retain must be a boolean, got ${JSON.stringify(retain)}`,
+      );
+    }
+    let bytes: Uint8Array;
+    if (typeof payload === "string") bytes = encoder.encode(payload);
+    else if (payload instanceof Uint8Array) bytes = payload.slice();
+    else throw new TypeError(`${what} (topic "${topic}"): payload must be a string or Uint8Array`);
+    return { topic, payload: bytes, qos, retain: retain ? 1 : 0 };
+  });
+}
+
+function call<T>(listener: (value: T) => void, value: T): void {
+  try {
+    listener(value);
+  } catch (error) {
+    log.error("An outbox listener threw: {error}", { error });
+  }
+}
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new TypeError(`Outbox: ${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,317 @@
+import assert from "node:assert/strict";
+import type { DatabaseSync } from "node:sqlite";
+import { openDatabase } from "../../actors/store/mod.ts";
+import { Outbox, type OutboxDrop, type OutboxOptions } from "../../actors/telemetry/mod.ts";
+
+async function withStateDir(fn: (dir: string) => Promise<void> | void): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "outpost_outbox_" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Runs `fn` with a fresh outbox; closes it and its database afterwards. */
+function withOutbox(
+  fn: (outbox: Outbox, dir: string, db: DatabaseSync) => Promise<void> | void,
+  options: OutboxOptions = {},
+): Promise<void> {
+  return withStateDir(async (dir) => {
+    const db = openDatabase(dir);
+    const outbox = new Outbox(db, options);
+    try {
+      await fn(outbox, dir, db);
+    } finally {
+      outbox.close();
+      db.close();
+    }
+  });
+}
+
+function record(i: number, topic = "outpost/d1/telemetry/t") {
+  return { topic, payload: `{"i":${i}}`, qos: 1 as const };
+}
+
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+function storedSeq(dir: string): number {
+  const db = openDatabase(dir);
+  try {
+    const row = db.prepare(
+      "SELECT value FROM outbox_counters WHERE name = 'seq' AND cloud = ''",
+    ).get() as { value: number } | undefined;
+    return row?.value ?? 0;
+  } finally {
+    db.close();
+  }
+}
+
+Deno.test("nextSeq hands out consecutive numbers that keep increasing across close and reopen", async () => {
+  await withStateDir((dir) => {
+    let db = openDatabase(dir);
+    let outbox = new Outbox(db);
+    assert.deepEqual([outbox.nextSeq(), outbox.nextSeq(), outbox.nextSeq()], [1, 2, 3]);
+    assert.equal(outbox.nextSeq(5), 4, "a range of 5 starts at 4");
+    assert.equal(outbox.nextSeq(), 9);
+    outbox.close();
+    db.close();
+
+    db = openDatabase(dir);
+    outbox = new Outbox(db);
+    try {
+      assert.equal(outbox.nextSeq(), 10, "a clean close leaves no gap");
+      assert.equal(outbox.nextSeq(2500), 11, "a range larger than a block is reserved whole");
+      assert.equal(outbox.nextSeq(), 2511);
+    } finally {
+      outbox.close();
+      db.close();
+    }
+  });
+});
+
+Deno.test("nextSeq persists a block reservation before handing out its first number", async () => {
+  await withStateDir((dir) => {
+    const db = openDatabase(dir);
+    const outbox = new Outbox(db, { seqBlock: 100 });
+    try {
+      assert.equal(outbox.nextSeq(), 1);
+      assert.equal(storedSeq(dir), 101, "one write reserves 1..100");
+      for (let i = 2; i <= 100; i++) assert.equal(outbox.nextSeq(), i);
+      assert.equal(storedSeq(dir), 101, "no write while the block lasts");
+      assert.equal(outbox.nextSeq(), 101);
+      assert.equal(storedSeq(dir), 201);
+    } finally {
+      outbox.close();
+      db.close();
+    }
+  });
+});
+
+Deno.test("nextSeq never repeats a number after a crash that left its reservation half used", async () => {
+  await withStateDir((dir) => {
+    const crashedDb = openDatabase(dir);
+    const crashed = new Outbox(crashedDb);
+    const handedOut = Array.from({ length: 10 }, () => crashed.nextSeq());
+    // The process "dies": no close(), the next run opens the same file.
+    const db = openDatabase(dir);
+    const next = new Outbox(db);
+    try {
+      const after = next.nextSeq();
+      assert.ok(after > Math.max(...handedOut), `${after} must be above ${handedOut.at(-1)}`);
+      // Even if the dead instance kept going, its next block lies above the new one.
+      for (let i = 0; i < 1000; i++) crashed.nextSeq();
+      assert.ok(crashed.nextSeq() > next.nextSeq(999));
+    } finally {
+      next.close();
+      crashedDb.close();
+      db.close();
+    }
+  });
+});
+
+Deno.test("nextSeq refuses a count that is not a positive integer", async () => {
+  await withOutbox((outbox) => {
+    assert.throws(() => outbox.nextSeq(0), /count must be a positive integer, got 0/);
+    assert.throws(() => outbox.nextSeq(1.5), /count must be a positive integer, got 1.5/);
+  });
+});
+
+Deno.test("appends made in the same tick commit in one transaction, and resolve only once committed", async () => {
+  await withOutbox(async (outbox, dir) => {
+    const appends = Array.from({ length: 50 }, (_, i) => outbox.append("c8y", [record(i)]));
+    const reader = openDatabase(dir);
+    try {
+      const count = reader.prepare("SELECT count(*) AS n FROM outbox_records");
+      assert.equal((count.get() as { n: number }).n, 0, "nothing is on disk before the commit");
+      await Promise.all(appends);
+      assert.equal((count.get() as { n: number }).n, 50, "everything is on disk once they resolve");
+      assert.equal(outbox.commits, 1);
+
+      await Promise.all([outbox.append("c8y", [record(50)]), outbox.append("aws", [record(51)])]);
+      assert.equal(outbox.commits, 2, "appends for several clouds share a commit too");
+    } finally {
+      reader.close();
+    }
+  });
+});
+
+Deno.test("group commit is capped by the batch size", async () => {
+  await withOutbox(async (outbox) => {
+    await Promise.all(Array.from({ length: 25 }, (_, i) => outbox.append("c8y", [record(i)])));
+    assert.equal(outbox.commits, 3, "10 + 10 + 5");
+    assert.equal(outbox.size("c8y"), 25);
+  }, { batchSize: 10 });
+});
+
+Deno.test("peek returns a cloud's records oldest first, after an id, up to a limit", async () => {
+  await withOutbox(async (outbox) => {
+    await outbox.append("c8y", [record(0), record(1)]);
+    await outbox.append("aws", [record(100)]);
+    await outbox.append("c8y", [record(2), record(3), record(4)]);
+    const all = outbox.peek("c8y", 0, 100);
+    assert.deepEqual(all.map((r) => text(r.payload)), [0, 1, 2, 3, 4].map((i) => `{"i":${i}}`));
+    assert.ok(all.every((r, i) => i === 0 || r.id > all[i - 1].id), "ids increase");
+    assert.deepEqual(outbox.peek("c8y", all[1].id, 2).map((r) => r.id), [all[2].id, all[3].id]);
+    assert.deepEqual(outbox.peek("aws", 0, 10).map((r) => text(r.payload)), ['{"i":100}']);
+    assert.deepEqual(outbox.peek("nobody", 0, 10), []);
+  });
+});
+
+Deno.test("payload bytes, qos and retain round-trip unchanged", async () => {
+  await withOutbox(async (outbox) => {
+    const bytes = new Uint8Array([0, 1, 127, 128, 254, 255]);
+    await outbox.append("c8y", [
+      { topic: "a/bin", payload: bytes, qos: 0 },
+      { topic: "a/text", payload: "température ✓", qos: 1, retain: true },
+      { topic: "a/empty", payload: "", qos: 1, retain: false },
+    ]);
+    bytes[0] = 99; // the caller's buffer is not aliased
+    const [bin, txt, empty] = outbox.peek("c8y", 0, 10);
+    assert.deepEqual(bin.payload, new Uint8Array([0, 1, 127, 128, 254, 255]));
+    assert.ok(bin.payload instanceof Uint8Array);
+    assert.deepEqual([bin.topic, bin.qos, bin.retain], ["a/bin", 0, false]);
+    assert.equal(text(txt.payload), "température ✓");
+    assert.deepEqual([txt.qos, txt.retain], [1, true]);
+    assert.equal(empty.payload.length, 0);
+  });
+});
+
+Deno.test("ack deletes the records, hides them from peek at once and survives a reopen", async () => {
+  await withStateDir(async (dir) => {
+    let db = openDatabase(dir);
+    let outbox = new Outbox(db);
+    await outbox.append("c8y", Array.from({ length: 5 }, (_, i) => record(i)));
+    const ids = outbox.peek("c8y", 0, 5).map((r) => r.id);
+    outbox.ack("c8y", [ids[0], ids[1], ids[3]]);
+    assert.deepEqual(outbox.peek("c8y", 0, 2).map((r) => r.id), [ids[2], ids[4]]);
+    assert.equal(outbox.size("c8y"), 2);
+    outbox.ack("c8y", [ids[2]]);
+    outbox.ack("aws", [ids[4]]); // another cloud's ack does not touch c8y's records
+    outbox.close();
+    db.close();
+
+    db = openDatabase(dir);
+    outbox = new Outbox(db);
+    try {
+      assert.deepEqual(outbox.peek("c8y", 0, 10).map((r) => r.id), [ids[4]]);
+      assert.equal(outbox.size("c8y"), 1);
+    } finally {
+      outbox.close();
+      db.close();
+    }
+  });
+});
+
+Deno.test("acks made in the same tick are deleted in one commit", async () => {
+  await withOutbox(async (outbox) => {
+    await outbox.append("c8y", Array.from({ length: 20 }, (_, i) => record(i)));
+    const before = outbox.commits;
+    for (const r of outbox.peek("c8y", 0, 20)) outbox.ack("c8y", [r.id]);
+    assert.equal(outbox.size("c8y"), 0);
+    assert.equal(outbox.commits, before + 1);
+  });
+});
+
+Deno.test("a cloud over its bound loses its oldest records, counts them and reports them", async () => {
+  await withStateDir(async (dir) => {
+    let db = openDatabase(dir);
+    let outbox = new Outbox(db, { maxRecords: 5 });
+    const drops: OutboxDrop[] = [];
+    outbox.onDrop((drop) => drops.push(drop));
+    await outbox.append("c8y", Array.from({ length: 8 }, (_, i) => record(i)));
+    await outbox.append("aws", Array.from({ length: 5 }, (_, i) => record(i)));
+    assert.equal(outbox.size("c8y"), 5);
+    assert.deepEqual(
+      outbox.peek("c8y", 0, 10).map((r) => text(r.payload)),
+      [3, 4, 5, 6, 7].map((i) => `{"i":${i}}`),
+    );
+    assert.deepEqual(drops, [{ cloud: "c8y", dropped: 3, total: 3 }]);
+
+    await outbox.append("c8y", [record(8), record(9)]);
+    assert.deepEqual(drops.at(-1), { cloud: "c8y", dropped: 2, total: 5 });
+    assert.equal(outbox.dropped("c8y"), 5);
+    assert.equal(outbox.dropped("aws"), 0, "a cloud at its bound loses nothing");
+    assert.equal(outbox.size("aws"), 5);
+    outbox.close();
+    db.close();
+
+    db = openDatabase(dir);
+    outbox = new Outbox(db, { maxRecords: 5 });
+    try {
+      assert.equal(outbox.dropped("c8y"), 5, "the count survives a restart");
+      assert.equal(outbox.size("c8y"), 5);
+    } finally {
+      outbox.close();
+      db.close();
+    }
+  });
+});
+
+Deno.test("onAppend wakes only the listeners of the cloud that got records, after the commit", async () => {
+  await withOutbox(async (outbox, dir) => {
+    const woken: string[] = [];
+    const reader = openDatabase(dir);
+    try {
+      outbox.onAppend("c8y", () => {
+        const { n } = reader.prepare("SELECT count(*) AS n FROM outbox_records").get() as {
+          n: number;
+        };
+        woken.push(`c8y:${n}`);
+      });
+      const stop = outbox.onAppend("aws", () => woken.push("aws"));
+      await outbox.append("c8y", [record(1), record(2)]);
+      stop();
+      await outbox.append("aws", [record(3)]);
+      assert.deepEqual(woken, ["c8y:2"]);
+    } finally {
+      reader.close();
+    }
+  });
+});
+
+Deno.test("close commits pending appends and acks", async () => {
+  await withStateDir(async (dir) => {
+    let db = openDatabase(dir);
+    let outbox = new Outbox(db);
+    await outbox.append("c8y", [record(0)]);
+    const [first] = outbox.peek("c8y", 0, 1);
+    outbox.ack("c8y", [first.id]);
+    const pending = outbox.append("c8y", [record(1)]);
+    outbox.close();
+    await pending;
+    await assert.rejects(outbox.append("c8y", [record(2)]), /outbox of cloud "c8y": it is closed/);
+    db.close();
+
+    db = openDatabase(dir);
+    outbox = new Outbox(db);
+    try {
+      assert.deepEqual(outbox.peek("c8y", 0, 10).map((r) => text(r.payload)), ['{"i":1}']);
+    } finally {
+      outbox.close();
+      db.close();
+    }
+  });
+});
+
+Deno.test("append rejects a bad record, naming the cloud, the record and the problem", async () => {
+  await withOutbox(async (outbox) => {
+    const bad = async (records: unknown[], pattern: RegExp, cloud = "c8y") =>
+      // deno-lint-ignore no-explicit-any
+      await assert.rejects(outbox.append(cloud, records as any), pattern);
+    await bad(
+      [record(0), { topic: "", payload: "x", qos: 1 }],
+      /record 1 to the outbox of cloud "c8y": a topic name cannot be empty/,
+    );
+    await bad([{ topic: "a/+/b", payload: "x", qos: 1 }], /cannot contain "\+", "#"/);
+    await bad([{ topic: "a", payload: "x", qos: 2 }], /topic "a"\): qos must be 0 or 1, got 2/);
+    await bad([{ topic: "a", payload: "x", qos: "1" }], /qos must be 0 or 1, got "1"/);
+    await bad([{ topic: "a", payload: 42, qos: 1 }], /payload must be a string or Uint8Array/);
+    await bad([{ topic: "a", payload: "x", qos: 1, retain: "yes" }], /retain must be a boolean/);
+    await bad([record(0)], /cloud must be a non-empty string, got ""/, "");
+    assert.equal(outbox.size("c8y"), 0, "a batch with one bad record is refused whole");
+
+    await outbox.append("a-cloud-nobody-configured", [record(0)]);
+    assert.equal(outbox.size("a-cloud-nobody-configured"), 1);
+  });
+});
