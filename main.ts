@@ -9,7 +9,8 @@
 import { Command, CommanderError, Option } from "commander";
 import { type Agent, createAgent, VERSION } from "./actors/agent/agent.ts";
 import { ConfigError, loadConfig } from "./actors/agent/config.ts";
-import { askControl, formatTree } from "./actors/agent/control.ts";
+import { askControl } from "./actors/agent/control_client.ts";
+import { formatTree } from "./actors/agent/control_format.ts";
 import { configureLogging, type LogFormat, type LogLevel } from "./actors/runtime/logging.ts";
 import type { ActorTreeNode } from "./actors/runtime/node.ts";
 

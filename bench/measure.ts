@@ -49,21 +49,50 @@ export interface ResultRow {
   digits?: number;
 }
 
-/** Formats rows as an aligned table with a `supervised / bare` ratio column. */
-export function formatTable(rows: readonly ResultRow[]): string {
-  const header = ["metric", "supervised", "bare xstate", "ratio", "unit"];
+/** Options of {@link formatTable}. */
+export interface TableOptions {
+  /** Headers of the two figure columns. Default `["supervised", "bare xstate"]`. */
+  labels?: readonly [string, string];
+  /** Adds a column with the first figure minus the second, in the row's unit. Default false. */
+  difference?: boolean;
+}
+
+/** Formats rows as an aligned table with a `first / second` ratio column. */
+export function formatTable(rows: readonly ResultRow[], options: TableOptions = {}): string {
+  const [first, second] = options.labels ?? ["supervised", "bare xstate"];
+  const header = [
+    "metric",
+    first,
+    second,
+    "ratio",
+    ...(options.difference ? ["difference"] : []),
+    "unit",
+  ];
   const cells = rows.map((row) => [
     row.metric,
     formatNumber(row.supervised, row.digits ?? 0),
     formatNumber(row.bare, row.digits ?? 0),
     `${formatNumber(row.supervised / row.bare, 2)}x`,
+    ...(options.difference ? [formatSigned(row.supervised - row.bare, row.digits ?? 0)] : []),
     row.unit,
   ]);
+  const last = header.length - 1;
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
   const line = (c: string[]) =>
-    c.map((cell, i) => (i === 0 || i === 4 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
+    c.map((cell, i) => i === 0 || i === last ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))
       .join("  ").trimEnd();
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...cells.map(line)].join("\n");
+}
+
+/** `min..max` of `values`, formatted with `digits`. */
+export function formatSpread(values: readonly number[], digits: number): string {
+  return `${formatNumber(Math.min(...values), digits)}..${
+    formatNumber(Math.max(...values), digits)
+  }`;
+}
+
+function formatSigned(value: number, digits: number): string {
+  return `${value >= 0 ? "+" : ""}${formatNumber(value, digits)}`;
 }
 
 /** `12345.678` with 1 digit as `12,345.7`. */

@@ -8,20 +8,23 @@
  * Supervised by: nobody; the agent's main wiring opens it after the tree
  * starts and closes it before the tree stops. A bad request is answered and
  * forgotten: the endpoint keeps serving.
+ *
+ * The other end, `askControl`, and the line framing both ends share are in
+ * control_client.ts; how `outpost tree` prints the result is control_format.ts.
  */
 import { getLogger } from "../runtime/logging.ts";
-import type { ActorTreeNode } from "../runtime/node.ts";
+import {
+  causedBy,
+  closeQuietly,
+  ControlError,
+  type LineResult,
+  messageOf,
+  readLine,
+  writeAll,
+} from "./control_client.ts";
 
 /** Answers one command; what it returns becomes `result`, what it throws `error`. */
 export type ControlHandler = (command: string) => unknown | Promise<unknown>;
-
-/** A control request or reply that failed, with a message for the person at the CLI. */
-export class ControlError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ControlError";
-  }
-}
 
 /** A running control endpoint. */
 export interface ControlServer {
@@ -31,8 +34,6 @@ export interface ControlServer {
 
 /** Longest request line accepted, in bytes, without its newline. */
 export const MAX_REQUEST_BYTES = 64 * 1024;
-// A tree of thousands of tunnels is well under this; it only bounds a broken peer.
-const MAX_REPLY_BYTES = 16 * 1024 * 1024;
 // A client that connects and never finishes its line must not hold a connection forever.
 const REQUEST_TIMEOUT_MS = 10_000;
 // sockaddr_un.sun_path is 108 bytes on Linux, including the terminating NUL.
@@ -107,64 +108,6 @@ export async function serveControl(path: string, handler: ControlHandler): Promi
 }
 
 /**
- * Sends `command` to the agent answering on `path` and returns its result.
- *
- * @throws {ControlError} when no agent answers, when it does not answer within
- * `timeoutMs` (default 5000), or when it refuses the command.
- *
- * @example
- * ```ts
- * const tree = await askControl("/run/outpost/control.sock", "tree");
- * console.log(formatTree(tree as ActorTreeNode));
- * ```
- */
-export async function askControl(
-  path: string,
-  command: string,
-  options: { timeoutMs?: number } = {},
-): Promise<unknown> {
-  const { timeoutMs = 5000 } = options;
-  let conn: Deno.UnixConn;
-  try {
-    conn = await Deno.connect({ transport: "unix", path });
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.ConnectionRefused) {
-      throw new ControlError(`No Outpost agent is answering on ${path}: is it running?`, {
-        cause: error,
-      });
-    }
-    if (error instanceof Deno.errors.PermissionDenied) {
-      throw new ControlError(
-        `Cannot connect to the Outpost agent on ${path}: permission denied (run as the agent's user)`,
-        { cause: error },
-      );
-    }
-    throw causedBy(`Cannot connect to the Outpost agent on ${path}`, error);
-  }
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    closeQuietly(conn);
-  }, timeoutMs);
-  let reply: LineResult;
-  try {
-    await writeAll(conn, JSON.stringify({ command }) + "\n");
-    reply = await readLine(conn, MAX_REPLY_BYTES);
-  } catch (error) {
-    if (timedOut) {
-      throw new ControlError(
-        `The Outpost agent on ${path} did not answer "${command}" within ${timeoutMs} ms`,
-      );
-    }
-    throw causedBy(`Lost the connection to the Outpost agent on ${path}`, error);
-  } finally {
-    clearTimeout(timer);
-    closeQuietly(conn);
-  }
-  return resultOf(path, command, reply);
-}
-
-/**
  * A handler that answers the commands in `commands` and refuses others with
  * a message listing the known ones.
  *
@@ -183,60 +126,6 @@ export function controlCommands(commands: Record<string, () => unknown>): Contro
     }
     return commands[command]();
   };
-}
-
-/**
- * The tree as a table for `outpost tree`: one node per line, indented by
- * depth, in aligned columns. The state (JSON, workers only) comes last
- * because it is the one column of unbounded width.
- *
- * @example
- * ```ts
- * console.log(formatTree(system.tree()));
- * // PATH           KIND        STATUS   RESTARTS  UPTIME  STATE
- * // agent          supervisor  running  0         2m 5s
- * //   agent/store  worker      running  0         2m 5s   "ready"
- * ```
- */
-export function formatTree(tree: ActorTreeNode): string {
-  const rows: string[][] = [["PATH", "KIND", "STATUS", "RESTARTS", "UPTIME", "STATE"]];
-  (function walk(node: ActorTreeNode, depth: number) {
-    rows.push([
-      "  ".repeat(depth) + node.path,
-      node.kind,
-      node.status,
-      String(node.restarts),
-      formatUptime(node.uptimeMs),
-      node.kind === "worker" ? formatState(node.state) : "",
-    ]);
-    for (const child of node.children) walk(child, depth + 1);
-  })(tree, 0);
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
-  return rows
-    .map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join("  ").trimEnd())
-    .join("\n");
-}
-
-/** "3s", "2m 5s", "1h 2m", "3d 4h"; "-" when not running. */
-export function formatUptime(ms: number | null): string {
-  if (ms === null || !Number.isFinite(ms) || ms < 0) return "-";
-  const s = Math.floor(ms / 1000);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m ${s % 60}s`;
-  const h = Math.floor(m / 60);
-  if (h < 24) return `${h}h ${m % 60}m`;
-  return `${Math.floor(h / 24)}d ${h % 24}h`;
-}
-
-function formatState(state: unknown): string {
-  let text: string;
-  try {
-    text = JSON.stringify(state) ?? "-";
-  } catch {
-    text = String(state);
-  }
-  return text.length > 60 ? `${text.slice(0, 59)}…` : text;
 }
 
 /** One connection: read a line, answer it, close; within the request timeout. */
@@ -314,8 +203,6 @@ class Session {
 
 type Reply = { ok: true; result: unknown } | { ok: false; error: string };
 
-type LineResult = { kind: "line"; text: string } | { kind: "too_long" } | { kind: "eof" };
-
 const EXAMPLE = `send one line such as {"command":"status"}`;
 
 function commandOf(text: string): string | { error: string } {
@@ -330,71 +217,6 @@ function commandOf(text: string): string | { error: string } {
     return { error: `the request needs a string "command"; ${EXAMPLE}` };
   }
   return command;
-}
-
-function resultOf(path: string, command: string, reply: LineResult): unknown {
-  if (reply.kind === "eof") {
-    throw new ControlError(
-      `The Outpost agent on ${path} closed the connection without answering "${command}"`,
-    );
-  }
-  if (reply.kind === "too_long") {
-    throw new ControlError(
-      `The Outpost agent on ${path} sent a reply over ${MAX_REPLY_BYTES} bytes`,
-    );
-  }
-  let parsed: { ok?: unknown; result?: unknown; error?: unknown };
-  try {
-    parsed = JSON.parse(reply.text);
-  } catch (error) {
-    throw new ControlError(
-      `The Outpost agent on ${path} sent a reply that is not JSON: ${messageOf(error)}`,
-    );
-  }
-  if (parsed?.ok === true) return parsed.result;
-  if (parsed?.ok === false) {
-    throw new ControlError(
-      `The Outpost agent on ${path} refused "${command}": ${String(parsed.error)}`,
-    );
-  }
-  throw new ControlError(
-    `The Outpost agent on ${path} sent a reply without "ok": ${reply.text.slice(0, 200)}`,
-  );
-}
-
-/** Reads up to the first "\n" (or the end of the stream); bytes after it are ignored. */
-async function readLine(conn: Deno.Conn, maxBytes: number): Promise<LineResult> {
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  const buffer = new Uint8Array(16 * 1024);
-  while (true) {
-    const n = await conn.read(buffer);
-    if (n === null) {
-      if (length === 0) return { kind: "eof" };
-      break;
-    }
-    const chunk = buffer.subarray(0, n);
-    const newline = chunk.indexOf(0x0a);
-    const take = newline === -1 ? chunk : chunk.subarray(0, newline);
-    if (length + take.length > maxBytes) return { kind: "too_long" };
-    chunks.push(take.slice());
-    length += take.length;
-    if (newline !== -1) break;
-  }
-  const bytes = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  // Invalid UTF-8 becomes U+FFFD, which no command name contains.
-  return { kind: "line", text: new TextDecoder().decode(bytes).replace(/\r$/, "") };
-}
-
-async function writeAll(conn: Deno.Conn, text: string): Promise<void> {
-  const bytes = encoder.encode(text);
-  let written = 0;
-  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
 }
 
 async function removeStaleSocket(path: string): Promise<void> {
@@ -426,21 +248,4 @@ async function removeStaleSocket(path: string): Promise<void> {
   throw new ControlError(
     `Another Outpost agent is already answering on ${path}; stop it first or configure another control socket`,
   );
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // Already closed.
-  }
-}
-
-/** A ControlError saying `message: <why>`, keeping the original error as its cause. */
-function causedBy(message: string, error: unknown): ControlError {
-  return new ControlError(`${message}: ${messageOf(error)}`, { cause: error });
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -93,7 +93,7 @@ export function genericCloud(options: GenericCloudOptions): GenericCloud {
         reportEvent: options.reportEvent,
       }),
     ),
-    child("drain", outboxDrain(options.outbox, link, name), { shutdownMs: 1000 }),
+    child("drain", outboxDrain(options.outbox, { link, cloud: name }), { shutdownMs: 1000 }),
   ]);
   return { link, topics, encoder, spec };
 }

@@ -95,8 +95,8 @@ class GenericSession {
     this.#stopped = true;
     for (const cleanup of this.#cleanups) cleanup();
     if (this.o.link.connected) {
-      // Queued before the connection's graceful DISCONNECT, which flushes it.
-      this.#publish(this.o.topics.status, encodePresence(false, new Date()), true);
+      // QoS 0: written before the connection's DISCONNECT, which does not wait for acks.
+      this.#publish(this.o.topics.status, encodePresence(false, new Date()), true, 0);
     }
   }
 
@@ -216,9 +216,9 @@ class GenericSession {
     );
   }
 
-  #publish(topic: string, payload: string, retain: boolean): void {
+  #publish(topic: string, payload: string, retain: boolean, qos: 0 | 1 = 1): void {
     if (!this.o.link.connected) return;
-    this.o.link.publish(topic, payload, { qos: 1, retain }).catch((error) =>
+    this.o.link.publish(topic, payload, { qos, retain }).catch((error) =>
       log.warn("Cloud {cloud}: publish to {topic} failed: {error}", {
         cloud: this.o.cloud,
         topic,

@@ -22,6 +22,10 @@ import type { Outbox, StoredRecord } from "./outbox.ts";
 
 /** Options of {@link outboxDrain}. */
 export interface OutboxDrainOptions {
+  /** The cloud's connection; publishes go through it. */
+  link: MqttLink;
+  /** The cloud whose records are drained, as named in {@link Outbox.append}. */
+  cloud: string;
   /** Most publishes awaiting their acknowledgement at once. Default 64. */
   window?: number;
   /** Records read from the outbox at a time. Default 256. */
@@ -36,21 +40,17 @@ export type OutboxDrainLogic = typeof outboxDrainMachine;
 const log = getLogger("telemetry");
 
 /**
- * Builds the drain of `cloud`'s outbox through `link`.
+ * Builds the drain of `options.cloud`'s records in `outbox` through `options.link`.
  *
  * @example
  * ```ts
  * supervisor("telemetry", {}, [
- *   child("drain:c8y", outboxDrain(outbox, c8yLink, "c8y", { window: 32 })),
+ *   child("drain:c8y", outboxDrain(outbox, { link: c8yLink, cloud: "c8y", window: 32 })),
  * ]);
  * ```
  */
-export function outboxDrain(
-  outbox: Outbox,
-  link: MqttLink,
-  cloud: string,
-  options: OutboxDrainOptions = {},
-): OutboxDrainLogic {
+export function outboxDrain(outbox: Outbox, options: OutboxDrainOptions): OutboxDrainLogic {
+  const { link, cloud } = options;
   const window = positiveInteger(cloud, "window", options.window ?? 64);
   const batch = positiveInteger(cloud, "batch", options.batch ?? 256);
   const retryMs = options.retryMs ?? 1000;

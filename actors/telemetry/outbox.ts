@@ -4,7 +4,8 @@
  * committed to the state database and survives the agent being killed.
  *
  * Owns: the `outbox_records` and `outbox_counters` tables (one Outbox per
- * database), the device's telemetry sequence numbers. Receives: appends from
+ * database), the device's telemetry sequence numbers (allocated by its
+ * SeqAllocator, seq_allocator.ts). Receives: appends from
  * telemetry producers, acks from each cloud's drain. Sends: `onAppend` to
  * the drains, `onDrop` when a cloud's bound pushed its oldest records out.
  */
@@ -13,6 +14,7 @@ import { topicNameProblem } from "../../protocols/mqtt_topic.ts";
 import type { Clock } from "../runtime/clock.ts";
 import { getLogger } from "../runtime/logging.ts";
 import { migrate } from "../store/database.ts";
+import { SeqAllocator } from "./seq_allocator.ts";
 
 /** A message to deliver to a cloud, as given to {@link Outbox.append}. */
 export interface OutboxRecord {
@@ -121,7 +123,7 @@ export class Outbox {
   readonly #db: DatabaseSync;
   readonly #maxRecords: number;
   readonly #batchSize: number;
-  readonly #seqBlock: number;
+  readonly #seq: SeqAllocator;
   readonly #clock: Pick<Clock, "setTimeout" | "clearTimeout">;
   readonly #now: () => number;
   readonly #sql: ReturnType<typeof statements>;
@@ -133,8 +135,6 @@ export class Outbox {
   #sizes = new Map<string, number>();
   #appendListeners = new Map<string, Set<() => void>>();
   #dropListeners = new Set<(drop: OutboxDrop) => void>();
-  #nextSeq: number;
-  #seqLimit: number;
   #commits = 0;
   #closed = false;
 
@@ -143,15 +143,12 @@ export class Outbox {
     this.#db = db;
     this.#maxRecords = positiveInteger("maxRecords", options.maxRecords ?? 100_000);
     this.#batchSize = positiveInteger("batchSize", options.batchSize ?? 500);
-    this.#seqBlock = positiveInteger("seqBlock", options.seqBlock ?? 1000);
+    const seqBlock = positiveInteger("seqBlock", options.seqBlock ?? 1000);
     this.#clock = options.clock ?? globalThis;
     this.#now = options.now ?? Date.now;
     migrate(db, "outbox", SCHEMA);
     this.#sql = statements(db);
-    // The stored value is a promise that no number at or above it was ever
-    // handed out; the first nextSeq() reserves a block above it.
-    this.#nextSeq = this.#storedSeq();
-    this.#seqLimit = this.#nextSeq;
+    this.#seq = new SeqAllocator(db, { block: seqBlock });
   }
 
   /** Transactions committed so far by this instance (for tests and metrics). */
@@ -167,10 +164,7 @@ export class Outbox {
   nextSeq(count = 1): number {
     this.#assertOpen("allocate sequence numbers");
     positiveInteger("count", count);
-    if (this.#nextSeq + count > this.#seqLimit) this.#reserveSeq(count);
-    const first = this.#nextSeq;
-    this.#nextSeq += count;
-    return first;
+    return this.#seq.next(count);
   }
 
   /**
@@ -268,34 +262,10 @@ export class Outbox {
   close(): void {
     if (this.#closed) return;
     this.#flush();
-    // Give back the unused part of the reservation so the next run has no
-    // gap; only if nobody reserved past us meanwhile.
-    this.#sql.tightenSeq.run(this.#nextSeq, this.#seqLimit);
+    this.#seq.release();
     this.#closed = true;
     this.#appendListeners.clear();
     this.#dropListeners.clear();
-  }
-
-  #storedSeq(): number {
-    return (this.#sql.seq.get() as { value: number } | undefined)?.value ?? 1;
-  }
-
-  #reserveSeq(count: number): void {
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
-      // Another instance on this database reserved past us: a range must
-      // not run into its numbers, so continue above them.
-      const stored = this.#storedSeq();
-      if (stored > this.#seqLimit) this.#nextSeq = stored;
-      this.#seqLimit = this.#nextSeq + Math.max(count, this.#seqBlock);
-      this.#sql.setSeq.run(this.#seqLimit);
-      this.#db.exec("COMMIT");
-    } catch (error) {
-      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
-      // Nothing from the failed reservation may be handed out.
-      this.#seqLimit = this.#nextSeq;
-      throw new Error(`Cannot reserve sequence numbers: ${messageOf(error)}`, { cause: error });
-    }
   }
 
   #sizeOf(cloud: string): number {
@@ -409,14 +379,6 @@ function statements(db: DatabaseSync) {
     ),
     dropped: db.prepare(
       "SELECT value FROM outbox_counters WHERE name = 'dropped' AND cloud = ?",
-    ),
-    seq: db.prepare("SELECT value FROM outbox_counters WHERE name = 'seq' AND cloud = ''"),
-    setSeq: db.prepare(
-      `INSERT INTO outbox_counters (name, cloud, value) VALUES ('seq', '', ?)
-       ON CONFLICT (name, cloud) DO UPDATE SET value = excluded.value`,
-    ),
-    tightenSeq: db.prepare(
-      "UPDATE outbox_counters SET value = ? WHERE name = 'seq' AND cloud = '' AND value = ?",
     ),
   };
 }

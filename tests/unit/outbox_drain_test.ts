@@ -184,7 +184,7 @@ function random(seed: number): () => number {
 Deno.test("records appended while the link is down are all published in id order once it connects, then acked", async () => {
   await withOutbox(async (outbox) => {
     const link = new MqttLink(CLOUD);
-    const actor = createActor(outboxDrain(outbox, link, CLOUD)).start();
+    const actor = createActor(outboxDrain(outbox, { link, cloud: CLOUD })).start();
     const session = new FakeSession();
     try {
       await fill(outbox, 10_000);
@@ -212,7 +212,7 @@ Deno.test("records appended while the link is down are all published in id order
 Deno.test("after a connection drop the drain resumes from the oldest unacked record: nothing lost, order kept", async () => {
   await withOutbox(async (outbox) => {
     const link = new MqttLink(CLOUD);
-    const actor = createActor(outboxDrain(outbox, link, CLOUD, { retryMs: 60_000 })).start();
+    const actor = createActor(outboxDrain(outbox, { link, cloud: CLOUD, retryMs: 60_000 })).start();
     const first = new FakeSession({ failAt: 4321 });
     const second = new FakeSession();
     try {
@@ -251,7 +251,7 @@ Deno.test("after a connection drop the drain resumes from the oldest unacked rec
 Deno.test("a connection drop reported by the link while draining sends the drain back to waiting", async () => {
   await withOutbox(async (outbox) => {
     const link = new MqttLink(CLOUD);
-    const actor = createActor(outboxDrain(outbox, link, CLOUD)).start();
+    const actor = createActor(outboxDrain(outbox, { link, cloud: CLOUD })).start();
     const first = new FakeSession({ hold: true });
     const second = new FakeSession();
     try {
@@ -280,7 +280,8 @@ Deno.test("never more than `window` publishes await their PUBACK, whatever order
     const link = new MqttLink(CLOUD);
     const window = 16;
     const total = 600;
-    const actor = createActor(outboxDrain(outbox, link, CLOUD, { window, batch: 50 })).start();
+    const actor = createActor(outboxDrain(outbox, { link, cloud: CLOUD, window, batch: 50 }))
+      .start();
     const session = new FakeSession({ hold: true });
     const next = random(7);
     try {
@@ -306,7 +307,7 @@ Deno.test("never more than `window` publishes await their PUBACK, whatever order
 Deno.test("an idle drain publishes new records as soon as they are committed", async () => {
   await withOutbox(async (outbox) => {
     const link = new MqttLink(CLOUD);
-    const actor = createActor(outboxDrain(outbox, link, CLOUD)).start();
+    const actor = createActor(outboxDrain(outbox, { link, cloud: CLOUD })).start();
     const session = new FakeSession();
     try {
       await link.attach(session);
@@ -337,7 +338,9 @@ Deno.test("a publish refused while the link stays up is retried after retryMs", 
   await withOutbox(async (outbox) => {
     const link = new MqttLink(CLOUD);
     const clock = new SimulatedClock();
-    const actor = createActor(outboxDrain(outbox, link, CLOUD, { retryMs: 1000 }), { clock });
+    const actor = createActor(outboxDrain(outbox, { link, cloud: CLOUD, retryMs: 1000 }), {
+      clock,
+    });
     let refusals = 1;
     const session = new FakeSession();
     const refusing: MqttSession = {
@@ -381,7 +384,9 @@ Deno.test("outpost.stop mid-drain ends the drain gracefully and leaves unacked r
   await withOutbox(async (outbox) => {
     const link = new MqttLink(CLOUD);
     const system = createSystem(
-      supervisor("telemetry", {}, [child(`drain:${CLOUD}`, outboxDrain(outbox, link, CLOUD))]),
+      supervisor("telemetry", {}, [
+        child(`drain:${CLOUD}`, outboxDrain(outbox, { link, cloud: CLOUD })),
+      ]),
     );
     const events: SystemEvent[] = [];
     system.subscribe((event) => events.push(event));
