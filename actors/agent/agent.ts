@@ -15,8 +15,8 @@ import type { Spec } from "../runtime/spec.ts";
 import { getLogger } from "../runtime/logging.ts";
 import { openDatabase } from "../store/database.ts";
 import { Outbox } from "../telemetry/outbox.ts";
-import { type GenericCloud, genericCloud } from "../generic/mod.ts";
-import { readSecretFile } from "../store/secret_file.ts";
+import { type AccessCheck, allowAll } from "../tunnels/types.ts";
+import { buildCloud, type CloudParts } from "./clouds.ts";
 import { controlCommands, serveControl } from "./control.ts";
 import { type CommandHandler, type DesiredHandler, HandlerRegistry } from "./handlers.ts";
 import { TelemetryRouter } from "./telemetry_router.ts";
@@ -33,6 +33,8 @@ export interface AgentOptions {
   actors?: Spec[];
   /** Serve the control endpoint (`outpost tree`, `outpost status`). Default true. */
   control?: boolean;
+  /** Asked before any remote-access tunnel opens (after the allowlist). Default: allow. */
+  accessCheck?: AccessCheck;
 }
 
 /** What `outpost status` shows. */
@@ -128,7 +130,7 @@ interface Running {
   db: DatabaseSync;
   outbox: Outbox;
   router: TelemetryRouter;
-  clouds: GenericCloud[];
+  clouds: CloudParts[];
   system: ActorSystem;
   drops: DropReporter;
   control?: { close(): Promise<void> };
@@ -150,31 +152,16 @@ async function startRunning(
     data: Record<string, unknown>,
   ): Promise<number> => router.event(type, text, data);
   const tree = (): ActorTreeNode => system.tree();
-  const clouds: GenericCloud[] = await Promise.all(
-    Object.entries(config.clouds).map(async ([name, cloud]) =>
-      genericCloud({
-        name,
-        deviceId: config.agent.deviceId,
-        topicPrefix: cloud.topicPrefix,
-        connection: {
-          url: cloud.url,
-          clientId: cloud.clientId,
-          username: cloud.username,
-          password: cloud.password,
-          ca: await readPem(cloud.caFile),
-          cert: await readPem(cloud.certFile),
-          key: await readPem(cloud.keyFile),
-          rejectUnauthorized: !cloud.insecure,
-          clean: cloud.cleanSession,
-          keepaliveSec: cloud.keepaliveSec,
-          backoff: cloud.backoff,
-        },
-        outbox,
-        handlers,
-        tree,
-        reportEvent,
-      })
-    ),
+  const deps = {
+    config,
+    outbox,
+    handlers,
+    tree,
+    reportEvent,
+    accessCheck: options.accessCheck ?? allowAll,
+  };
+  const clouds: CloudParts[] = await Promise.all(
+    Object.entries(config.clouds).map(([name, cloud]) => buildCloud(name, cloud, deps)),
   );
   const router: TelemetryRouter = new TelemetryRouter(outbox, clouds.map((c) => c.encoder));
   const drops = new DropReporter((cloud, dropped, total) => {
@@ -224,10 +211,10 @@ function statusOf(config: Config, running: Running): AgentStatus {
     deviceId: config.agent.deviceId,
     uptimeMs: running.system.tree().uptimeMs ?? 0,
     clouds: running.clouds.map((c) => ({
-      name: c.encoder.name,
+      name: c.name,
       connected: c.link.connected,
-      queued: running.outbox.size(c.encoder.name),
-      dropped: running.outbox.dropped(c.encoder.name),
+      queued: running.outbox.size(c.name),
+      dropped: running.outbox.dropped(c.name),
     })),
   };
 }
@@ -241,7 +228,7 @@ async function closeRunning(running: Running): Promise<void> {
   running.db.close();
 }
 
-function firstConnect(link: GenericCloud["link"]): Promise<void> {
+function firstConnect(link: CloudParts["link"]): Promise<void> {
   if (link.connected) return Promise.resolve();
   return new Promise((resolve) => {
     const stop = link.onStatus((up) => {
@@ -250,13 +237,6 @@ function firstConnect(link: GenericCloud["link"]): Promise<void> {
       resolve();
     });
   });
-}
-
-async function readPem(path: string | undefined): Promise<string | undefined> {
-  if (!path) return undefined;
-  const text = await readSecretFile(path);
-  if (text === undefined) throw new Error(`Cannot read ${path}: no such file`);
-  return text;
 }
 
 /**

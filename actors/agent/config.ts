@@ -85,6 +85,11 @@ function isCloudUrl(value: string): boolean {
   return scheme.startsWith("ws") || ((url.pathname === "" || url.pathname === "/") && !url.search);
 }
 
+function isTarget(value: string): boolean {
+  const match = value.match(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/);
+  return match !== null && Number(match[2]) >= 1 && Number(match[2]) <= 65535;
+}
+
 function isLoopback(host: string): boolean {
   const h = host.toLowerCase();
   if (h === "localhost") return true;
@@ -175,6 +180,21 @@ export const configFileSchema = z.strictObject({
       enabled: flag().default(true),
       intervalSec: z.number().positive().describe("a number of seconds > 0").default(5),
     }).prefault({}),
+  }).prefault({}),
+  remoteAccess: z.strictObject({
+    allow: z.array(
+      text('a "host:port" target like "127.0.0.1:22"').refine(isTarget, {
+        message: 'a "host:port" target like "127.0.0.1:22" or "[::1]:5900"',
+      }),
+    ).describe('a list of "host:port" targets').default([]),
+    maxTunnels: int(1, 1000).default(10),
+    bufferSize: int(1024, 1048576).default(16384),
+    pingIntervalSec: z.number().min(0).describe("a number of seconds >= 0 (0 = off)").default(0),
+    dialTimeoutSec: z.number().positive().describe("a number of seconds > 0").default(10),
+    proxy: optionalText('an HTTP proxy URL like "http://proxy:3128"').refine(
+      (v) => v === undefined || /^http:\/\/[^/\s]+\/?$/.test(v),
+      'an HTTP proxy URL like "http://proxy:3128"',
+    ),
   }).prefault({}),
   broker: z.strictObject({
     enabled: flag().optional(),

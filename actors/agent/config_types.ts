@@ -29,6 +29,22 @@ export interface OutboxSection {
   durability: "process" | "power";
 }
 
+/** `[remoteAccess]`: tunnels to TCP services (SSH, VNC, Telnet, …) on this device's side. */
+export interface RemoteAccessSection {
+  /** `host:port` targets a tunnel may reach; nothing else is ever dialed. Default: none. */
+  allow: string[];
+  /** Tunnels open at once, per cloud. */
+  maxTunnels: number;
+  /** Bytes read from either side at a time, and the bound of the buffer before both sides are up. */
+  bufferSize: number;
+  /** WebSocket ping interval; 0 turns pings off. */
+  pingIntervalSec: number;
+  /** Time to open both sides before the tunnel fails. */
+  dialTimeoutSec: number;
+  /** HTTP proxy for the WebSocket (`http://host:port`). */
+  proxy?: string;
+}
+
 /** `[broker]`: the embedded MQTT broker. */
 export interface BrokerSection {
   /** On by default only when no cloud is configured. */
@@ -96,6 +112,8 @@ export interface Config {
   outbox: OutboxSection;
   /** `[telemetry.system]`: the built-in system source. */
   telemetry: { system: { enabled: boolean; intervalSec: number } };
+  /** `[remoteAccess]`. */
+  remoteAccess: RemoteAccessSection;
   /** `[broker]`. */
   broker: BrokerSection;
   /** Clouds by name; the embedded default is one cloud named `local`. */

@@ -20,4 +20,5 @@ export type {
   LogSection,
   MqttCloudConfig,
   OutboxSection,
+  RemoteAccessSection,
 } from "./config_types.ts";

@@ -66,6 +66,13 @@ Deno.test("with no file and no environment the configuration is complete and run
     control: { socket: ".outpost/control.sock" },
     outbox: { maxRecords: 100000, durability: "process" },
     telemetry: { system: { enabled: true, intervalSec: 5 } },
+    remoteAccess: {
+      allow: [],
+      maxTunnels: 10,
+      bufferSize: 16384,
+      pingIntervalSec: 0,
+      dialTimeoutSec: 10,
+    },
     broker: { enabled: true, host: "127.0.0.1", port: 1883, allowRemote: false },
     clouds: {
       local: {
@@ -146,7 +153,8 @@ Deno.test("each kind of mistake names its key, what was expected and what was fo
   deepEqual(issuesOf("[broker]\nport = 70000")[0].expected, "an integer from 0 to 65535");
   deepEqual(issuesOf("colour = 1"), [{
     key: "colour",
-    expected: "no such key (known keys: agent, log, control, outbox, telemetry, broker, clouds)",
+    expected:
+      "no such key (known keys: agent, log, control, outbox, telemetry, remoteAccess, broker, clouds)",
     found: 'key "colour"',
   }]);
   deepEqual(issuesOf(`${MAIN}[clouds.main.backoff]\nminMS = 5`), [{

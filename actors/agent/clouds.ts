@@ -1,0 +1,98 @@
+/**
+ * From a `[clouds.<name>]` table to a running cloud: its link, its record
+ * encoder and its supervision subtree. Each cloud type adds one case here.
+ */
+import type { MqttLink } from "../mqtt/link.ts";
+import type { MqttConnectionOptions } from "../mqtt/connection.ts";
+import type { ActorTreeNode } from "../runtime/node.ts";
+import type { SupervisorSpec } from "../runtime/spec.ts";
+import { readSecretFile } from "../store/secret_file.ts";
+import type { Outbox } from "../telemetry/outbox.ts";
+import type { AccessCheck } from "../tunnels/types.ts";
+import { genericCloud } from "../generic/mod.ts";
+import type { CloudConfig, Config, MqttCloudConfig } from "./config_types.ts";
+import type { HandlerRegistry } from "./handlers.ts";
+import type { CloudEncoder } from "./telemetry_router.ts";
+
+/** What every cloud type gets from the agent. */
+export interface CloudDeps {
+  config: Config;
+  outbox: Outbox;
+  handlers: HandlerRegistry;
+  /** The live supervision tree. */
+  tree: () => ActorTreeNode;
+  /** Stores an event for every cloud through the outbox. */
+  reportEvent: (type: string, text: string, data: Record<string, unknown>) => Promise<unknown>;
+  /** Asked before any remote-access tunnel opens. */
+  accessCheck: AccessCheck;
+}
+
+/** A built cloud, ready to be put in the tree. */
+export interface CloudParts {
+  name: string;
+  link: MqttLink;
+  encoder: CloudEncoder;
+  spec: SupervisorSpec;
+}
+
+/** Builds the cloud `name` from its configuration. */
+export async function buildCloud(
+  name: string,
+  cloud: CloudConfig,
+  deps: CloudDeps,
+): Promise<CloudParts> {
+  switch (cloud.type) {
+    case "mqtt": {
+      const built = genericCloud({
+        name,
+        deviceId: deps.config.agent.deviceId,
+        topicPrefix: cloud.topicPrefix,
+        connection: await mqttConnectionOptions(cloud),
+        outbox: deps.outbox,
+        handlers: deps.handlers,
+        tree: deps.tree,
+        reportEvent: deps.reportEvent,
+      });
+      return { name, ...built };
+    }
+  }
+}
+
+/** The MQTT connection fields every cloud type shares, with PEM files read. */
+export async function mqttConnectionOptions(
+  cloud: Pick<
+    MqttCloudConfig,
+    | "url"
+    | "clientId"
+    | "username"
+    | "password"
+    | "caFile"
+    | "certFile"
+    | "keyFile"
+    | "insecure"
+    | "cleanSession"
+    | "keepaliveSec"
+    | "backoff"
+  >,
+): Promise<Omit<MqttConnectionOptions, "will">> {
+  return {
+    url: cloud.url,
+    clientId: cloud.clientId,
+    username: cloud.username,
+    password: cloud.password,
+    ca: await readPem(cloud.caFile),
+    cert: await readPem(cloud.certFile),
+    key: await readPem(cloud.keyFile),
+    rejectUnauthorized: !cloud.insecure,
+    clean: cloud.cleanSession,
+    keepaliveSec: cloud.keepaliveSec,
+    backoff: cloud.backoff,
+  };
+}
+
+async function readPem(path: string | undefined): Promise<string | undefined> {
+  if (!path) return undefined;
+  const text = await readSecretFile(path);
+  if (text === undefined) throw new Error(`Cannot read ${path}: no such file`);
+  return text;
+}

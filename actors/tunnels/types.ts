@@ -1,0 +1,32 @@
+/**
+ * What a remote-access tunnel is asked to do and who may say no. Shared by
+ * every cloud that opens tunnels (Cumulocity's `530`, the generic cloud's
+ * `tunnel.open`) and by the access control of the support modules.
+ */
+
+/** Where the device dials: a TCP service on this device or its network. */
+export interface TunnelTarget {
+  host: string;
+  port: number;
+}
+
+/** A tunnel about to open, as an access check sees it. */
+export interface TunnelRequest {
+  /** The tunnel's id (also its actor id under the cloud's `tunnels`). */
+  id: string;
+  /** The configured name of the cloud that asked. */
+  cloud: string;
+  target: TunnelTarget;
+}
+
+/** The answer of an access check. */
+export type AccessDecision = { allowed: true } | { allowed: false; reason: string };
+
+/**
+ * Decides whether a tunnel may open. Runs after the allowlist allowed the
+ * target and before anything is dialed; a rejection or a throw refuses.
+ */
+export type AccessCheck = (request: TunnelRequest) => AccessDecision | Promise<AccessDecision>;
+
+/** The default access check: the allowlist alone decides. */
+export const allowAll: AccessCheck = () => ({ allowed: true });
