@@ -10,23 +10,13 @@
  * the drains, `onDrop` when a cloud's bound pushed its oldest records out.
  */
 import type { DatabaseSync } from "node:sqlite";
-import { topicNameProblem } from "../../protocols/mqtt_topic.ts";
 import type { Clock } from "../runtime/clock.ts";
 import { getLogger } from "../runtime/logging.ts";
 import { migrate } from "../store/database.ts";
 import { SeqAllocator } from "./seq_allocator.ts";
+import { type OutboxRecord, type Row, toRows } from "./outbox_record.ts";
 
-/** A message to deliver to a cloud, as given to {@link Outbox.append}. */
-export interface OutboxRecord {
-  /** An MQTT topic name (no wildcards). */
-  topic: string;
-  /** Stored as bytes; a string is stored as its UTF-8 encoding. */
-  payload: string | Uint8Array;
-  /** 0: sent once, lost if the connection drops mid-send; 1: resent until the broker acknowledges. */
-  qos: 0 | 1;
-  /** Default false. */
-  retain?: boolean;
-}
+export type { OutboxRecord } from "./outbox_record.ts";
 
 /** A record as it waits in the outbox. */
 export interface StoredRecord {
@@ -85,13 +75,6 @@ const SCHEMA = [
   );`,
 ];
 
-interface Row {
-  topic: string;
-  payload: Uint8Array;
-  qos: 0 | 1;
-  retain: 0 | 1;
-}
-
 interface PendingAppend {
   cloud: string;
   rows: Row[];
@@ -100,7 +83,6 @@ interface PendingAppend {
 }
 
 const log = getLogger("telemetry");
-const encoder = new TextEncoder();
 // SQLite binds LIMIT as an integer; a caller asking for "everything" may pass more.
 const MAX_ROWS = Number.MAX_SAFE_INTEGER;
 
@@ -381,43 +363,6 @@ function statements(db: DatabaseSync) {
       "SELECT value FROM outbox_counters WHERE name = 'dropped' AND cloud = ?",
     ),
   };
-}
-
-function toRows(cloud: string, records: readonly OutboxRecord[]): Row[] {
-  if (typeof cloud !== "string" || cloud.length === 0) {
-    throw new TypeError(
-      `Cannot append to the outbox: cloud must be a non-empty string, got ${JSON.stringify(cloud)}`,
-    );
-  }
-  if (!Array.isArray(records)) {
-    throw new TypeError(
-      `Cannot append to the outbox of cloud "${cloud}": records must be an array`,
-    );
-  }
-  return records.map((record, i) => {
-    const what = `Cannot append record ${i} to the outbox of cloud "${cloud}"`;
-    const { topic, payload, qos, retain } = record ?? {};
-    if (typeof topic !== "string") {
-      throw new TypeError(`${what}: topic must be a string, got ${JSON.stringify(topic)}`);
-    }
-    const problem = topicNameProblem(topic);
-    if (problem) throw new TypeError(`${what}: ${problem}`);
-    if (qos !== 0 && qos !== 1) {
-      throw new TypeError(
-        `${what} (topic "${topic}"): qos must be 0 or 1, got ${JSON.stringify(qos)}`,
-      );
-    }
-    if (retain !== undefined && typeof retain !== "boolean") {
-      throw new TypeError(
-        `${what} (topic "${topic}"): retain must be a boolean, got ${JSON.stringify(retain)}`,
-      );
-    }
-    let bytes: Uint8Array;
-    if (typeof payload === "string") bytes = encoder.encode(payload);
-    else if (payload instanceof Uint8Array) bytes = payload.slice();
-    else throw new TypeError(`${what} (topic "${topic}"): payload must be a string or Uint8Array`);
-    return { topic, payload: bytes, qos, retain: retain ? 1 : 0 };
-  });
 }
 
 function call<T>(listener: (value: T) => void, value: T): void {

@@ -1,0 +1,65 @@
+/**
+ * A record as a producer hands it to the outbox, and its check: every
+ * record is validated once, at the edge, before it is stored.
+ */
+import { topicNameProblem } from "../../protocols/mqtt_topic.ts";
+
+/** A message to deliver to a cloud, as given to `Outbox.append`. */
+export interface OutboxRecord {
+  /** An MQTT topic name (no wildcards). */
+  topic: string;
+  /** Stored as bytes; a string is stored as its UTF-8 encoding. */
+  payload: string | Uint8Array;
+  /** 0: sent once, lost if the connection drops mid-send; 1: resent until the broker acknowledges. */
+  qos: 0 | 1;
+  /** Default false. */
+  retain?: boolean;
+}
+
+/** A validated record, as stored. */
+export interface Row {
+  topic: string;
+  payload: Uint8Array;
+  qos: 0 | 1;
+  retain: 0 | 1;
+}
+
+const encoder = new TextEncoder();
+
+/** Validates `records` for `cloud` and turns payloads into bytes; throws a TypeError naming the record. */
+export function toRows(cloud: string, records: readonly OutboxRecord[]): Row[] {
+  if (typeof cloud !== "string" || cloud.length === 0) {
+    throw new TypeError(
+      `Cannot append to the outbox: cloud must be a non-empty string, got ${JSON.stringify(cloud)}`,
+    );
+  }
+  if (!Array.isArray(records)) {
+    throw new TypeError(
+      `Cannot append to the outbox of cloud "${cloud}": records must be an array`,
+    );
+  }
+  return records.map((record, i) => {
+    const what = `Cannot append record ${i} to the outbox of cloud "${cloud}"`;
+    const { topic, payload, qos, retain } = record ?? {};
+    if (typeof topic !== "string") {
+      throw new TypeError(`${what}: topic must be a string, got ${JSON.stringify(topic)}`);
+    }
+    const problem = topicNameProblem(topic);
+    if (problem) throw new TypeError(`${what}: ${problem}`);
+    if (qos !== 0 && qos !== 1) {
+      throw new TypeError(
+        `${what} (topic "${topic}"): qos must be 0 or 1, got ${JSON.stringify(qos)}`,
+      );
+    }
+    if (retain !== undefined && typeof retain !== "boolean") {
+      throw new TypeError(
+        `${what} (topic "${topic}"): retain must be a boolean, got ${JSON.stringify(retain)}`,
+      );
+    }
+    let bytes: Uint8Array;
+    if (typeof payload === "string") bytes = encoder.encode(payload);
+    else if (payload instanceof Uint8Array) bytes = payload.slice();
+    else throw new TypeError(`${what} (topic "${topic}"): payload must be a string or Uint8Array`);
+    return { topic, payload: bytes, qos, retain: retain ? 1 : 0 };
+  });
+}
