@@ -32,3 +32,4 @@ export * from "./actors/mqtt/mod.ts";
 export * from "./actors/telemetry/mod.ts";
 export * from "./actors/store/mod.ts";
 export * from "./actors/broker/mod.ts";
+export * from "./actors/tunnels/mod.ts";

@@ -152,6 +152,7 @@ async function startRunning(
     data: Record<string, unknown>,
   ): Promise<number> => router.event(type, text, data);
   const tree = (): ActorTreeNode => system.tree();
+  const startChild = (path: string, spec: Spec): Promise<string> => system.startChild(path, spec);
   const deps = {
     config,
     outbox,
@@ -159,6 +160,7 @@ async function startRunning(
     tree,
     reportEvent,
     accessCheck: options.accessCheck ?? allowAll,
+    startChild,
   };
   const clouds: CloudParts[] = await Promise.all(
     Object.entries(config.clouds).map(([name, cloud]) => buildCloud(name, cloud, deps)),

@@ -5,11 +5,12 @@
 import type { MqttLink } from "../mqtt/link.ts";
 import type { MqttConnectionOptions } from "../mqtt/connection.ts";
 import type { ActorTreeNode } from "../runtime/node.ts";
-import type { SupervisorSpec } from "../runtime/spec.ts";
+import type { Spec, SupervisorSpec } from "../runtime/spec.ts";
 import { readSecretFile } from "../store/secret_file.ts";
 import type { Outbox } from "../telemetry/outbox.ts";
 import type { AccessCheck } from "../tunnels/types.ts";
 import { genericCloud } from "../generic/mod.ts";
+import { c8yCloud } from "../c8y/mod.ts";
 import type { CloudConfig, Config, MqttCloudConfig } from "./config_types.ts";
 import type { HandlerRegistry } from "./handlers.ts";
 import type { CloudEncoder } from "./telemetry_router.ts";
@@ -25,6 +26,8 @@ export interface CloudDeps {
   reportEvent: (type: string, text: string, data: Record<string, unknown>) => Promise<unknown>;
   /** Asked before any remote-access tunnel opens. */
   accessCheck: AccessCheck;
+  /** Starts a child under a dynamic supervisor of the running tree (a cloud's `tunnels`). */
+  startChild: (supervisorPath: string, spec: Spec) => Promise<string>;
 }
 
 /** A built cloud, ready to be put in the tree. */
@@ -52,8 +55,27 @@ export async function buildCloud(
         handlers: deps.handlers,
         tree: deps.tree,
         reportEvent: deps.reportEvent,
+        remoteAccess: deps.config.remoteAccess,
+        accessCheck: deps.accessCheck,
+        startChild: deps.startChild,
       });
       return { name, ...built };
+    }
+    case "c8y": {
+      // The login (<tenant>/<user>, stored or registered credentials, or none with a
+      // certificate) is the c8y subtree's to decide, through the connection's hook.
+      const { username: _, password: __, ...connection } = await mqttConnectionOptions(cloud);
+      const built = await c8yCloud({
+        name,
+        config: cloud,
+        connection,
+        stateDir: deps.config.agent.stateDir,
+        outbox: deps.outbox,
+        remoteAccess: deps.config.remoteAccess,
+        accessCheck: deps.accessCheck,
+        startChild: deps.startChild,
+      });
+      return { name, link: built.link, encoder: built.encoder, spec: built.spec };
     }
   }
 }

@@ -149,9 +149,101 @@ const mqttCloud = tlsPairing(z.strictObject({
   ).regex(TOPIC_PREFIX).default("outpost"),
 }));
 
+// Cumulocity: the client id is d:<serial>, so a serial must not hold ":"; "/",
+// "+" and "#" would break topics and X-IDs built from it.
+const SERIAL = /^[^:/+#\s\0]{1,128}$/;
+const SERIAL_EXPECTED = 'a serial of 1 to 128 characters without ":", "/", "+", "#" or spaces';
+const XID = /^[^/+#\s\0]{1,128}$/;
+const CREDENTIALS_EXPECTED =
+  "credentials: tenant, user and password, or certFile and keyFile, or bootstrap.enabled = true";
+
+function isRemoteAccessBase(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return ["ws:", "wss:", "http:", "https:"].includes(url.protocol) && url.hostname !== "" &&
+      url.username === "" && url.password === "" && !url.search && !url.hash;
+  } catch {
+    return false;
+  }
+}
+
+// The MQTT user name of Cumulocity is `<tenant>/<user>`: `tenant` and `user` replace `username`.
+const { username: _username, ...c8yConnectionFields } = mqttConnectionFields;
+const REMOTE_ACCESS_URL_EXPECTED =
+  'a base URL like "wss://tenant.example.com" (scheme ws, wss, http or https)';
+
+const c8yCloud = tlsPairing(
+  z.strictObject({
+    type: z.literal("c8y"),
+    ...c8yConnectionFields,
+    tenant: optionalText('a tenant id like "t12345"'),
+    user: optionalText("a user name within the tenant"),
+    serial: optionalText(SERIAL_EXPECTED).refine((v) => v === undefined || SERIAL.test(v), {
+      message: SERIAL_EXPECTED,
+    }),
+    deviceName: optionalText("a device name"),
+    deviceType: text("a managed object type").min(1).default("c8y_MQTTDevice"),
+    hardware: z.strictObject({
+      model: text("a hardware model").default("Outpost"),
+      revision: text("a hardware revision").default(""),
+    }).prefault({}),
+    requiredIntervalMin: int(0, 525600).default(0),
+    legacyTemplateXid: optionalText('a template X-ID like "remoteConnect"').refine(
+      (v) => v === undefined || XID.test(v),
+      { message: 'a template X-ID without "/", "+", "#" or spaces' },
+    ),
+    remoteAccessUrl: optionalText(REMOTE_ACCESS_URL_EXPECTED).refine(
+      (v) => v === undefined || isRemoteAccessBase(v),
+      { message: REMOTE_ACCESS_URL_EXPECTED },
+    ),
+    remoteAccess: flag().default(true),
+    bootstrap: z.strictObject({
+      enabled: flag().default(false),
+      user: text("the bootstrap user name").min(1).default("management/devicebootstrap"),
+      password: optionalText(),
+      intervalSec: z.number().positive().describe("a number of seconds > 0").default(5),
+    }).refine((b) => !b.enabled || b.password !== undefined, {
+      path: ["password"],
+      message: "the bootstrap password (bootstrap.enabled is true)",
+      when: validAt("enabled", "password"),
+    }).prefault({}),
+    restart: z.strictObject({
+      enabled: flag().default(false),
+      command: z.array(text()).describe("a list of strings (program and arguments)").default([]),
+      timeoutSec: z.number().positive().describe("a number of seconds > 0").default(300),
+    }).refine((r) => !r.enabled || r.command.length > 0, {
+      path: ["command"],
+      message: 'a program and its arguments, like ["sudo", "reboot"] (restart.enabled is true)',
+      when: validAt("enabled", "command"),
+    }).prefault({}),
+    shell: z.strictObject({
+      enabled: flag().default(false),
+      allow: z.array(text("a program name").min(1)).describe("a list of program names").default(
+        [],
+      ),
+      timeoutSec: z.number().positive().describe("a number of seconds > 0").default(60),
+    }).prefault({}),
+  }).refine((c) => c.password === undefined || (c.tenant !== undefined && c.user !== undefined), {
+    path: ["tenant"],
+    message: "a tenant id and a user (password is set)",
+    when: validAt("password", "tenant", "user"),
+  }).refine((c) => c.password !== undefined || c.certFile !== undefined || c.bootstrap.enabled, {
+    path: ["password"],
+    message: CREDENTIALS_EXPECTED,
+    when: validAt("password", "certFile", "bootstrap"),
+  }).refine(
+    (c) => !c.bootstrap.enabled || (c.password === undefined && c.certFile === undefined),
+    {
+      path: ["bootstrap", "enabled"],
+      message: "false when password or certFile is set (bootstrap registers a device without them)",
+      when: validAt("password", "certFile", "bootstrap"),
+    },
+  ),
+);
+
 // Adding a cloud type is adding its object here: the union, CLOUD_TYPES, the
 // error messages and the environment overrides all follow from this list.
-const cloudSchemas = [mqttCloud] as const;
+const cloudSchemas = [mqttCloud, c8yCloud] as const;
 
 /** The values `type` may take in a `[clouds.<name>]` table. */
 export const CLOUD_TYPES: readonly string[] = cloudSchemas.map((s) => s.shape.type.value);
@@ -245,11 +337,24 @@ function resolveDefaults(file: FileConfig) {
     },
     broker: { ...broker, enabled: broker.enabled ?? !configured },
     clouds: Object.fromEntries(
-      Object.entries(clouds).map(([name, cloud]) => [
-        name,
-        { ...cloud, clientId: cloud.clientId || `outpost-${agent.deviceId}` },
-      ]),
+      Object.entries(clouds).map(([name, cloud]) => [name, cloudDefaults(cloud, agent.deviceId)]),
     ),
+  };
+}
+
+type FileCloud = NonNullable<FileConfig["clouds"]>[string];
+
+function cloudDefaults(cloud: FileCloud, deviceId: string) {
+  if (cloud.type === "mqtt") {
+    return { ...cloud, clientId: cloud.clientId || `outpost-${deviceId}` };
+  }
+  // Cumulocity knows a device by its serial: the client id and the device's name follow it.
+  const serial = cloud.serial ?? deviceId;
+  return {
+    ...cloud,
+    serial,
+    clientId: cloud.clientId || `d:${serial}`,
+    deviceName: cloud.deviceName ?? `Outpost ${serial}`,
   };
 }
 

@@ -97,8 +97,100 @@ export interface MqttCloudConfig {
   backoff: ConnectionBackoff;
 }
 
+/** `[clouds.<name>.hardware]` of a Cumulocity cloud: the `110` line. */
+export interface C8yHardware {
+  /** `c8y_Hardware.model`. */
+  model: string;
+  /** `c8y_Hardware.revision`; "" leaves it out. */
+  revision: string;
+}
+
+/** `[clouds.<name>.bootstrap]`: Cumulocity device registration (`s/ucr` → `70,…`). */
+export interface C8yBootstrap {
+  /** Register when no credentials are configured or stored. */
+  enabled: boolean;
+  /** The bootstrap user, without tenant. */
+  user: string;
+  /** The bootstrap password (never logged); required when `enabled`. */
+  password?: string;
+  /** Seconds between two registration requests. */
+  intervalSec: number;
+}
+
+/** `[clouds.<name>.restart]`: the `510` restart operation. */
+export interface C8yRestart {
+  /** Announce `c8y_Restart` and run `command` on a `510`. */
+  enabled: boolean;
+  /** The argv to run (no shell); exit 0 is success. */
+  command: string[];
+  /** Seconds before the command is killed and the operation failed. */
+  timeoutSec: number;
+}
+
+/** `[clouds.<name>.shell]`: the `511` shell operation. */
+export interface C8yShell {
+  /** Announce `c8y_Command` and run allowlisted commands on a `511`. */
+  enabled: boolean;
+  /** Program names (argv[0], exactly as written) that may run. */
+  allow: string[];
+  /** Seconds before the command is killed and the operation failed. */
+  timeoutSec: number;
+}
+
+/** `[clouds.<name>]` with `type = "c8y"`: Cumulocity IoT over MQTT (SmartREST 2.0). */
+export interface C8yCloudConfig {
+  /** Selects this cloud type. */
+  type: "c8y";
+  /** `mqtts://<tenant host>:8883` (or `wss://<host>/mqtt`). */
+  url: string;
+  /** Defaults to `d:<serial>`. */
+  clientId: string;
+  /** Password of `<tenant>/<user>` (never logged). */
+  password?: string;
+  /** PEM file of the CA that signed the platform's certificate. */
+  caFile?: string;
+  /** PEM device certificate (CN = serial): certificate authentication. */
+  certFile?: string;
+  /** PEM private key of `certFile`. */
+  keyFile?: string;
+  /** Turns TLS verification off (logged as a warning). */
+  insecure: boolean;
+  /** Start each connection without a stored session (Cumulocity requires true). */
+  cleanSession: boolean;
+  /** MQTT keep-alive. */
+  keepaliveSec: number;
+  /** Delays between connection attempts. */
+  backoff: ConnectionBackoff;
+  /** Tenant id; the MQTT user name is `<tenant>/<user>`. */
+  tenant?: string;
+  /** Device user name within the tenant. */
+  user?: string;
+  /** The device's serial (external id); defaults to `agent.deviceId`. */
+  serial: string;
+  /** Name of the device's managed object; defaults to `Outpost <serial>`. */
+  deviceName: string;
+  /** Type of the device's managed object. */
+  deviceType: string;
+  /** The `110` hardware line. */
+  hardware: C8yHardware;
+  /** Minutes without a message before Cumulocity marks the device unavailable; 0: not sent. */
+  requiredIntervalMin: number;
+  /** X-ID of a legacy `remoteConnect` response template (platforms before 10.7). */
+  legacyTemplateXid?: string;
+  /** Base URL of the remote-access WebSocket when it is not the MQTT host (tests, proxies). */
+  remoteAccessUrl?: string;
+  /** Announce and serve `c8y_RemoteAccessConnect` (`[remoteAccess]` holds the allowlist). */
+  remoteAccess: boolean;
+  /** Device registration. */
+  bootstrap: C8yBootstrap;
+  /** The `510` restart operation. */
+  restart: C8yRestart;
+  /** The `511` shell operation. */
+  shell: C8yShell;
+}
+
 /** One configured cloud. */
-export type CloudConfig = MqttCloudConfig;
+export type CloudConfig = MqttCloudConfig | C8yCloudConfig;
 
 /** The whole resolved configuration. */
 export interface Config {

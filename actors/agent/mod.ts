@@ -16,6 +16,11 @@ export type { CommandContext, CommandHandler, DesiredHandler } from "./handlers.
 export type {
   AgentSection,
   BrokerSection,
+  C8yBootstrap,
+  C8yCloudConfig,
+  C8yHardware,
+  C8yRestart,
+  C8yShell,
   ConnectionBackoff,
   LogSection,
   MqttCloudConfig,

@@ -5,11 +5,12 @@
  * ```
  * cloud:<name>     rest_for_one
  * ├── connection   MQTT connection actor (will: presence offline)
- * ├── session      presence, desired/reported state, commands
- * └── drain        the outbox queue of this cloud → broker, QoS 1, in order
+ * ├── session      presence, desired/reported state, commands (`tunnel.open` too)
+ * ├── drain        the outbox queue of this cloud → broker, QoS 1, in order
+ * └── tunnels      dynamic one_for_one: one temporary proxy actor per tunnel
  * ```
  * rest_for_one: a new connection restarts the session and the drain that
- * depend on it; a crashed drain restarts alone.
+ * depend on it; a crashed drain restarts alone (with the tunnels after it).
  */
 import { child, supervisor, type SupervisorSpec } from "../runtime/spec.ts";
 import { MqttLink } from "../mqtt/link.ts";
@@ -26,6 +27,11 @@ import {
 } from "../../protocols/outpost_topics.ts";
 import { genericSession, type GenericSessionOptions } from "./session.ts";
 import type { MqttConnectionOptions } from "../mqtt/connection.ts";
+import type { RemoteAccessSection } from "../agent/config_types.ts";
+import type { Spec } from "../runtime/spec.ts";
+import { parseAllowlist } from "../tunnels/allowlist.ts";
+import { tunnelsPath, tunnelsSupervisor } from "../tunnels/proxy_actor.ts";
+import type { AccessCheck } from "../tunnels/types.ts";
 
 export { genericSession, type GenericSessionOptions } from "./session.ts";
 
@@ -40,6 +46,12 @@ export interface GenericCloudOptions {
   handlers: GenericSessionOptions["handlers"];
   tree: GenericSessionOptions["tree"];
   reportEvent: GenericSessionOptions["reportEvent"];
+  /** `[remoteAccess]`: the allowlist and limits of `tunnel.open`. */
+  remoteAccess: RemoteAccessSection;
+  /** Asked before a tunnel opens (after the allowlist). */
+  accessCheck: AccessCheck;
+  /** Starts a child under a dynamic supervisor of the running tree, by path. */
+  startChild: (supervisorPath: string, spec: Spec) => Promise<string>;
 }
 
 /** A generic cloud: its link, its record encoder and its supervision subtree. */
@@ -91,9 +103,16 @@ export function genericCloud(options: GenericCloudOptions): GenericCloud {
         handlers: options.handlers,
         tree: options.tree,
         reportEvent: options.reportEvent,
+        tunnels: {
+          remoteAccess: options.remoteAccess,
+          allowlist: parseAllowlist(options.remoteAccess.allow),
+          accessCheck: options.accessCheck,
+          start: (spec) => options.startChild(tunnelsPath(name), spec),
+        },
       }),
     ),
     child("drain", outboxDrain(options.outbox, { link, cloud: name }), { shutdownMs: 1000 }),
+    tunnelsSupervisor(options.remoteAccess.maxTunnels),
   ]);
   return { link, topics, encoder, spec };
 }

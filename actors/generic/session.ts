@@ -8,7 +8,8 @@
  * run). Receives: desired-state and command messages from the link, and
  * link status changes. Sends: presence (retained), reported state
  * (retained), command responses, and `state.rejected` events through the
- * agent's telemetry router. Supervised by: its cloud's `rest_for_one`
+ * agent's telemetry router; `tunnel.open` starts a proxy actor under the
+ * cloud's `tunnels` supervisor. Supervised by: its cloud's `rest_for_one`
  * supervisor, after the connection and before the drain.
  */
 import { fromCallback } from "xstate";
@@ -16,6 +17,11 @@ import type { MqttLink } from "../mqtt/link.ts";
 import type { ActorTreeNode } from "../runtime/node.ts";
 import { getLogger } from "../runtime/logging.ts";
 import type { HandlerRegistry } from "../agent/handlers.ts";
+import type { RemoteAccessSection } from "../agent/config_types.ts";
+import type { ChildSpec } from "../runtime/spec.ts";
+import type { Allowlist } from "../tunnels/allowlist.ts";
+import { newTunnelId, openTunnel } from "../tunnels/proxy_actor.ts";
+import type { AccessCheck, TunnelTarget } from "../tunnels/types.ts";
 import {
   decodeCommandPayload,
   decodeDesired,
@@ -36,6 +42,24 @@ export interface GenericSessionOptions {
   tree: () => ActorTreeNode;
   /** Reports a problem as an event through the outbox. */
   reportEvent: (type: string, text: string, data: Record<string, unknown>) => Promise<unknown>;
+  /** What the built-in `tunnel.open` needs; without it, `tunnel.open` is an unknown command. */
+  tunnels?: SessionTunnels;
+}
+
+/** Remote access as a generic cloud session uses it. */
+export interface SessionTunnels {
+  remoteAccess: RemoteAccessSection;
+  allowlist: Allowlist;
+  accessCheck: AccessCheck;
+  /** Starts a proxy actor under this cloud's `tunnels` supervisor. */
+  start: (spec: ChildSpec) => Promise<string>;
+}
+
+/** A valid `tunnel.open` payload (PROTOCOLS.md §0). */
+export interface TunnelOpenRequest {
+  url: string;
+  token: string;
+  target: TunnelTarget;
 }
 
 interface Response {
@@ -178,6 +202,9 @@ class GenericSession {
     } catch (error) {
       return { status: 400, body: { error: (error as Error).message } };
     }
+    if (name === "tunnel.open" && this.o.tunnels && !this.o.handlers.commands.has(name)) {
+      return await this.#openTunnel(input, this.o.tunnels);
+    }
     const handler = this.o.handlers.commands.get(name) ?? this.#builtin(name);
     if (!handler) return { status: 404, body: { error: `Unknown command "${name}"` } };
     try {
@@ -200,6 +227,37 @@ class GenericSession {
       case "tree":
         return () => this.o.tree();
     }
+  }
+
+  /** 200 `{tunnel}` once open; 400 bad payload, 403 refused, 503 too many, 502 failed. */
+  async #openTunnel(input: unknown, tunnels: SessionTunnels): Promise<Response> {
+    let request: TunnelOpenRequest;
+    try {
+      request = parseTunnelOpen(input);
+    } catch (error) {
+      return { status: 400, body: { error: (error as Error).message } };
+    }
+    const { remoteAccess } = tunnels;
+    const started = await openTunnel(tunnels.start, {
+      id: newTunnelId(),
+      cloud: this.o.cloud,
+      url: request.url,
+      headers: { Authorization: `Bearer ${request.token}` },
+      target: request.target,
+      allowlist: tunnels.allowlist,
+      accessCheck: tunnels.accessCheck,
+      bufferSize: remoteAccess.bufferSize,
+      pingIntervalMs: remoteAccess.pingIntervalSec * 1000,
+      dialTimeoutMs: remoteAccess.dialTimeoutSec * 1000,
+      proxy: remoteAccess.proxy,
+    });
+    if (started.status === "open") return { status: 200, body: { tunnel: started.id } };
+    const status = started.kind === "not_allowed" || started.kind === "denied"
+      ? 403
+      : started.kind === "busy"
+      ? 503
+      : 502;
+    return { status, body: { error: started.reason } };
   }
 
   #publishReported(): void {
@@ -239,3 +297,36 @@ class GenericSession {
 }
 
 function ignore(): void {}
+
+/**
+ * Checks a `tunnel.open` payload: `{"url":"wss://…","token":"…","host":"…","port":22}`;
+ * throws an Error naming the first field that is wrong.
+ */
+export function parseTunnelOpen(input: unknown): TunnelOpenRequest {
+  const fail = (what: string): never => {
+    throw new Error(`Invalid tunnel.open payload: ${what}`);
+  };
+  if (typeof input !== "object" || input === null || Array.isArray(input)) {
+    return fail(
+      `expected an object like {"url","token","host","port"}, got ${JSON.stringify(input)}`,
+    );
+  }
+  const { url, token, host, port } = input as Record<string, unknown>;
+  if (typeof url !== "string" || !/^wss?:\/\/[^/\s]+/i.test(url) || !URL.canParse(url)) {
+    fail(`"url" must be a ws:// or wss:// URL, got ${JSON.stringify(url)}`);
+  }
+  if (typeof token !== "string" || token.length === 0) {
+    fail(`"token" must be a non-empty string, got ${JSON.stringify(token)}`);
+  }
+  if (typeof host !== "string" || host.length === 0) {
+    fail(`"host" must be a non-empty string, got ${JSON.stringify(host)}`);
+  }
+  if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
+    fail(`"port" must be an integer from 1 to 65535, got ${JSON.stringify(port)}`);
+  }
+  return {
+    url: url as string,
+    token: token as string,
+    target: { host: host as string, port: port as number },
+  };
+}

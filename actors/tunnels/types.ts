@@ -6,7 +6,9 @@
 
 /** Where the device dials: a TCP service on this device or its network. */
 export interface TunnelTarget {
+  /** Host name or IP address, as the cloud sent it. */
   host: string;
+  /** TCP port, 1 to 65535. */
   port: number;
 }
 
@@ -16,6 +18,7 @@ export interface TunnelRequest {
   id: string;
   /** The configured name of the cloud that asked. */
   cloud: string;
+  /** Where the tunnel would dial. */
   target: TunnelTarget;
 }
 
@@ -29,4 +32,4 @@ export type AccessDecision = { allowed: true } | { allowed: false; reason: strin
 export type AccessCheck = (request: TunnelRequest) => AccessDecision | Promise<AccessDecision>;
 
 /** The default access check: the allowlist alone decides. */
-export const allowAll: AccessCheck = () => ({ allowed: true });
+export const allowAll: AccessCheck = (): AccessDecision => ({ allowed: true });

@@ -4,6 +4,7 @@ import { parse as parseToml, stringify } from "smol-toml";
 import { z } from "zod";
 import {
   CLOUD_TYPES,
+  type CloudConfig,
   type Config,
   ConfigError,
   configFileSchema,
@@ -44,6 +45,15 @@ function issueAt(issues: ConfigIssue[], key: string): ConfigIssue {
 }
 
 const MAIN = `[clouds.main]\ntype = "mqtt"\nurl = "mqtts://broker.example:8883"\n`;
+
+// The cloud types as an error message lists them.
+const TYPES_EXPECTED = `one of ${CLOUD_TYPES.map((t) => JSON.stringify(t)).join(", ")}`;
+
+// A generic MQTT cloud's table; fails the test for any other type.
+function mqttCloud(cloud: CloudConfig) {
+  if (cloud.type !== "mqtt") throw new Error(`expected an mqtt cloud, got ${cloud.type}`);
+  return cloud;
+}
 
 // Every dotted key path of the schema, cloud keys written under clouds.<name>.
 function schemaKeys(schema: z.ZodType, prefix: string): string[] {
@@ -88,7 +98,7 @@ Deno.test("with no file and no environment the configuration is complete and run
     },
   });
   deepEqual(parse(""), parse(undefined));
-  deepEqual(CLOUD_TYPES, ["mqtt"]);
+  deepEqual(CLOUD_TYPES.slice(0, 2), ["mqtt", "c8y"]);
 });
 
 Deno.test("the device id defaults to the hostname, sanitized to a valid id", () => {
@@ -118,7 +128,7 @@ Deno.test("configured clouds replace the local one and turn the embedded broker 
   deepEqual(Object.keys(config.clouds), ["main"]);
   equal(config.broker.enabled, false);
   equal(config.clouds.main.clientId, "outpost-dev-7");
-  equal(config.clouds.main.username, undefined);
+  equal(mqttCloud(config.clouds.main).username, undefined);
   equal(parse(`[broker]\nenabled = true\n${MAIN}`).broker.enabled, true);
   equal(parse(`${MAIN}clientId = "mine"`).clouds.main.clientId, "mine");
   equal(parse(`${MAIN}\n[clouds.main.backoff]\nminMs = 0\nmaxMs = 0`).clouds.main.backoff.maxMs, 0);
@@ -187,8 +197,8 @@ Deno.test("each kind of mistake names its key, what was expected and what was fo
     expected: "a loopback address (127.0.0.0/8, ::1, localhost) unless broker.allowRemote = true",
     found: '"0.0.0.0"',
   }]);
-  deepEqual(issuesOf('[clouds.other]\ntype = "c8y"\nurl = "mqtts://c8y.example"'), [
-    { key: "clouds.other.type", expected: 'one of "mqtt"', found: '"c8y"' },
+  deepEqual(issuesOf('[clouds.other]\ntype = "cumulocity"\nurl = "mqtts://c8y.example"'), [
+    { key: "clouds.other.type", expected: TYPES_EXPECTED, found: '"cumulocity"' },
   ]);
   deepEqual(issuesOf("broker = 5"), [{ key: "broker", expected: "a table", found: "5" }]);
   deepEqual(issuesOf('[clouds."a.b"]\ntype = "mqtt"\nurl = "mqtt://h"')[0], {
@@ -217,7 +227,7 @@ Deno.test("values are checked for what they mean, not only their type", () => {
   issueAt(issuesOf('[broker]\nhost = "127.0.0.256"'), "broker.host");
   issueAt(issuesOf(`${MAIN}topicPrefix = "a/+/b"`), "clouds.main.topicPrefix");
   issueAt(issuesOf(`${MAIN}topicPrefix = "/a"`), "clouds.main.topicPrefix");
-  equal(parse(`${MAIN}topicPrefix = "site/7"`).clouds.main.topicPrefix, "site/7");
+  equal(mqttCloud(parse(`${MAIN}topicPrefix = "site/7"`).clouds.main).topicPrefix, "site/7");
   issueAt(issuesOf(`${MAIN}certFile = "c.pem"`), "clouds.main.keyFile");
   issueAt(issuesOf(`${MAIN}keyFile = "k.pem"`), "clouds.main.certFile");
   issueAt(issuesOf(`${MAIN}keepaliveSec = 0`), "clouds.main.keepaliveSec");
@@ -330,7 +340,7 @@ Deno.test("environment cloud names match the file's clouds in any case, else are
     OUTPOST_CLOUDS__MAIN__USERNAME: "u",
   });
   deepEqual(Object.keys(matched.clouds), ["Main"]);
-  equal(matched.clouds.Main.username, "u");
+  equal(mqttCloud(matched.clouds.Main).username, "u");
   const created = parse(undefined, {
     OUTPOST_CLOUDS__EDGE_1__TYPE: "mqtt",
     OUTPOST_CLOUDS__EDGE_1__URL: "mqtt://10.1.2.3:1883",
@@ -338,7 +348,7 @@ Deno.test("environment cloud names match the file's clouds in any case, else are
   deepEqual(Object.keys(created.clouds), ["edge_1"]);
   equal(created.clouds.edge_1.url, "mqtt://10.1.2.3:1883");
   deepEqual(issuesOf(undefined, { OUTPOST_CLOUDS__NEW__URL: "mqtt://h" }), [
-    { key: "clouds.new.type", expected: 'one of "mqtt"', found: "nothing" },
+    { key: "clouds.new.type", expected: TYPES_EXPECTED, found: "nothing" },
   ]);
 });
 

@@ -1,0 +1,221 @@
+/**
+ * A Cumulocity IoT cloud (`[clouds.<name>] type = "c8y"`): MQTT with
+ * SmartREST 2.0 and Cloud Remote Access (PROTOCOLS.md §1).
+ *
+ * ```
+ * cloud:<name>     rest_for_one
+ * ├── connection   MQTT connection actor: client id d:<serial>, login <tenant>/<user>
+ * │                or a device certificate
+ * ├── provisioning (bootstrap only) registration on s/ucr until 70,<tenant>,<user>,<password>
+ * ├── token        (certificate only) JWT from s/uat, renewed at half-life
+ * ├── session      100/110/114/117/150/500 on connect; s/ds, s/e (s/dc/<X-ID>) → operations
+ * ├── tunnels      dynamic one_for_one, maxChildren = remoteAccess.maxTunnels: one
+ * │                temporary proxy actor per 530
+ * └── drain        this cloud's outbox → s/us (200/201 measurements, 400 events, 30x alarms)
+ * ```
+ * rest_for_one: a new connection restarts everything that holds its
+ * subscriptions; a crashed session takes its tunnels with it (their
+ * statuses would have nobody to report them); a crashed drain restarts alone.
+ *
+ * @module
+ */
+import { child, type Spec, supervisor, type SupervisorSpec } from "../runtime/spec.ts";
+import { getLogger } from "../runtime/logging.ts";
+import { MqttLink } from "../mqtt/link.ts";
+import { mqttConnection, type MqttConnectionOptions } from "../mqtt/connection.ts";
+import { outboxDrain } from "../telemetry/drain.ts";
+import type { Outbox } from "../telemetry/outbox.ts";
+import type { AccessCheck } from "../tunnels/types.ts";
+import { tunnelsPath, tunnelsSupervisor } from "../tunnels/proxy_actor.ts";
+import type { C8yCloudConfig, RemoteAccessSection } from "../agent/config_types.ts";
+import type { CloudEncoder, EncodedRecord } from "../agent/telemetry_router.ts";
+import { packLines } from "../../protocols/smartrest.ts";
+import { C8Y_TOPICS, eventRecordToLine, telemetryToLines } from "../../protocols/c8y_messages.ts";
+import { bootstrapRegistration, C8yCredentials } from "./bootstrap.ts";
+import { C8yToken, tokenRenewal } from "./token.ts";
+import { c8ySession } from "./session.ts";
+import { openTunnel, remoteAccessBase } from "./remote_access.ts";
+
+export { jwtExpiry } from "./token.ts";
+export { splitCommandLine } from "./commands.ts";
+export { remoteAccessBase, remoteAccessUrl } from "./remote_access.ts";
+export { NOT_SUPPORTED } from "./session.ts";
+
+/** What a Cumulocity cloud needs from the agent. */
+export interface C8yCloudOptions {
+  /** The cloud's configured name. */
+  name: string;
+  /** Its resolved `[clouds.<name>]` table. */
+  config: C8yCloudConfig;
+  /** Broker, client id, TLS (PEM read), keep-alive and backoff; the login is added here. */
+  connection: Omit<MqttConnectionOptions, "will" | "credentials" | "username" | "password">;
+  /** `agent.stateDir`: where bootstrap credentials are stored. */
+  stateDir: string;
+  /** The agent's outbox, which this cloud's drain empties to `s/us`. */
+  outbox: Outbox;
+  /** The shared `[remoteAccess]` section. */
+  remoteAccess: RemoteAccessSection;
+  /** Asked before any tunnel opens. */
+  accessCheck: AccessCheck;
+  /** Starts a child under a dynamic supervisor at run time (a tunnel). */
+  startChild: (supervisorPath: string, spec: Spec) => Promise<string>;
+}
+
+/** A built Cumulocity cloud: its link, its record encoder and its supervision subtree. */
+export interface C8yCloud {
+  /** The cloud's MQTT link, for status and the agent's `connected()`. */
+  link: MqttLink;
+  /** How the agent's records become SmartREST lines on `s/us`. */
+  encoder: CloudEncoder;
+  /** The `cloud:<name>` subtree. */
+  spec: SupervisorSpec;
+}
+
+const log = getLogger("c8y");
+
+/**
+ * Where bootstrap registration keeps the credentials of cloud `name`.
+ *
+ * @example
+ * ```ts
+ * credentialsFile("/var/lib/outpost", "c8y"); // "/var/lib/outpost/c8y-c8y.credentials.json"
+ * ```
+ */
+export function credentialsFile(stateDir: string, name: string): string {
+  return `${stateDir.replace(/\/+$/, "")}/c8y-${name}.credentials.json`;
+}
+
+/**
+ * Builds one Cumulocity cloud. Reads the stored bootstrap credentials, if
+ * any, so the first connect already uses them.
+ *
+ * @example
+ * ```ts
+ * const cloud = await c8yCloud({ name: "c8y", config, connection, stateDir, outbox,
+ *   remoteAccess, accessCheck: allowAll, startChild: system.startChild });
+ * ```
+ */
+export async function c8yCloud(options: C8yCloudOptions): Promise<C8yCloud> {
+  const { name, config } = options;
+  const link = new MqttLink(name);
+  const certificate = config.certFile !== undefined;
+  const bootstrap = !certificate && config.password === undefined && config.bootstrap.enabled;
+  const file = credentialsFile(options.stateDir, name);
+  let credentials: C8yCredentials | undefined;
+  if (bootstrap) credentials = await C8yCredentials.stored(name, file);
+  else if (!certificate) {
+    credentials = new C8yCredentials(name, {
+      tenant: config.tenant!,
+      user: config.user!,
+      password: config.password!,
+    });
+  }
+  const token = certificate ? new C8yToken(link, { cloud: name }) : undefined;
+  const dialTimeoutMs = options.remoteAccess.dialTimeoutSec * 1000;
+  const authorization = async (): Promise<string> => {
+    if (token) return `Bearer ${await token.get(dialTimeoutMs)}`;
+    const basic = credentials?.basicAuthorization();
+    if (!basic) throw new Error("the device is not registered yet");
+    return basic;
+  };
+
+  const remoteAccess = config.remoteAccess
+    ? (request: Parameters<typeof openTunnel>[0]) =>
+      openTunnel(request, {
+        cloud: name,
+        tunnelsPath: tunnelsPath(name),
+        startChild: options.startChild,
+        baseUrl: remoteAccessBase(config.url, config.remoteAccessUrl),
+        authorization,
+        settings: options.remoteAccess,
+        accessCheck: options.accessCheck,
+        caCerts: options.connection.ca === undefined ? undefined : [options.connection.ca],
+      })
+    : undefined;
+
+  const connection: MqttConnectionOptions = {
+    ...options.connection,
+    ...(credentials && { credentials: () => credentials.login() }),
+  };
+  const children: Spec[] = [
+    child("connection", mqttConnection(link, connection), { shutdownMs: 2000 }),
+  ];
+  if (bootstrap) {
+    const { url, ca, cert, key, rejectUnauthorized, keepaliveSec, connectTimeoutMs } =
+      options.connection;
+    children.push(
+      child(
+        "provisioning",
+        bootstrapRegistration({
+          cloud: name,
+          credentials: credentials!,
+          file,
+          serial: config.serial,
+          connect: { url, ca, cert, key, rejectUnauthorized, keepaliveSec, connectTimeoutMs },
+          user: config.bootstrap.user,
+          password: config.bootstrap.password!,
+          intervalMs: config.bootstrap.intervalSec * 1000,
+        }),
+        { shutdownMs: 2000 },
+      ),
+    );
+  }
+  if (token) children.push(child("token", tokenRenewal(token)));
+  children.push(child("session", c8ySession({ cloud: name, link, config, remoteAccess })));
+  if (remoteAccess) {
+    children.push(tunnelsSupervisor(options.remoteAccess.maxTunnels));
+  }
+  children.push(
+    child("drain", outboxDrain(options.outbox, { link, cloud: name }), { shutdownMs: 1000 }),
+  );
+  const spec = supervisor(`cloud:${name}`, {
+    strategy: "rest_for_one",
+    intensity: 5,
+    periodMs: 30_000,
+  }, children);
+  return { link, encoder: c8yEncoder(name), spec };
+}
+
+/**
+ * How Outpost's records become SmartREST on `s/us`: telemetry as `200`/`201`
+ * measurements, events as `400` (or alarms `301`..`306` by `data.severity`).
+ * One record is one publish: lines past the 16184-byte payload are dropped
+ * with a warning, and a record with nothing to send is an empty publish,
+ * which the platform ignores.
+ *
+ * @example
+ * ```ts
+ * c8yEncoder("c8y").telemetry(1, new Date(0), "door", { open: true }).payload;
+ * // "200,door,open,1,,1970-01-01T00:00:00.000Z"
+ * ```
+ */
+export function c8yEncoder(name: string): CloudEncoder {
+  const record = (what: string, lines: () => string[]): EncodedRecord => {
+    let payload = "";
+    try {
+      const payloads = packLines(lines());
+      if (payloads.length > 1) {
+        log.warn("Cloud {cloud}: {what} does not fit one publish; {dropped} part(s) dropped", {
+          cloud: name,
+          what,
+          dropped: payloads.length - 1,
+        });
+      }
+      payload = payloads[0] ?? "";
+    } catch (error) {
+      log.error("Cloud {cloud}: cannot encode {what} as SmartREST: {error}", {
+        cloud: name,
+        what,
+        error,
+      });
+    }
+    return { topic: C8Y_TOPICS.up, payload, qos: 1 };
+  };
+  return {
+    name,
+    telemetry: (_seq, ts, stream, values) =>
+      record(`telemetry "${stream}"`, () => telemetryToLines(stream, values, ts)),
+    event: (_seq, ts, type, text, data) =>
+      record(`event "${type}"`, () => [eventRecordToLine({ type, text, ts, data })]),
+  };
+}

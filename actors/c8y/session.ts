@@ -1,0 +1,257 @@
+/**
+ * The session of a Cumulocity device on top of its link (PROTOCOLS.md §1):
+ * what the device says on every connect, and the operations the platform
+ * sends it.
+ *
+ * Owns: the subscriptions to `s/ds`, `s/e` (and `s/dc/<X-ID>` in legacy
+ * mode), the operation queue (statuses in arrival order per fragment) and
+ * the programs operations run. Receives: SmartREST lines on those topics,
+ * link status changes. Sends: on every connect `100`, `110`, `114` (only the
+ * enabled operations), `117` (when configured), `150` (with remote access)
+ * and `500`; `501` and then `503`/`502` for every operation, after running
+ * it (510 restart, 511 shell) or handing it over (530 remote access → a
+ * tunnel under `tunnels`). Supervised by: its cloud's `rest_for_one`
+ * supervisor, after the connection (and token), before the tunnels.
+ */
+import { fromCallback } from "xstate";
+import type { MqttLink } from "../mqtt/link.ts";
+import { getLogger } from "../runtime/logging.ts";
+import type { ActorLogic } from "../runtime/spec.ts";
+import type { C8yCloudConfig } from "../agent/config_types.ts";
+import { decodeMessage, packLines } from "../../protocols/smartrest.ts";
+import {
+  C8Y_TOPICS,
+  C8yMessageError,
+  createDevice,
+  FRAGMENTS,
+  hardware,
+  parseDownstream,
+  parseServerError,
+  pendingOperations,
+  remoteAccessProtocols,
+  requiredInterval,
+  supportedOperations,
+} from "../../protocols/c8y_messages.ts";
+import { type OperationOutcome, OperationQueue } from "./operations.ts";
+import { restartOperation, shellOperation } from "./commands.ts";
+
+/** A `530` (or `da600`) that parsed: where to dial and the key of the platform's side. */
+export interface RemoteAccessRequest {
+  host: string;
+  port: number;
+  connectionKey: string;
+}
+
+/** What a Cumulocity session needs. */
+export interface C8ySessionOptions {
+  cloud: string;
+  link: MqttLink;
+  config: C8yCloudConfig;
+  /** Opens a tunnel; resolves when it is up or failed. Absent: remote access is off. */
+  remoteAccess?: (request: RemoteAccessRequest) => Promise<OperationOutcome>;
+}
+
+/** The reason every operation this agent does not do is failed with. */
+export const NOT_SUPPORTED = "Operation not supported by this agent";
+
+const log = getLogger("c8y");
+
+/** The session actor's logic, for `child("session", c8ySession(...))`. */
+export function c8ySession(options: C8ySessionOptions): ActorLogic {
+  return fromCallback(() => {
+    const session = new C8ySession(options);
+    session.start();
+    return () => session.stop();
+  });
+}
+
+/** The lines a device publishes on every connect, in order. */
+export function announcementLines(
+  config: C8yCloudConfig,
+  remoteAccess: boolean,
+): string[] {
+  const lines = [
+    createDevice(config.deviceName, config.deviceType),
+    hardware(config.serial, config.hardware.model, config.hardware.revision),
+    supportedOperations(enabledOperations(config, remoteAccess)),
+  ];
+  // 0 is "not sent": the platform reads an interval <= 0 as "no monitoring" or maintenance.
+  if (config.requiredIntervalMin > 0) lines.push(requiredInterval(config.requiredIntervalMin));
+  if (remoteAccess) lines.push(remoteAccessProtocols());
+  // With a clean session, operations created while the device was away wait for this.
+  lines.push(pendingOperations());
+  return lines;
+}
+
+/** The fragments announced in `114`: only what is enabled. */
+export function enabledOperations(config: C8yCloudConfig, remoteAccess: boolean): string[] {
+  return [
+    ...(config.restart.enabled ? [FRAGMENTS.restart] : []),
+    ...(config.shell.enabled ? [FRAGMENTS.shell] : []),
+    ...(remoteAccess ? [FRAGMENTS.remoteAccess] : []),
+  ];
+}
+
+class C8ySession {
+  #queue: OperationQueue;
+  #abort = new AbortController();
+  #cleanups: (() => void)[] = [];
+  #stopped = false;
+
+  constructor(private readonly o: C8ySessionOptions) {
+    this.#queue = new OperationQueue(o.link, { cloud: o.cloud });
+  }
+
+  start(): void {
+    const { link, config } = this.o;
+    this.#cleanups.push(link.onStatus((connected) => connected && this.#announce()));
+    const downstream = (payload: Uint8Array, topic: string) => this.#onDownstream(payload, topic);
+    const filters: [string, (payload: Uint8Array, topic: string) => void][] = [
+      [C8Y_TOPICS.errors, (payload) => this.#onErrors(payload)],
+      [C8Y_TOPICS.down, downstream],
+    ];
+    if (config.legacyTemplateXid) {
+      filters.push([C8Y_TOPICS.legacy(config.legacyTemplateXid), downstream]);
+    }
+    for (const [filter, handle] of filters) {
+      link.subscribe(filter, (m) => handle(m.payload, m.topic)).then(
+        (sub) =>
+          this.#stopped
+            ? void sub.unsubscribe().catch(ignore)
+            : this.#cleanups.push(() => void sub.unsubscribe().catch(ignore)),
+        (error) =>
+          log.error("Cloud {cloud}: cannot subscribe to {filter}: {error}", {
+            cloud: this.o.cloud,
+            filter,
+            error,
+          }),
+      );
+    }
+    if (link.connected) this.#announce();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#abort.abort();
+    this.#queue.close();
+    for (const cleanup of this.#cleanups) cleanup();
+  }
+
+  #announce(): void {
+    const { cloud, config, link } = this.o;
+    const lines = announcementLines(config, this.o.remoteAccess !== undefined);
+    for (const payload of packLines(lines)) {
+      link.publish(C8Y_TOPICS.up, payload, { qos: 1 }).catch((error) =>
+        log.warn("Cloud {cloud}: announcing the device failed: {error}", { cloud, error })
+      );
+    }
+    log.info("Cloud {cloud}: announced device {serial} with operations {operations}", {
+      cloud,
+      serial: config.serial,
+      operations: enabledOperations(config, this.o.remoteAccess !== undefined).join(", ") ||
+        "none",
+    });
+  }
+
+  #onErrors(payload: Uint8Array): void {
+    let lines: string[][];
+    try {
+      lines = decodeMessage(payload);
+    } catch (error) {
+      log.warn("Cloud {cloud}: unreadable message on s/e: {error}", {
+        cloud: this.o.cloud,
+        error: (error as Error).message,
+      });
+      return;
+    }
+    for (const fields of lines) {
+      const { code, templateId, message } = parseServerError(fields);
+      log.warn(
+        "Cloud {cloud}: the platform reported error {code} for template {templateId}: {message}",
+        {
+          cloud: this.o.cloud,
+          code,
+          templateId,
+          message,
+        },
+      );
+    }
+  }
+
+  #onDownstream(payload: Uint8Array, topic: string): void {
+    let lines: string[][];
+    try {
+      lines = decodeMessage(payload);
+    } catch (error) {
+      log.warn("Cloud {cloud}: ignored an unreadable message on {topic}: {error}", {
+        cloud: this.o.cloud,
+        topic,
+        error: (error as Error).message,
+      });
+      return;
+    }
+    for (const fields of lines) this.#dispatch(fields);
+  }
+
+  #dispatch(fields: string[]): void {
+    const { cloud, config } = this.o;
+    let operation;
+    try {
+      operation = parseDownstream(fields);
+    } catch (error) {
+      if (!(error instanceof C8yMessageError)) throw error;
+      log.warn("Cloud {cloud}: {error}", { cloud, error: error.message });
+      if (error.fragment) void this.#queue.fail(error.fragment, error.message);
+      return;
+    }
+    if (operation.kind === "unknown") {
+      log.warn(
+        "Cloud {cloud}: ignored a message of template {templateId}: not handled by Outpost",
+        {
+          cloud,
+          templateId: operation.templateId,
+        },
+      );
+      return;
+    }
+    if (operation.serial !== config.serial) {
+      // Its status would be reported for this device, not the one it names.
+      log.warn("Cloud {cloud}: ignored a {kind} operation for {serial}, not this device", {
+        cloud,
+        kind: operation.kind,
+        serial: operation.serial,
+      });
+      return;
+    }
+    const signal = this.#abort.signal;
+    switch (operation.kind) {
+      case "restart":
+        if (!config.restart.enabled) break;
+        log.info("Cloud {cloud}: restart requested", { cloud });
+        void this.#queue.submit(FRAGMENTS.restart, () => restartOperation(config.restart, signal));
+        return;
+      case "shell":
+        if (!config.shell.enabled) break;
+        void this.#queue.submit(
+          FRAGMENTS.shell,
+          () => shellOperation(operation.command, config.shell, signal),
+        );
+        return;
+      case "remoteAccess": {
+        const open = this.o.remoteAccess;
+        if (!open) break;
+        const { host, port, connectionKey } = operation;
+        log.info("Cloud {cloud}: remote access to {host}:{port} requested", { cloud, host, port });
+        void this.#queue.submit(FRAGMENTS.remoteAccess, () => open({ host, port, connectionKey }));
+        return;
+      }
+    }
+    log.warn("Cloud {cloud}: {fragment} is not enabled on this agent; failing it", {
+      cloud,
+      fragment: FRAGMENTS[operation.kind],
+    });
+    void this.#queue.fail(FRAGMENTS[operation.kind], NOT_SUPPORTED);
+  }
+}
+
+function ignore(): void {}

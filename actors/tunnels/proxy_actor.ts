@@ -1,0 +1,374 @@
+/**
+ * The proxy actor: one per remote-access tunnel, for every cloud that opens
+ * tunnels (Cumulocity's `530`, the generic cloud's `tunnel.open`, the
+ * `DeviceProxy` of embedding apps).
+ *
+ * ```
+ * cloud:<name>
+ * └── tunnels        dynamic one_for_one, maxChildren = remoteAccess.maxTunnels
+ *     └── t-…        ← this actor, temporary: a tunnel that ends is never restarted
+ * ```
+ *
+ * Owns: one WebSocket to the cloud's relay and one TCP connection to the
+ * target, and the pipe between them. Receives: `outpost.stop` (close both
+ * sides, WebSocket status 1001 "stopped"). Sends: `onOpen()` once both sides
+ * are up, `onFail(reason, kind)` when it could not open, `onClose(code,
+ * reason)` when an open tunnel ended. Supervised by: its cloud's `tunnels`
+ * supervisor. The target must pass the allowlist and then the access check
+ * before anything is dialed. Life cycle: machines/tunnel_proxy.ts.
+ */
+import { fromCallback, fromPromise } from "xstate";
+import {
+  type PipeEnd,
+  TunnelFailure,
+  type TunnelFailureKind,
+  tunnelProxyMachine,
+} from "../../machines/tunnel_proxy.ts";
+import {
+  connectWebSocket,
+  type WebSocketConnection,
+  WebSocketHandshakeError,
+} from "../../protocols/websocket_client.ts";
+import { type PipeMeter, pipeTunnel, ReadAhead, tcpReader } from "../../protocols/tunnel_pipe.ts";
+import { getLogger } from "../runtime/logging.ts";
+import {
+  type ActorLogic,
+  child,
+  type ChildSpec,
+  supervisor,
+  type SupervisorSpec,
+} from "../runtime/spec.ts";
+import { type Allowlist, formatTarget } from "./allowlist.ts";
+import { type AccessCheck, allowAll, type TunnelTarget } from "./types.ts";
+
+/** What one tunnel needs. */
+export interface TunnelOptions {
+  /** The tunnel's id (its actor id under `tunnels`). */
+  id: string;
+  /** The configured name of the cloud that asked. */
+  cloud: string;
+  /** The relay, e.g. `wss://<c8y-host>/service/remoteaccess/device/<connectionKey>`. */
+  url: string;
+  /** Request headers of the WebSocket, `Authorization` above all. */
+  headers: Record<string, string>;
+  /** The TCP service to reach. */
+  target: TunnelTarget;
+  /** Targets that may be dialed. */
+  allowlist: Allowlist;
+  /** Asked after the allowlist and before dialing. Default: allow. */
+  accessCheck?: AccessCheck;
+  /** Bytes read from the target at a time; bound of what waits before both sides are up. */
+  bufferSize: number;
+  /** WebSocket ping interval; 0 or missing: none. */
+  pingIntervalMs?: number;
+  /** Time for both sides to open. */
+  dialTimeoutMs: number;
+  /** HTTP proxy for the WebSocket (`http://host:port`). */
+  proxy?: string;
+  /** PEM roots trusted for the relay in addition to the system's. */
+  caCerts?: string[];
+  /** Counters of the pipe, for tests and benchmarks. */
+  meter?: PipeMeter;
+  /** Both sides are up. */
+  onOpen?: () => void;
+  /** The tunnel could not open; `reason` is fit for a `502,<reason>`. */
+  onFail?: (reason: string, kind: TunnelFailureKind) => void;
+  /** An open tunnel ended (or one was stopped before it opened). */
+  onClose?: (code: number, reason: string) => void;
+}
+
+/** What one start of the actor holds; each start is a new XState system. */
+interface Run {
+  ws?: WebSocketConnection;
+  tcp?: Deno.Conn;
+  wsAhead?: ReadAhead;
+  tcpAhead?: ReadAhead;
+  /** Dials in progress, so a release waits for the sockets they may still hand over. */
+  dialing: Set<Promise<void>>;
+  pipe?: Promise<unknown>;
+  /** Stopped by force: a dial that completes now closes its socket at once. */
+  dead: boolean;
+}
+
+/** The WebSocket subprotocol Cloud Remote Access forces. */
+export const TUNNEL_SUBPROTOCOL = "binary";
+
+const log = getLogger("tunnel");
+
+/**
+ * The proxy statechart with real effects, as logic for
+ * `child(id, tunnelProxy(options), { restart: "temporary" })`.
+ *
+ * @example
+ * ```ts
+ * await system.startChild("agent/cloud:c8y/tunnels", child("t-1", tunnelProxy({
+ *   id: "t-1", cloud: "c8y", url, headers: { Authorization: `Bearer ${jwt}` },
+ *   target: { host: "127.0.0.1", port: 22 }, allowlist: parseAllowlist(["127.0.0.1:22"]),
+ *   bufferSize: 16384, dialTimeoutMs: 10_000,
+ *   onOpen: () => publish("503,c8y_RemoteAccessConnect"),
+ *   onFail: (reason) => publish(`502,c8y_RemoteAccessConnect,${reason}`),
+ * }), { restart: "temporary" }));
+ * ```
+ */
+export function tunnelProxy(options: TunnelOptions): ActorLogic {
+  const { id, cloud, target, bufferSize } = options;
+  const shown = formatTarget(target);
+  const relay = relayHost(options.url);
+  const keyPath = pathOf(options.url);
+  const redactedPath = keyPath.replace(/[^/]+$/, "…");
+  const runs = new WeakMap<object, Run>();
+  function runOf(system: object): Run {
+    let run = runs.get(system);
+    if (!run) runs.set(system, run = { dialing: new Set(), dead: false });
+    return run;
+  }
+  function track(run: Run, attempt: Promise<void>): Promise<void> {
+    const settled = attempt.catch(() => {});
+    run.dialing.add(settled);
+    settled.then(() => run.dialing.delete(settled));
+    return attempt;
+  }
+
+  async function dialWebSocket(run: Run, signal: AbortSignal): Promise<void> {
+    let ws: WebSocketConnection;
+    try {
+      ws = await connectWebSocket(options.url, {
+        headers: options.headers,
+        protocols: [TUNNEL_SUBPROTOCOL],
+        caCerts: options.caCerts,
+        proxy: options.proxy,
+        signal,
+        pingIntervalMs: options.pingIntervalMs,
+        readChunkBytes: bufferSize,
+      });
+    } catch (error) {
+      const status = error instanceof WebSocketHandshakeError ? error.status : undefined;
+      if (status === 401 || status === 403) {
+        throw new TunnelFailure("unauthorized", `WebSocket authentication rejected (${status})`);
+      }
+      // The reason is logged and sent to the cloud: keep the connection key out of it.
+      const text = (error as Error).message;
+      const reason = keyPath.length > 1 ? text.replaceAll(keyPath, redactedPath) : text;
+      throw new TunnelFailure("dial", reason, { cause: error });
+    }
+    if (run.dead) {
+      ws.abort();
+      throw new TunnelFailure("dial", "stopped while the WebSocket opened");
+    }
+    run.ws = ws;
+    run.wsAhead = new ReadAhead(() => ws.read(), bufferSize);
+  }
+
+  async function dialTarget(run: Run, signal: AbortSignal): Promise<void> {
+    let tcp: Deno.TcpConn;
+    try {
+      tcp = await Deno.connect({
+        hostname: target.host.replace(/^\[|\]$/g, ""),
+        port: target.port,
+        signal,
+      });
+    } catch (error) {
+      if (error instanceof Deno.errors.ConnectionRefused) {
+        throw new TunnelFailure("refused", `connection refused: ${shown}`, { cause: error });
+      }
+      throw new TunnelFailure("dial", `cannot connect to ${shown}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    if (run.dead) {
+      closeQuietly(tcp);
+      throw new TunnelFailure("dial", "stopped while the target connection opened");
+    }
+    // Interactive sessions (SSH keystrokes) must not wait for Nagle's algorithm.
+    tcp.setNoDelay(true);
+    run.tcp = tcp;
+    run.tcpAhead = new ReadAhead(tcpReader(tcp), bufferSize);
+  }
+
+  async function release(run: Run, { code, reason }: PipeEnd): Promise<void> {
+    await Promise.all(run.dialing);
+    if (run.pipe) {
+      await run.pipe;
+      return;
+    }
+    closeQuietly(run.tcp);
+    await run.ws?.close(code, reason);
+  }
+
+  function destroy(run: Run): void {
+    run.dead = true;
+    run.ws?.abort();
+    closeQuietly(run.tcp);
+  }
+
+  const logic = tunnelProxyMachine.provide({
+    guards: {
+      targetAllowed: (_, candidate) => options.allowlist.allows(candidate),
+    },
+    actors: {
+      checkAccess: fromPromise(async ({ input }) =>
+        await (options.accessCheck ?? allowAll)({ id, cloud, target: input })
+      ),
+      dialWebSocket: fromPromise(({ system, signal }) => {
+        const run = runOf(system);
+        return track(run, dialWebSocket(run, signal));
+      }),
+      dialTarget: fromPromise(({ system, signal }) => {
+        const run = runOf(system);
+        return track(run, dialTarget(run, signal));
+      }),
+      pipe: fromPromise(async ({ system, signal }) => {
+        const run = runOf(system);
+        const piping = pipeTunnel(run.ws!, run.tcp!, {
+          bufferSize,
+          upstream: run.tcpAhead,
+          downstream: run.wsAhead,
+          meter: options.meter,
+          signal,
+        });
+        run.pipe = piping;
+        const result = await piping;
+        log.info(
+          "Tunnel {id} of {cloud} to {target} ended by the {initiator}: {code} {reason} " +
+            "({bytesUp} bytes up, {bytesDown} bytes down)",
+          { id, cloud, target: shown, ...result },
+        );
+        return { code: result.code, reason: result.reason };
+      }),
+      release: fromPromise(({ system, input }) => release(runOf(system), input)),
+      hold: fromCallback(({ system }) => () => destroy(runOf(system))),
+    },
+    actions: {
+      reportOpen: () => {
+        log.info("Tunnel {id} of {cloud} to {target} is open through {relay}", {
+          id,
+          cloud,
+          target: shown,
+          relay,
+        });
+        options.onOpen?.();
+      },
+      reportFailed: (_, { kind, reason }) => {
+        log.warn("Tunnel {id} of {cloud} to {target} failed: {reason}", {
+          id,
+          cloud,
+          target: shown,
+          reason,
+        });
+        options.onFail?.(reason, kind);
+      },
+      reportClosed: (_, { code, reason }) => options.onClose?.(code, reason),
+    },
+  });
+  // The machine takes its target and timeout as input; this logic carries
+  // them, so `child(id, tunnelProxy(options))` and `createActor(...)` need none.
+  const initial = logic.getInitialSnapshot.bind(logic);
+  logic.getInitialSnapshot = (scope, input) =>
+    initial(scope, input ?? { target, dialTimeoutMs: options.dialTimeoutMs });
+  return logic;
+}
+
+/** How asking for a tunnel turned out, once it is known. */
+export type TunnelStart =
+  | { status: "open"; id: string }
+  | {
+    status: "failed";
+    /** `busy`: maxTunnels reached; `stopped`: stopped before it opened. */
+    kind: TunnelFailureKind | "busy" | "stopped";
+    reason: string;
+  };
+
+/**
+ * Starts a tunnel with `startChild` (under a cloud's `tunnels` supervisor)
+ * and resolves once it is open or could not open. The callbacks in
+ * `options` are still called; `onClose` later tells when it ended.
+ *
+ * @example
+ * ```ts
+ * const started = await openTunnel(
+ *   (spec) => system.startChild(tunnelsPath("c8y"), spec),
+ *   { id: newTunnelId(), cloud: "c8y", url, headers, target, allowlist, bufferSize: 16384, dialTimeoutMs: 10_000 },
+ * );
+ * if (started.status === "failed") console.log(started.reason);
+ * ```
+ */
+export function openTunnel(
+  startChild: (spec: ChildSpec) => Promise<string>,
+  options: TunnelOptions,
+): Promise<TunnelStart> {
+  return new Promise((resolve) => {
+    const logic = tunnelProxy({
+      ...options,
+      onOpen() {
+        resolve({ status: "open", id: options.id });
+        options.onOpen?.();
+      },
+      onFail(reason, kind) {
+        resolve({ status: "failed", kind, reason });
+        options.onFail?.(reason, kind);
+      },
+      onClose(code, reason) {
+        // Only matters when it never opened: a stop while authorizing or dialing.
+        resolve({
+          status: "failed",
+          kind: "stopped",
+          reason: `stopped before it opened: ${reason}`,
+        });
+        options.onClose?.(code, reason);
+      },
+    });
+    startChild(child(options.id, logic, { restart: "temporary", shutdownMs: 5000 })).catch(
+      (error: Error & { code?: string }) =>
+        resolve({
+          status: "failed",
+          kind: error.code === "max_children" ? "busy" : "dial",
+          reason: error.code === "max_children"
+            ? "too many tunnels open: remoteAccess.maxTunnels reached"
+            : `cannot start the tunnel: ${error.message}`,
+        }),
+    );
+  });
+}
+
+/** A cloud's `tunnels` supervisor: dynamic, one_for_one, at most `maxTunnels` children. */
+export function tunnelsSupervisor(maxTunnels: number): SupervisorSpec {
+  // Tunnels are temporary and never restarted, so the intensity never trips.
+  return supervisor("tunnels", { strategy: "one_for_one", dynamic: true, maxChildren: maxTunnels });
+}
+
+/** Where the `tunnels` supervisor of cloud `name` sits in the agent's tree. */
+export function tunnelsPath(name: string): string {
+  return `agent/cloud:${name}/tunnels`;
+}
+
+/** A fresh tunnel id (`t-` and 8 hex digits). */
+export function newTunnelId(): string {
+  return `t-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+/** Scheme and host of the relay, for logs: the path holds the connection key. */
+function relayHost(url: string): string {
+  try {
+    const { protocol, host } = new URL(url);
+    return `${protocol}//${host}`;
+  } catch {
+    return "(invalid URL)";
+  }
+}
+
+/** The URL's path, whose last segment is the connection key. */
+function pathOf(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return url;
+  }
+}
+
+function closeQuietly(conn: Deno.Conn | undefined): void {
+  try {
+    conn?.close();
+  } catch {
+    // Already closed.
+  }
+}

@@ -1,0 +1,374 @@
+/**
+ * The WebSocket frame format (RFC 6455 §5), pure: encode frames, decode a
+ * byte stream into frames and frames into messages and control events.
+ * No sockets here; `websocket_client.ts` carries these bytes. Everything a
+ * peer can send that breaks the RFC ends in a {@link WebSocketProtocolError}
+ * with the close code to answer with, never in another kind of exception.
+ */
+
+/** Frame opcodes (RFC 6455 §5.2). */
+export const OPCODE = {
+  continuation: 0x0,
+  text: 0x1,
+  binary: 0x2,
+  close: 0x8,
+  ping: 0x9,
+  pong: 0xa,
+} as const;
+
+/** One frame, unmasked. */
+export interface Frame {
+  /** Last frame of its message. */
+  fin: boolean;
+  /** One of {@link OPCODE}. */
+  opcode: number;
+  /** The payload, already unmasked when it was decoded. */
+  payload: Uint8Array;
+}
+
+/** What the peer's byte stream means, frame by frame. */
+export type WebSocketEvent =
+  /** A whole data message (fragments joined); `text` was checked to be UTF-8. */
+  | { type: "message"; text: boolean; data: Uint8Array }
+  | { type: "ping"; data: Uint8Array }
+  | { type: "pong"; data: Uint8Array }
+  /** A close frame: 1005 when it carried no status. */
+  | { type: "close"; code: number; reason: string };
+
+/** The peer broke RFC 6455; `closeCode` is the status to close with (1002, 1007 or 1009). */
+export class WebSocketProtocolError extends Error {
+  /** Builds an error naming what the peer sent. */
+  constructor(message: string, readonly closeCode: number = 1002) {
+    super(message);
+    this.name = "WebSocketProtocolError";
+  }
+}
+
+/** Options of {@link encodeFrame}. */
+export interface EncodeOptions {
+  /** The 4-byte masking key; `false` sends unmasked (a server). Default: a random key (a client). */
+  mask?: Uint8Array | false;
+}
+
+/**
+ * Encodes one frame. Clients must mask every frame (RFC 6455 §5.3), so a
+ * random key is used unless `mask` says otherwise.
+ *
+ * @example
+ * ```ts
+ * const bytes = encodeFrame({ fin: true, opcode: OPCODE.binary, payload: data });
+ * ```
+ */
+export function encodeFrame(frame: Frame, options: EncodeOptions = {}): Uint8Array {
+  const { fin, opcode, payload } = frame;
+  const length = payload.length;
+  if (opcode >= 0x8 && (length > 125 || !fin)) {
+    throw new RangeError(
+      `Cannot encode control frame 0x${opcode.toString(16)}: ` +
+        `${length > 125 ? `payload of ${length} bytes exceeds 125` : "it is fragmented"}`,
+    );
+  }
+  const mask = options.mask === undefined
+    ? crypto.getRandomValues(new Uint8Array(4))
+    : options.mask;
+  if (mask && mask.length !== 4) {
+    throw new RangeError(`A masking key has 4 bytes, got ${mask.length}`);
+  }
+  const extended = length < 126 ? 0 : length <= 0xffff ? 2 : 8;
+  const headerLength = 2 + extended + (mask ? 4 : 0);
+  const out = new Uint8Array(headerLength + length);
+  out[0] = (fin ? 0x80 : 0) | (opcode & 0x0f);
+  const lengthBits = extended === 0 ? length : extended === 2 ? 126 : 127;
+  out[1] = (mask ? 0x80 : 0) | lengthBits;
+  const view = new DataView(out.buffer);
+  if (extended === 2) view.setUint16(2, length);
+  if (extended === 8) {
+    view.setUint32(2, Math.floor(length / 2 ** 32));
+    view.setUint32(6, length >>> 0);
+  }
+  if (!mask) {
+    out.set(payload, headerLength);
+    return out;
+  }
+  out.set(mask, headerLength - 4);
+  for (let i = 0; i < length; i++) out[headerLength + i] = payload[i] ^ mask[i & 3];
+  return out;
+}
+
+/** A close frame's payload: status then UTF-8 reason (cut to fit 125 bytes). */
+export function encodeClosePayload(code: number, reason = ""): Uint8Array {
+  if (code === 1005) return new Uint8Array(0);
+  const bytes = new TextEncoder().encode(reason);
+  let end = Math.min(bytes.length, 123);
+  // Never cut inside a multi-byte character: the peer would fail on invalid UTF-8.
+  while (end < bytes.length && end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
+  const out = new Uint8Array(2 + end);
+  new DataView(out.buffer).setUint16(0, code);
+  out.set(bytes.subarray(0, end), 2);
+  return out;
+}
+
+/** Whether `code` may appear in a close frame on the wire (RFC 6455 §7.4). */
+export function isValidCloseCode(code: number): boolean {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+    (code >= 3000 && code <= 4999);
+}
+
+/** Options of {@link FrameDecoder} and {@link MessageDecoder}. */
+export interface DecoderOptions {
+  /** Largest frame payload accepted; larger ones fail with close code 1009. */
+  maxFrameBytes: number;
+  /** Largest whole message (fragments joined). Default: `maxFrameBytes`. */
+  maxMessageBytes?: number;
+  /**
+   * `"forbidden"` for a client reading a server (§5.1: servers never mask),
+   * `"required"` for a server reading a client.
+   */
+  masking: "forbidden" | "required";
+}
+
+/**
+ * Splits a byte stream into frames. Push bytes as they arrive; `next()`
+ * gives a frame once all of it is here. Holds at most the bytes pushed and
+ * not yet returned.
+ */
+export class FrameDecoder {
+  #chunks: Uint8Array[] = [];
+  #length = 0;
+
+  /** Builds a decoder; limits apply to every frame it returns. */
+  constructor(readonly options: DecoderOptions) {}
+
+  /** Bytes received and not yet returned as frames. */
+  get buffered(): number {
+    return this.#length;
+  }
+
+  /** Appends bytes from the peer; the decoder keeps the array, so do not reuse it. */
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    this.#chunks.push(chunk);
+    this.#length += chunk.length;
+  }
+
+  /** The next whole frame, or undefined until more bytes arrive. */
+  next(): Frame | undefined {
+    if (this.#length < 2) return undefined;
+    const head = this.#peek(Math.min(this.#length, 14));
+    const fin = (head[0] & 0x80) !== 0;
+    const opcode = head[0] & 0x0f;
+    if (head[0] & 0x70) {
+      throw new WebSocketProtocolError(
+        `Frame with reserved bits 0x${(head[0] & 0x70).toString(16)} set: no extension was agreed`,
+      );
+    }
+    if ((opcode > 0x2 && opcode < 0x8) || opcode > 0xa) {
+      throw new WebSocketProtocolError(`Frame with unknown opcode 0x${opcode.toString(16)}`);
+    }
+    const masked = (head[1] & 0x80) !== 0;
+    if (masked && this.options.masking === "forbidden") {
+      throw new WebSocketProtocolError("Masked frame from the server (RFC 6455 §5.1 forbids it)");
+    }
+    if (!masked && this.options.masking === "required") {
+      throw new WebSocketProtocolError("Unmasked frame from the client (RFC 6455 §5.1 forbids it)");
+    }
+    const bits = head[1] & 0x7f;
+    if (opcode >= 0x8 && (bits > 125 || !fin)) {
+      throw new WebSocketProtocolError(
+        `Control frame 0x${opcode.toString(16)} ${
+          bits > 125 ? "longer than 125 bytes" : "is fragmented"
+        }`,
+      );
+    }
+    const extended = bits === 126 ? 2 : bits === 127 ? 8 : 0;
+    const headerLength = 2 + extended + (masked ? 4 : 0);
+    if (head.length < headerLength) return undefined;
+    const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+    let length = bits;
+    if (extended === 2) length = view.getUint16(2);
+    if (extended === 8) {
+      const high = view.getUint32(2);
+      if (high & 0x80000000) {
+        throw new WebSocketProtocolError("Frame length with its most significant bit set");
+      }
+      length = high * 2 ** 32 + view.getUint32(6);
+    }
+    if (length > this.options.maxFrameBytes) {
+      throw new WebSocketProtocolError(
+        `Frame of ${length} bytes exceeds the limit of ${this.options.maxFrameBytes}`,
+        1009,
+      );
+    }
+    if (this.#length < headerLength + length) return undefined;
+    const mask = masked ? head.slice(headerLength - 4, headerLength) : undefined;
+    this.#take(headerLength);
+    const payload = this.#take(length);
+    if (mask) {
+      // #take may return a view into a pushed chunk; unmask a copy, never the caller's bytes.
+      const own = payload.slice();
+      for (let i = 0; i < own.length; i++) own[i] ^= mask[i & 3];
+      return { fin, opcode, payload: own };
+    }
+    return { fin, opcode, payload };
+  }
+
+  /** The first `n` bytes (n <= buffered), without consuming them. */
+  #peek(n: number): Uint8Array {
+    const first = this.#chunks[0];
+    if (first.length >= n) return first.subarray(0, n);
+    const out = new Uint8Array(n);
+    let offset = 0;
+    for (const chunk of this.#chunks) {
+      const part = chunk.subarray(0, n - offset);
+      out.set(part, offset);
+      offset += part.length;
+      if (offset === n) break;
+    }
+    return out;
+  }
+
+  /** Removes and returns the first `n` bytes (n <= buffered); zero-copy when one chunk has them. */
+  #take(n: number): Uint8Array {
+    this.#length -= n;
+    const first = this.#chunks[0];
+    if (n === 0) return new Uint8Array(0);
+    if (first.length > n) {
+      this.#chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    if (first.length === n) {
+      this.#chunks.shift();
+      return first;
+    }
+    const out = new Uint8Array(n);
+    let offset = 0;
+    while (offset < n) {
+      const chunk = this.#chunks[0];
+      const part = chunk.subarray(0, n - offset);
+      out.set(part, offset);
+      offset += part.length;
+      if (part.length === chunk.length) this.#chunks.shift();
+      else this.#chunks[0] = chunk.subarray(part.length);
+    }
+    return out;
+  }
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Turns a byte stream into messages and control events: joins fragments
+ * (control frames may arrive between them), checks text and close reasons
+ * for UTF-8 and close codes for validity.
+ *
+ * @example
+ * ```ts
+ * const decoder = new MessageDecoder({ maxFrameBytes: 1 << 20, masking: "forbidden" });
+ * decoder.push(bytesFromSocket);
+ * for (let e = decoder.next(); e; e = decoder.next()) console.log(e.type);
+ * ```
+ */
+export class MessageDecoder {
+  readonly #frames: FrameDecoder;
+  readonly #maxMessageBytes: number;
+  #fragments: Uint8Array[] = [];
+  #fragmentBytes = 0;
+  #fragmentedText: boolean | undefined;
+
+  /** Builds a decoder with the limits in `options`. */
+  constructor(options: DecoderOptions) {
+    this.#frames = new FrameDecoder(options);
+    this.#maxMessageBytes = options.maxMessageBytes ?? options.maxFrameBytes;
+  }
+
+  /** Bytes held: not yet decoded, plus fragments of an unfinished message. */
+  get buffered(): number {
+    return this.#frames.buffered + this.#fragmentBytes;
+  }
+
+  /** Appends bytes from the peer. */
+  push(chunk: Uint8Array): void {
+    this.#frames.push(chunk);
+  }
+
+  /** The next event, or undefined until more bytes arrive. */
+  next(): WebSocketEvent | undefined {
+    for (let frame = this.#frames.next(); frame; frame = this.#frames.next()) {
+      const event = this.#accept(frame);
+      if (event) return event;
+    }
+    return undefined;
+  }
+
+  #accept({ fin, opcode, payload }: Frame): WebSocketEvent | undefined {
+    switch (opcode) {
+      case OPCODE.ping:
+        return { type: "ping", data: payload };
+      case OPCODE.pong:
+        return { type: "pong", data: payload };
+      case OPCODE.close:
+        return decodeClose(payload);
+      case OPCODE.continuation:
+        if (this.#fragmentedText === undefined) {
+          throw new WebSocketProtocolError("Continuation frame without a message to continue");
+        }
+        return this.#gather(payload, fin, this.#fragmentedText);
+      default:
+        if (this.#fragmentedText !== undefined) {
+          throw new WebSocketProtocolError(
+            "New data frame while a fragmented message was unfinished",
+          );
+        }
+        return this.#gather(payload, fin, opcode === OPCODE.text);
+    }
+  }
+
+  #gather(payload: Uint8Array, fin: boolean, text: boolean): WebSocketEvent | undefined {
+    if (this.#fragmentBytes + payload.length > this.#maxMessageBytes) {
+      throw new WebSocketProtocolError(
+        `Message of more than ${this.#maxMessageBytes} bytes exceeds the limit`,
+        1009,
+      );
+    }
+    if (!fin) {
+      this.#fragments.push(payload);
+      this.#fragmentBytes += payload.length;
+      this.#fragmentedText = text;
+      return undefined;
+    }
+    let data = payload;
+    if (this.#fragments.length > 0) {
+      data = new Uint8Array(this.#fragmentBytes + payload.length);
+      let offset = 0;
+      for (const part of [...this.#fragments, payload]) {
+        data.set(part, offset);
+        offset += part.length;
+      }
+      this.#fragments = [];
+      this.#fragmentBytes = 0;
+    }
+    this.#fragmentedText = undefined;
+    if (text) checkUtf8(data, "Text message");
+    return { type: "message", text, data };
+  }
+}
+
+function decodeClose(payload: Uint8Array): WebSocketEvent {
+  if (payload.length === 0) return { type: "close", code: 1005, reason: "" };
+  if (payload.length === 1) {
+    throw new WebSocketProtocolError("Close frame with a 1-byte payload (a status needs 2)");
+  }
+  const code = (payload[0] << 8) | payload[1];
+  if (!isValidCloseCode(code)) {
+    throw new WebSocketProtocolError(`Close frame with invalid status ${code}`);
+  }
+  return { type: "close", code, reason: checkUtf8(payload.subarray(2), "Close reason") };
+}
+
+function checkUtf8(bytes: Uint8Array, what: string): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new WebSocketProtocolError(`${what} is not valid UTF-8`, 1007);
+  }
+}
