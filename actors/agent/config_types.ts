@@ -67,16 +67,12 @@ export interface ConnectionBackoff {
   jitter: number;
 }
 
-/** `[clouds.<name>]` with `type = "mqtt"`: a generic MQTT cloud. */
-export interface MqttCloudConfig {
-  /** Selects this cloud type. */
-  type: "mqtt";
+/** The MQTT connection keys every cloud type shares. */
+export interface MqttEndpointConfig {
   /** `mqtt://`, `mqtts://`, `ws://` or `wss://`. */
   url: string;
-  /** Defaults to `outpost-<deviceId>`. */
+  /** The MQTT client id; each cloud type has its own default. */
   clientId: string;
-  /** MQTT user name. */
-  username?: string;
   /** MQTT password (never logged). */
   password?: string;
   /** PEM file of the CA that signed the broker's certificate. */
@@ -91,10 +87,18 @@ export interface MqttCloudConfig {
   cleanSession: boolean;
   /** MQTT keep-alive. */
   keepaliveSec: number;
-  /** Topics are `<topicPrefix>/<deviceId>/…`. */
-  topicPrefix: string;
   /** Delays between connection attempts. */
   backoff: ConnectionBackoff;
+}
+
+/** `[clouds.<name>]` with `type = "mqtt"`: a generic MQTT cloud (client id default `outpost-<deviceId>`). */
+export interface MqttCloudConfig extends MqttEndpointConfig {
+  /** Selects this cloud type. */
+  type: "mqtt";
+  /** MQTT user name. */
+  username?: string;
+  /** Topics are `<topicPrefix>/<deviceId>/…`. */
+  topicPrefix: string;
 }
 
 /** `[clouds.<name>.hardware]` of a Cumulocity cloud: the `110` line. */
@@ -137,30 +141,16 @@ export interface C8yShell {
   timeoutSec: number;
 }
 
-/** `[clouds.<name>]` with `type = "c8y"`: Cumulocity IoT over MQTT (SmartREST 2.0). */
-export interface C8yCloudConfig {
+/**
+ * `[clouds.<name>]` with `type = "c8y"`: Cumulocity IoT over MQTT (SmartREST
+ * 2.0). `url` is `mqtts://<tenant host>:8883` (or `wss://<host>/mqtt`); the
+ * client id defaults to `d:<serial>`; `password` is that of `<tenant>/<user>`;
+ * a `certFile` (CN = serial) selects certificate authentication; Cumulocity
+ * requires `cleanSession = true`.
+ */
+export interface C8yCloudConfig extends MqttEndpointConfig {
   /** Selects this cloud type. */
   type: "c8y";
-  /** `mqtts://<tenant host>:8883` (or `wss://<host>/mqtt`). */
-  url: string;
-  /** Defaults to `d:<serial>`. */
-  clientId: string;
-  /** Password of `<tenant>/<user>` (never logged). */
-  password?: string;
-  /** PEM file of the CA that signed the platform's certificate. */
-  caFile?: string;
-  /** PEM device certificate (CN = serial): certificate authentication. */
-  certFile?: string;
-  /** PEM private key of `certFile`. */
-  keyFile?: string;
-  /** Turns TLS verification off (logged as a warning). */
-  insecure: boolean;
-  /** Start each connection without a stored session (Cumulocity requires true). */
-  cleanSession: boolean;
-  /** MQTT keep-alive. */
-  keepaliveSec: number;
-  /** Delays between connection attempts. */
-  backoff: ConnectionBackoff;
   /** Tenant id; the MQTT user name is `<tenant>/<user>`. */
   tenant?: string;
   /** Device user name within the tenant. */

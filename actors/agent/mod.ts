@@ -24,6 +24,7 @@ export type {
   ConnectionBackoff,
   LogSection,
   MqttCloudConfig,
+  MqttEndpointConfig,
   OutboxSection,
   RemoteAccessSection,
 } from "./config_types.ts";

@@ -14,7 +14,7 @@
  * supervisor, after the connection (and token), before the tunnels.
  */
 import { fromCallback } from "xstate";
-import type { MqttLink } from "../mqtt/link.ts";
+import { holdSubscriptions, type MqttLink } from "../mqtt/link.ts";
 import { getLogger } from "../runtime/logging.ts";
 import type { ActorLogic } from "../runtime/spec.ts";
 import type { C8yCloudConfig } from "../agent/config_types.ts";
@@ -96,7 +96,6 @@ class C8ySession {
   #queue: OperationQueue;
   #abort = new AbortController();
   #cleanups: (() => void)[] = [];
-  #stopped = false;
 
   constructor(private readonly o: C8ySessionOptions) {
     this.#queue = new OperationQueue(o.link, { cloud: o.cloud });
@@ -113,25 +112,16 @@ class C8ySession {
     if (config.legacyTemplateXid) {
       filters.push([C8Y_TOPICS.legacy(config.legacyTemplateXid), downstream]);
     }
-    for (const [filter, handle] of filters) {
-      link.subscribe(filter, (m) => handle(m.payload, m.topic)).then(
-        (sub) =>
-          this.#stopped
-            ? void sub.unsubscribe().catch(ignore)
-            : this.#cleanups.push(() => void sub.unsubscribe().catch(ignore)),
-        (error) =>
-          log.error("Cloud {cloud}: cannot subscribe to {filter}: {error}", {
-            cloud: this.o.cloud,
-            filter,
-            error,
-          }),
-      );
-    }
+    this.#cleanups.push(
+      holdSubscriptions(
+        link,
+        filters.map(([filter, handle]) => [filter, (m) => handle(m.payload, m.topic)]),
+      ),
+    );
     if (link.connected) this.#announce();
   }
 
   stop(): void {
-    this.#stopped = true;
     this.#abort.abort();
     this.#queue.close();
     for (const cleanup of this.#cleanups) cleanup();
@@ -253,5 +243,3 @@ class C8ySession {
     void this.#queue.fail(FRAGMENTS[operation.kind], NOT_SUPPORTED);
   }
 }
-
-function ignore(): void {}

@@ -13,7 +13,7 @@
  * supervisor, after the connection and before the drain.
  */
 import { fromCallback } from "xstate";
-import type { MqttLink } from "../mqtt/link.ts";
+import { holdSubscriptions, type MqttLink } from "../mqtt/link.ts";
 import type { ActorTreeNode } from "../runtime/node.ts";
 import { getLogger } from "../runtime/logging.ts";
 import type { HandlerRegistry } from "../agent/handlers.ts";
@@ -83,7 +83,6 @@ class GenericSession {
   #version = -1;
   #queue: Promise<void> = Promise.resolve();
   #cleanups: (() => void)[] = [];
-  #stopped = false;
 
   constructor(private readonly o: GenericSessionOptions) {}
 
@@ -91,32 +90,13 @@ class GenericSession {
     const { link, topics } = this.o;
     this.#cleanups.push(link.onStatus((connected) => connected && this.#announce()));
     if (link.connected) this.#announce();
-    for (
-      const [filter, handle] of [
-        [topics.desired, (payload: Uint8Array) => this.#serial(() => this.#onDesired(payload))],
-        [
-          topics.commands,
-          (payload: Uint8Array, topic: string) => void this.#onCommand(topic, payload),
-        ],
-      ] as const
-    ) {
-      link.subscribe(filter, (m) => handle(m.payload, m.topic)).then(
-        (sub) =>
-          this.#stopped
-            ? void sub.unsubscribe().catch(ignore)
-            : this.#cleanups.push(() => void sub.unsubscribe().catch(ignore)),
-        (error) =>
-          log.error("Cloud {cloud}: cannot subscribe to {filter}: {error}", {
-            cloud: this.o.cloud,
-            filter,
-            error,
-          }),
-      );
-    }
+    this.#cleanups.push(holdSubscriptions(link, [
+      [topics.desired, (m) => this.#serial(() => this.#onDesired(m.payload))],
+      [topics.commands, (m) => void this.#onCommand(m.topic, m.payload)],
+    ]));
   }
 
   stop(): void {
-    this.#stopped = true;
     for (const cleanup of this.#cleanups) cleanup();
     if (this.o.link.connected) {
       // QoS 0: written before the connection's DISCONNECT, which does not wait for acks.
@@ -295,8 +275,6 @@ class GenericSession {
     );
   }
 }
-
-function ignore(): void {}
 
 /**
  * Checks a `tunnel.open` payload: `{"url":"wss://…","token":"…","host":"…","port":22}`;

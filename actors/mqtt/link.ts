@@ -153,3 +153,32 @@ export class MqttLink {
     }
   }
 }
+
+/**
+ * Subscriptions an actor holds for as long as it runs: made now (and on
+ * every reconnect, by the link), all removed by the returned function, even
+ * those whose SUBACK has not arrived yet. A refused subscription is logged.
+ */
+export function holdSubscriptions(
+  link: MqttLink,
+  entries: readonly (readonly [filter: string, handler: MessageHandler])[],
+): () => void {
+  let released = false;
+  const held: { unsubscribe(): Promise<void> }[] = [];
+  const drop = (sub: { unsubscribe(): Promise<void> }) => void sub.unsubscribe().catch(() => {});
+  for (const [filter, handler] of entries) {
+    link.subscribe(filter, handler).then(
+      (sub) => released ? drop(sub) : held.push(sub),
+      (error) =>
+        log.error("Link {link}: cannot subscribe to {filter}: {error}", {
+          link: link.name,
+          filter,
+          error,
+        }),
+    );
+  }
+  return () => {
+    released = true;
+    held.splice(0).forEach(drop);
+  };
+}
