@@ -7,6 +7,12 @@
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import fc from "fast-check";
 import {
+  eventRecordToLine,
+  eventToLine,
+  numericSeries,
+  telemetryToLines,
+} from "../../protocols/c8y_telemetry.ts";
+import {
   alarm,
   C8Y_TOPICS,
   C8yMessageError,
@@ -14,15 +20,12 @@ import {
   clearAlarm,
   createDevice,
   event,
-  eventRecordToLine,
-  eventToLine,
   fragmentOf,
   FRAGMENTS,
   hardware,
   heartbeat,
   measurement,
   measurements,
-  numericSeries,
   operationExecuting,
   operationExecutingById,
   operationFailed,
@@ -37,7 +40,6 @@ import {
   remoteAccessProtocols,
   requiredInterval,
   supportedOperations,
-  telemetryToLines,
 } from "../../protocols/c8y_messages.ts";
 import {
   decodeLine,
