@@ -1,0 +1,173 @@
+/**
+ * The `[clouds.<name>]` tables, one zod object per cloud type. Adding a
+ * cloud type is adding its object to `cloudSchemas`: the union, CLOUD_TYPES,
+ * the error messages and the environment overrides all follow from it.
+ */
+import { z } from "zod";
+import { flag, int, oneOf, optionalText, text, validAt } from "./config_fields.ts";
+
+// Levels without wildcards, "$" (reserved for broker topics) or empty levels.
+const TOPIC_PREFIX = /^(?!\$)[^+#/\0]+(?:\/[^+#/\0]+)*$/;
+const URL_EXPECTED =
+  'a URL like "mqtt://host:1883" (scheme mqtt, mqtts, ws or wss; no user or password in it)';
+function isCloudUrl(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  const scheme = url.protocol.slice(0, -1);
+  if (!["mqtt", "mqtts", "ws", "wss"].includes(scheme)) return false;
+  if (url.hostname === "" || url.username !== "" || url.password !== "") return false;
+  // A path only means something to a WebSocket endpoint ("wss://host/mqtt").
+  return scheme.startsWith("ws") || ((url.pathname === "" || url.pathname === "/") && !url.search);
+}
+
+/** Fields every MQTT-speaking cloud type shares; a new type spreads them into its own object. */
+export const mqttConnectionFields = {
+  url: text(URL_EXPECTED).refine(isCloudUrl, URL_EXPECTED),
+  clientId: text().default(""),
+  username: optionalText(),
+  password: optionalText(),
+  caFile: optionalText("a path to a PEM file"),
+  certFile: optionalText("a path to a PEM file"),
+  keyFile: optionalText("a path to a PEM file"),
+  insecure: flag().default(false),
+  cleanSession: flag().default(true),
+  keepaliveSec: int(1, 65535).default(30),
+  backoff: z.strictObject({
+    minMs: int(0).default(1000),
+    maxMs: int(0).default(60000),
+    jitter: z.number().min(0).max(1).describe("a number from 0 to 1").default(0.2),
+  }).refine((b) => b.maxMs >= b.minMs, {
+    path: ["maxMs"],
+    error: (issue) => `an integer >= minMs (${(issue.input as { minMs: number }).minMs})`,
+    when: validAt("minMs", "maxMs"),
+  }).prefault({}),
+};
+
+// A client certificate is useless without its key, and the reverse.
+function tlsPairing<T extends z.ZodObject>(schema: T): T {
+  return schema
+    .refine((c) => !c.certFile || c.keyFile, {
+      path: ["keyFile"],
+      message: "a path to the key of certFile (certFile is set)",
+      when: validAt("certFile", "keyFile"),
+    })
+    .refine((c) => !c.keyFile || c.certFile, {
+      path: ["certFile"],
+      message: "a path to the certificate for keyFile (keyFile is set)",
+      when: validAt("certFile", "keyFile"),
+    }) as unknown as T;
+}
+
+export const mqttCloud = tlsPairing(z.strictObject({
+  type: z.literal("mqtt"),
+  ...mqttConnectionFields,
+  topicPrefix: text(
+    'a topic prefix like "outpost" or "site/7" (no "+", "#", empty levels, ' +
+      'leading "$" or leading/trailing "/")',
+  ).regex(TOPIC_PREFIX).default("outpost"),
+}));
+
+// Cumulocity: the client id is d:<serial>, so a serial must not hold ":"; "/",
+// "+" and "#" would break topics and X-IDs built from it.
+const SERIAL = /^[^:/+#\s\0]{1,128}$/;
+const SERIAL_EXPECTED = 'a serial of 1 to 128 characters without ":", "/", "+", "#" or spaces';
+const XID = /^[^/+#\s\0]{1,128}$/;
+const CREDENTIALS_EXPECTED =
+  "credentials: tenant, user and password, or certFile and keyFile, or bootstrap.enabled = true";
+
+function isRemoteAccessBase(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return ["ws:", "wss:", "http:", "https:"].includes(url.protocol) && url.hostname !== "" &&
+      url.username === "" && url.password === "" && !url.search && !url.hash;
+  } catch {
+    return false;
+  }
+}
+
+// The MQTT user name of Cumulocity is `<tenant>/<user>`: `tenant` and `user` replace `username`.
+const { username: _username, ...c8yConnectionFields } = mqttConnectionFields;
+const REMOTE_ACCESS_URL_EXPECTED =
+  'a base URL like "wss://tenant.example.com" (scheme ws, wss, http or https)';
+
+const c8yCloud = tlsPairing(
+  z.strictObject({
+    type: z.literal("c8y"),
+    ...c8yConnectionFields,
+    tenant: optionalText('a tenant id like "t12345"'),
+    user: optionalText("a user name within the tenant"),
+    serial: optionalText(SERIAL_EXPECTED).refine((v) => v === undefined || SERIAL.test(v), {
+      message: SERIAL_EXPECTED,
+    }),
+    deviceName: optionalText("a device name"),
+    deviceType: text("a managed object type").min(1).default("c8y_MQTTDevice"),
+    hardware: z.strictObject({
+      model: text("a hardware model").default("Outpost"),
+      revision: text("a hardware revision").default(""),
+    }).prefault({}),
+    requiredIntervalMin: int(0, 525600).default(0),
+    legacyTemplateXid: optionalText('a template X-ID like "remoteConnect"').refine(
+      (v) => v === undefined || XID.test(v),
+      { message: 'a template X-ID without "/", "+", "#" or spaces' },
+    ),
+    remoteAccessUrl: optionalText(REMOTE_ACCESS_URL_EXPECTED).refine(
+      (v) => v === undefined || isRemoteAccessBase(v),
+      { message: REMOTE_ACCESS_URL_EXPECTED },
+    ),
+    remoteAccess: flag().default(true),
+    bootstrap: z.strictObject({
+      enabled: flag().default(false),
+      user: text("the bootstrap user name").min(1).default("management/devicebootstrap"),
+      password: optionalText(),
+      intervalSec: z.number().positive().describe("a number of seconds > 0").default(5),
+    }).refine((b) => !b.enabled || b.password !== undefined, {
+      path: ["password"],
+      message: "the bootstrap password (bootstrap.enabled is true)",
+      when: validAt("enabled", "password"),
+    }).prefault({}),
+    restart: z.strictObject({
+      enabled: flag().default(false),
+      command: z.array(text()).describe("a list of strings (program and arguments)").default([]),
+      timeoutSec: z.number().positive().describe("a number of seconds > 0").default(300),
+    }).refine((r) => !r.enabled || r.command.length > 0, {
+      path: ["command"],
+      message: 'a program and its arguments, like ["sudo", "reboot"] (restart.enabled is true)',
+      when: validAt("enabled", "command"),
+    }).prefault({}),
+    shell: z.strictObject({
+      enabled: flag().default(false),
+      allow: z.array(text("a program name").min(1)).describe("a list of program names").default(
+        [],
+      ),
+      timeoutSec: z.number().positive().describe("a number of seconds > 0").default(60),
+    }).prefault({}),
+  }).refine((c) => c.password === undefined || (c.tenant !== undefined && c.user !== undefined), {
+    path: ["tenant"],
+    message: "a tenant id and a user (password is set)",
+    when: validAt("password", "tenant", "user"),
+  }).refine((c) => c.password !== undefined || c.certFile !== undefined || c.bootstrap.enabled, {
+    path: ["password"],
+    message: CREDENTIALS_EXPECTED,
+    when: validAt("password", "certFile", "bootstrap"),
+  }).refine(
+    (c) => !c.bootstrap.enabled || (c.password === undefined && c.certFile === undefined),
+    {
+      path: ["bootstrap", "enabled"],
+      message: "false when password or certFile is set (bootstrap registers a device without them)",
+      when: validAt("password", "certFile", "bootstrap"),
+    },
+  ),
+);
+
+// Adding a cloud type is adding its object here: the union, CLOUD_TYPES, the
+// error messages and the environment overrides all follow from this list.
+const cloudSchemas = [mqttCloud, c8yCloud] as const;
+
+/** The values `type` may take in a `[clouds.<name>]` table. */
+export const CLOUD_TYPES: readonly string[] = cloudSchemas.map((s) => s.shape.type.value);
+
+export const cloudSchema = z.discriminatedUnion("type", cloudSchemas);
