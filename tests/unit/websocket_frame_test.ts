@@ -252,3 +252,34 @@ function concat(parts: Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+Deno.test("masking gives the bytes of RFC 6455 §5.3 for every payload length and key", () => {
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 0, maxLength: 70_000 }),
+      fc.uint8Array({ minLength: 4, maxLength: 4 }),
+      (payload, key) => {
+        const wire = encodeFrame({ fin: true, opcode: OPCODE.binary, payload }, { mask: key });
+        const body = wire.subarray(wire.length - payload.length);
+        const header = wire.subarray(0, wire.length - payload.length);
+        deepEqual(header.subarray(header.length - 4), key);
+        for (let i = 0; i < payload.length; i++) {
+          if (body[i] !== (payload[i] ^ key[i & 3])) return false;
+        }
+        return true;
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
+
+Deno.test("masking is right at the length boundaries of the 7-, 16- and 64-bit headers", () => {
+  const key = new Uint8Array([0x37, 0xfa, 0x21, 0x3d]);
+  for (const length of [0, 1, 3, 15, 16, 17, 125, 126, 127, 16_384, 65_535, 65_536, 65_539]) {
+    const payload = Uint8Array.from({ length }, (_, i) => (i * 131 + 7) & 0xff);
+    const wire = encodeFrame({ fin: true, opcode: OPCODE.binary, payload }, { mask: key });
+    const body = wire.subarray(wire.length - length);
+    const expected = payload.map((b, i) => b ^ key[i & 3]);
+    deepEqual(body, expected, `length ${length}`);
+  }
+});

@@ -1,0 +1,438 @@
+/**
+ * What a remote-access tunnel costs over a direct loopback TCP relay,
+ * measured side by side in one run: throughput of one tunnel each way, 100
+ * tunnels at once, memory per idle tunnel, and set-up time (the `530` to
+ * the `503`). This process is the device: it runs the tunnels
+ * (`DeviceProxy`, the proxy actor) and, as the baseline, a plain TCP relay
+ * copying with `readable.pipeTo`. The relay emulator, the users' clients
+ * and the target services run in a child process (bench/tunnel_world.ts),
+ * so CPU, heap and RSS figures here are the device's alone. Verdicts are
+ * informational: the script always exits 0.
+ *
+ * Run: deno task bench:tunnel
+ * (deno run --allow-all --v8-flags=--expose-gc bench/tunnel_bench.ts)
+ */
+import process from "node:process";
+import { DeviceProxy } from "../actors/tunnels/mod.ts";
+import { connectWebSocket, type WebSocketConnection } from "../protocols/websocket_client.ts";
+import { formatNumber, formatTable, heapUsedAfterGc, median, percentile } from "./measure.ts";
+import type { ResultRow } from "./measure.ts";
+import { WORLD_PASSWORD, WORLD_USER, type WorldCommand } from "./tunnel_world.ts";
+
+const MB = 1024 * 1024;
+const BYTES = 200 * MB;
+const ROUNDS = 3;
+const MANY = 100;
+const MANY_BYTES = 5 * MB;
+const IDLE = 200;
+const SETUPS = 50;
+const TARGETS = { throughputRatio: 0.5, idleBytes: 100 * 1024 };
+/** Bytes read from the target at a time: DeviceProxy's default (the seed's), or TUNNEL_BUFFER. */
+const BUFFER_SIZE = Number(Deno.env.get("TUNNEL_BUFFER") ?? 16384);
+const AUTHORIZATION = `Basic ${btoa(`${WORLD_USER}:${WORLD_PASSWORD}`)}`;
+
+interface World {
+  httpBase: string;
+  sinkPort: number;
+  sourcePort: number;
+  holderPort: number;
+  ask(command: WorldCommand): Promise<Record<string, number> & { cpuMs: number }>;
+  quit(): Promise<void>;
+}
+
+async function startWorld(): Promise<World> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      "--v8-flags=--expose-gc",
+      new URL("./tunnel_world.ts", import.meta.url).pathname,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const lines = readLines(child.stdout);
+  const writer = child.stdin.getWriter();
+  const next = async () => JSON.parse((await lines.next()).value as string);
+  const hello = await next();
+  let queue = Promise.resolve();
+  return {
+    ...hello,
+    ask(command) {
+      const answer = queue.then(async () => {
+        await writer.write(new TextEncoder().encode(JSON.stringify(command) + "\n"));
+        return await next();
+      });
+      queue = answer.then(() => {}, () => {});
+      return answer;
+    },
+    async quit() {
+      await writer.write(new TextEncoder().encode(`{"op":"quit"}\n`));
+      await writer.close();
+      await child.status;
+    },
+  };
+}
+
+async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let rest = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    rest += chunk;
+    let newline: number;
+    while ((newline = rest.indexOf("\n")) >= 0) {
+      yield rest.slice(0, newline);
+      rest = rest.slice(newline + 1);
+    }
+  }
+}
+
+/** The baseline: client → this relay → target, copying with `pipeTo` both ways. */
+function startTcpRelay(targetPort: () => number) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  (async () => {
+    for await (const client of listener) {
+      Deno.connect({ hostname: "127.0.0.1", port: targetPort() }).then((target) =>
+        Promise.all([
+          client.readable.pipeTo(target.writable).catch(() => {}),
+          target.readable.pipeTo(client.writable).catch(() => {}),
+        ])
+      ).catch(() => client.close());
+    }
+  })().catch(() => {});
+  return { port: (listener.addr as Deno.NetAddr).port, close: () => listener.close() };
+}
+
+let keys = 0;
+
+/** A relay session and a tunnel for it to `targetPort`, open (both sides up). */
+async function openTunnel(world: World, targetPort: number) {
+  const key = `k${++keys}`;
+  const { port } = await world.ask({ op: "open", key });
+  const proxy = new DeviceProxy({
+    tcpHost: "127.0.0.1",
+    tcpPort: targetPort,
+    connectionKey: key,
+    baseUrl: world.httpBase,
+    tenantUser: WORLD_USER,
+    password: WORLD_PASSWORD,
+    bufferSize: BUFFER_SIZE,
+  });
+  const started = performance.now();
+  await proxy.connect();
+  return { proxy, port, key, setupMs: performance.now() - started };
+}
+
+function cpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
+
+interface Transfer {
+  mbps: number;
+  /** CPU of this (device) process and of the world process, ms per 100 MB. */
+  deviceCpu: number;
+  worldCpu: number;
+}
+
+async function transfer(world: World, command: WorldCommand, bytes: number): Promise<Transfer> {
+  const [cpu0, world0] = [cpuMs(), (await world.ask({ op: "memory" })).cpuMs];
+  const answer = await world.ask(command);
+  const cpu1 = cpuMs();
+  const per100 = 100 * MB / bytes;
+  return {
+    mbps: bytes / MB / (answer.ms / 1000),
+    deviceCpu: (cpu1 - cpu0) * per100,
+    worldCpu: (answer.cpuMs - world0) * per100,
+  };
+}
+
+type Round = Awaited<ReturnType<typeof throughputRound>>;
+
+async function throughputRound(
+  world: World,
+  relay: { port: number },
+  setTarget: (p: number) => void,
+  bytes: number,
+) {
+  const tunnelDown = await openTunnel(world, world.sinkPort);
+  const down = await transfer(world, { op: "down", ports: [tunnelDown.port], bytes }, bytes);
+  await tunnelDown.proxy.closed;
+  setTarget(world.sinkPort);
+  const relayDown = await transfer(world, { op: "down", ports: [relay.port], bytes }, bytes);
+  const tunnelUp = await openTunnel(world, world.sourcePort);
+  const up = await transfer(world, { op: "up", port: tunnelUp.port, bytes }, bytes);
+  await tunnelUp.proxy.close();
+  setTarget(world.sourcePort);
+  const relayUp = await transfer(world, { op: "up", port: relay.port, bytes }, bytes);
+  return { down, relayDown, up, relayUp };
+}
+
+function verdict(name: string, measured: string, pass: boolean): string {
+  return `${pass ? "PASS" : "FAIL"}  ${name}: ${measured}`;
+}
+
+async function idleMemory(world: World) {
+  const before = { heap: heapUsedAfterGc(), ...Deno.memoryUsage() };
+  const worldBefore = await world.ask({ op: "memory" });
+  const tunnels = await Promise.all(
+    Array.from({ length: IDLE }, () => openTunnel(world, world.holderPort)),
+  );
+  const tunnelHeap = heapUsedAfterGc() - before.heap;
+  const tunnelRss = Deno.memoryUsage().rss - before.rss;
+
+  const worldAfter = await world.ask({ op: "memory" });
+  await Promise.all(tunnels.map((t) => t.proxy.close()));
+
+  // Baseline: the same two sockets per tunnel, opened bare (our WebSocket client and Deno.connect).
+  const bareBefore = { heap: heapUsedAfterGc(), ...Deno.memoryUsage() };
+  const bare: { ws: WebSocketConnection; tcp: Deno.Conn }[] = await Promise.all(
+    Array.from({ length: IDLE }, () => openBare(world)),
+  );
+  const bareHeap = heapUsedAfterGc() - bareBefore.heap;
+  const bareRss = Deno.memoryUsage().rss - bareBefore.rss;
+
+  await Promise.all(bare.map(async ({ ws, tcp }) => {
+    tcp.close();
+    await ws.close(1000, "done");
+  }));
+  return {
+    heap: tunnelHeap / IDLE,
+    rss: tunnelRss / IDLE,
+    bareHeap: bareHeap / IDLE,
+    bareRss: bareRss / IDLE,
+
+    relayHeap: (worldAfter.heapUsed - worldBefore.heapUsed) / IDLE,
+    relayRss: (worldAfter.rss - worldBefore.rss) / IDLE,
+  };
+}
+
+async function openBare(world: World) {
+  const key = `k${++keys}`;
+  await world.ask({ op: "open", key });
+  const [ws, tcp] = await Promise.all([
+    connectWebSocket(
+      `${world.httpBase.replace(/^http/, "ws")}/service/remoteaccess/device/${key}`,
+      {
+        headers: { Authorization: AUTHORIZATION },
+        protocols: ["binary"],
+      },
+    ),
+    Deno.connect({ hostname: "127.0.0.1", port: world.holderPort }),
+  ]);
+  return { ws, tcp };
+}
+
+async function setupLatency(world: World) {
+  const tunnel: number[] = [];
+  const bare: number[] = [];
+  for (let i = 0; i < SETUPS + 5; i++) {
+    const opened = await openTunnel(world, world.holderPort);
+    await opened.proxy.close();
+    const key = `k${++keys}`;
+    await world.ask({ op: "open", key });
+    const started = performance.now();
+    const [ws, tcp] = await Promise.all([
+      connectWebSocket(
+        `${world.httpBase.replace(/^http/, "ws")}/service/remoteaccess/device/${key}`,
+        {
+          headers: { Authorization: AUTHORIZATION },
+          protocols: ["binary"],
+        },
+      ),
+      Deno.connect({ hostname: "127.0.0.1", port: world.holderPort }),
+    ]);
+    const bareMs = performance.now() - started;
+    tcp.close();
+    await ws.close(1000, "done");
+    if (i < 5) continue; // warm-up
+    tunnel.push(opened.setupMs);
+    bare.push(bareMs);
+  }
+  return { tunnel, bare };
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  console.log(
+    `Outpost tunnel benchmark: deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ` +
+      `${Deno.build.os}/${Deno.build.arch}, ${navigator.hardwareConcurrency} cores, ` +
+      `tunnel bufferSize ${BUFFER_SIZE}`,
+  );
+  const world = await startWorld();
+  let relayTarget = world.sinkPort;
+  const relay = startTcpRelay(() => relayTarget);
+  const setTarget = (port: number) => (relayTarget = port);
+
+  await throughputRound(world, relay, setTarget, 20 * MB); // warm-up
+  const rounds: Round[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    rounds.push(await throughputRound(world, relay, setTarget, BYTES));
+  }
+  const pick = (name: keyof Round, field: keyof Transfer) =>
+    median(rounds.map((r) => r[name][field]));
+
+  // 100 tunnels at once, each carrying MANY_BYTES cloud → device.
+  const many = await Promise.all(
+    Array.from({ length: MANY }, () => openTunnel(world, world.sinkPort)),
+  );
+  const manyT = await transfer(
+    world,
+    { op: "down", ports: many.map((t) => t.port), bytes: MANY_BYTES },
+    MANY * MANY_BYTES,
+  );
+  await Promise.all(many.map((t) => t.proxy.closed));
+  setTarget(world.sinkPort);
+  const manyR = await transfer(
+    world,
+    { op: "down", ports: Array(MANY).fill(relay.port), bytes: MANY_BYTES },
+    MANY * MANY_BYTES,
+  );
+
+  const memory = await idleMemory(world);
+  const setup = await setupLatency(world);
+  relay.close();
+  await world.quit();
+
+  const rows: ResultRow[] = [
+    {
+      metric: "1 tunnel cloud → device (MB/s, median of 3 × 200 MB)",
+      supervised: pick("down", "mbps"),
+      bare: pick("relayDown", "mbps"),
+      unit: "MB/s",
+      digits: 1,
+    },
+    {
+      metric: "1 tunnel device → cloud",
+      supervised: pick("up", "mbps"),
+      bare: pick("relayUp", "mbps"),
+      unit: "MB/s",
+      digits: 1,
+    },
+    {
+      metric: `${MANY} at once cloud → device, aggregate (${MANY} × 5 MB)`,
+      supervised: manyT.mbps,
+      bare: manyR.mbps,
+      unit: "MB/s",
+      digits: 1,
+    },
+    {
+      metric: "device CPU per 100 MB, cloud → device",
+      supervised: pick("down", "deviceCpu"),
+      bare: pick("relayDown", "deviceCpu"),
+      unit: "ms",
+      digits: 0,
+    },
+    {
+      metric: "device CPU per 100 MB, device → cloud",
+      supervised: pick("up", "deviceCpu"),
+      bare: pick("relayUp", "deviceCpu"),
+      unit: "ms",
+      digits: 0,
+    },
+    {
+      metric: "world CPU per 100 MB, cloud → device (emulator + client + target)",
+      supervised: pick("down", "worldCpu"),
+      bare: pick("relayDown", "worldCpu"),
+      unit: "ms",
+      digits: 0,
+    },
+    {
+      metric: "world CPU per 100 MB, device → cloud",
+      supervised: pick("up", "worldCpu"),
+      bare: pick("relayUp", "worldCpu"),
+      unit: "ms",
+      digits: 0,
+    },
+    {
+      metric: `device CPU per 100 MB, ${MANY} at once cloud → device`,
+      supervised: manyT.deviceCpu,
+      bare: manyR.deviceCpu,
+      unit: "ms",
+      digits: 0,
+    },
+    {
+      metric: `world CPU per 100 MB, ${MANY} at once cloud → device`,
+      supervised: manyT.worldCpu,
+      bare: manyR.worldCpu,
+      unit: "ms",
+      digits: 0,
+    },
+    {
+      metric: `heap per idle tunnel (${IDLE}, after GC; bare: WS client + TCP conn)`,
+      supervised: memory.heap,
+      bare: memory.bareHeap,
+      unit: "B",
+      digits: 0,
+    },
+    {
+      metric: "RSS per idle tunnel",
+      supervised: memory.rss,
+      bare: memory.bareRss,
+      unit: "B",
+      digits: 0,
+    },
+    {
+      metric: `set-up p50, connect() to open (${SETUPS}; bare: WS + TCP in parallel)`,
+      supervised: median(setup.tunnel),
+      bare: median(setup.bare),
+      unit: "ms",
+      digits: 2,
+    },
+    {
+      metric: "set-up p95",
+      supervised: percentile(setup.tunnel, 95),
+      bare: percentile(setup.bare, 95),
+      unit: "ms",
+      digits: 2,
+    },
+  ];
+  console.log(formatTable(rows, { labels: ["tunnel", "tcp relay"] }));
+  const fmt = (v: number[]) =>
+    `${formatNumber(Math.min(...v), 1)}..${formatNumber(Math.max(...v), 1)}`;
+  console.log(`
+Spread of the ${ROUNDS} rounds (MB/s): cloud → device tunnel ${
+    fmt(rounds.map((r) => r.down.mbps))
+  }, relay ${fmt(rounds.map((r) => r.relayDown.mbps))}; device → cloud tunnel ${
+    fmt(rounds.map((r) => r.up.mbps))
+  }, relay ${fmt(rounds.map((r) => r.relayUp.mbps))}.
+${MANY} tunnels aggregate vs 1 tunnel cloud → device: ${
+    formatNumber(manyT.mbps / pick("down", "mbps"), 2)
+  }x.
+Relay emulator (world process) per idle session: heap ${formatNumber(memory.relayHeap, 0)} B, RSS ${
+    formatNumber(memory.relayRss, 0)
+  } B.
+`);
+  const downRatio = pick("down", "mbps") / pick("relayDown", "mbps");
+  const upRatio = pick("up", "mbps") / pick("relayUp", "mbps");
+  console.log(
+    verdict(
+      "tunnel cloud → device ≥ 0.5x of the TCP relay",
+      `${formatNumber(downRatio, 2)}x`,
+      downRatio >= TARGETS.throughputRatio,
+    ),
+  );
+  console.log(
+    verdict(
+      "tunnel device → cloud ≥ 0.5x of the TCP relay",
+      `${formatNumber(upRatio, 2)}x`,
+      upRatio >= TARGETS.throughputRatio,
+    ),
+  );
+  console.log(
+    verdict(
+      "heap per idle tunnel < 100 KB",
+      `${formatNumber(memory.heap / 1024, 1)} KB`,
+      memory.heap < TARGETS.idleBytes,
+    ),
+  );
+  console.log(
+    verdict(
+      "RSS per idle tunnel < 100 KB",
+      `${formatNumber(memory.rss / 1024, 1)} KB`,
+      memory.rss < TARGETS.idleBytes,
+    ),
+  );
+  console.log(`\ntotal ${formatNumber((performance.now() - started) / 1000, 1)} s`);
+}
+
+if (import.meta.main) await main();
