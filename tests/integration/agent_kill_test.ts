@@ -5,6 +5,7 @@
  * be killed for real; the restarted agent runs in this process.
  */
 import assert from "node:assert/strict";
+import { LineReader } from "../helpers/line_reader.ts";
 import { startAedes } from "../helpers/brokers.ts";
 import { observe } from "../helpers/mqtt_observer.ts";
 import { testAgent } from "../helpers/agent.ts";
@@ -17,33 +18,6 @@ const KILL_AFTER = 300;
 interface Committed {
   seq: number;
   i: number;
-}
-
-/** Lines a child prints, one `read()` at a time. */
-class LineReader {
-  #reader: ReadableStreamDefaultReader<string>;
-  #buffered = "";
-
-  constructor(stream: ReadableStream<Uint8Array>) {
-    this.#reader = stream.pipeThrough(new TextDecoderStream()).getReader();
-  }
-
-  /** The next complete line, or undefined at the end of the stream. */
-  async read(): Promise<string | undefined> {
-    while (!this.#buffered.includes("\n")) {
-      const { value, done } = await this.#reader.read();
-      if (done) return undefined;
-      this.#buffered += value;
-    }
-    const end = this.#buffered.indexOf("\n");
-    const line = this.#buffered.slice(0, end);
-    this.#buffered = this.#buffered.slice(end + 1);
-    return line;
-  }
-
-  cancel(): Promise<void> {
-    return this.#reader.cancel();
-  }
 }
 
 function parseCommitted(line: string): Committed {

@@ -1,35 +1,9 @@
 import assert from "node:assert/strict";
+import { LineReader } from "../helpers/line_reader.ts";
 import { openDatabase } from "../../actors/store/mod.ts";
 import { Outbox } from "../../actors/telemetry/mod.ts";
 
 const WRITER = new URL("../helpers/outbox_writer.ts", import.meta.url).pathname;
-
-/** Lines a child prints, one `read()` at a time. */
-class LineReader {
-  #reader: ReadableStreamDefaultReader<string>;
-  #buffered = "";
-
-  constructor(stream: ReadableStream<Uint8Array>) {
-    this.#reader = stream.pipeThrough(new TextDecoderStream()).getReader();
-  }
-
-  /** The next line, or undefined at the end of the stream. */
-  async read(): Promise<string | undefined> {
-    while (!this.#buffered.includes("\n")) {
-      const { value, done } = await this.#reader.read();
-      if (done) return undefined;
-      this.#buffered += value;
-    }
-    const end = this.#buffered.indexOf("\n");
-    const line = this.#buffered.slice(0, end);
-    this.#buffered = this.#buffered.slice(end + 1);
-    return line;
-  }
-
-  cancel(): Promise<void> {
-    return this.#reader.cancel();
-  }
-}
 
 function writer(stateDir: string, count: number): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
