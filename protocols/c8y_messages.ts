@@ -19,14 +19,7 @@
  * keep the positional shape of the templates they build, as the Cumulocity
  * documents list them, rather than an options object.
  */
-import {
-  encodeLine,
-  SMARTREST_PAYLOAD_LIMIT,
-  SmartRestError,
-  type SmartRestField,
-  templateIdOf,
-  utf8Length,
-} from "./smartrest.ts";
+import { encodeLine, type SmartRestField, templateIdOf } from "./smartrest.ts";
 
 /** The MQTT topics of a Cumulocity device. */
 export const C8Y_TOPICS = {

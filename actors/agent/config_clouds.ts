@@ -4,7 +4,7 @@
  * the error messages and the environment overrides all follow from it.
  */
 import { z } from "zod";
-import { flag, int, oneOf, optionalText, text, validAt } from "./config_fields.ts";
+import { flag, int, optionalText, text, validAt } from "./config_fields.ts";
 
 // Levels without wildcards, "$" (reserved for broker topics) or empty levels.
 const TOPIC_PREFIX = /^(?!\$)[^+#/\0]+(?:\/[^+#/\0]+)*$/;

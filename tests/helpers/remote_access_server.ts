@@ -59,6 +59,8 @@ interface Entry {
   session: RelaySession;
   socket?: WebSocket;
   attach(socket: WebSocket): void;
+  /** Settles `deviceClosed` of a session whose device never connected. */
+  abandon(): void;
 }
 
 /** Starts the relay on 127.0.0.1 (port 0). */
@@ -117,8 +119,8 @@ export function startRemoteAccessServer(
   async function open(key: string): Promise<RelaySession> {
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     resources.add(listener);
-    let attach!: (socket: WebSocket) => void;
-    const opened = new Promise<WebSocket>((resolve) => (attach = resolve));
+    let markOpen!: (socket: WebSocket) => void;
+    const opened = new Promise<WebSocket>((resolve) => (markOpen = resolve));
     let onClosed!: (info: { code: number; reason: string }) => void;
     const deviceClosed = new Promise<{ code: number; reason: string }>((r) => (onClosed = r));
     let setClient!: (client: Deno.Conn | undefined) => void;
@@ -146,11 +148,18 @@ export function startRemoteAccessServer(
           }).catch(() => {});
         });
         socket.addEventListener("close", (e) => onClosed({ code: e.code, reason: e.reason }));
-        attach(socket);
+        // Upgraded is not yet open: a send() now would be lost, so the client waits for "open".
+        socket.addEventListener("open", () => markOpen(socket));
+      },
+      abandon() {
+        if (!entry.socket) {
+          onClosed({ code: 1006, reason: "relay closed before the device connected" });
+        }
       },
     };
     sessions.set(key, entry);
-    track(relay(listener, opened, setClient));
+    const gone = deviceClosed.then(() => undefined);
+    track(relay(listener, Promise.race([opened, gone, shuttingDown]), setClient));
     // Once the device has gone and its last bytes are written, the client is hung up on.
     track(
       Promise.race([deviceClosed, shuttingDown]).then(() => writes).then(async () => {
@@ -161,10 +170,14 @@ export function startRemoteAccessServer(
     return await Promise.resolve(session);
   }
 
-  /** Pairs the first client of `listener` with the device's WebSocket. */
+  /**
+   * Pairs the first client of `listener` with the device's WebSocket once it
+   * is open (`undefined`: it closed first or the relay shut down). What the
+   * client sends before then waits in the client's socket, unread.
+   */
   async function relay(
     listener: Deno.Listener,
-    opened: Promise<WebSocket>,
+    opened: Promise<WebSocket | undefined>,
     setClient: (client: Deno.Conn | undefined) => void,
   ): Promise<void> {
     let client: Deno.Conn;
@@ -173,12 +186,11 @@ export function startRemoteAccessServer(
     } catch {
       return; // closed before anyone connected
     } finally {
-      resources.delete(listener);
-      listener.close();
+      closeQuietly(listener, resources);
     }
     resources.add(client);
     setClient(client);
-    const socket = await Promise.race([opened, shuttingDown]);
+    const socket = await opened;
     if (!socket) return closeQuietly(client, resources);
     // Client → device, until the client hangs up: then the cloud closes the WebSocket.
     const buffer = new Uint8Array(chunkSize);
@@ -214,11 +226,16 @@ export function startRemoteAccessServer(
     refused,
     async close() {
       shutDown();
+      for (const entry of sessions.values()) entry.abandon();
       const closing = [...sockets].map((s) =>
         new Promise<void>((resolve) => {
           if (s.readyState === WebSocket.CLOSED) return resolve();
           s.addEventListener("close", () => resolve());
           if (s.readyState === WebSocket.OPEN) s.close(1001, "relay shutting down");
+          // Upgraded but not yet open: close it as soon as it opens.
+          else if (s.readyState === WebSocket.CONNECTING) {
+            s.addEventListener("open", () => s.close(1001, "relay shutting down"));
+          }
         })
       );
       await Promise.all(closing);
