@@ -18,6 +18,7 @@
  * Pure. Values the agent builds are checked with `TypeError`s; settings
  * that arrive from the cloud fail with {@link TelemetrySettingsError}.
  */
+import { describe, isPlainObject, quote } from "./describe_value.ts";
 
 const RULE_NAME = /^[a-zA-Z0-9_]{1,128}$/;
 
@@ -242,22 +243,4 @@ function seedTime(field: string, ts: Date): string {
     );
   }
   return ts.toISOString().replace(/Z$/, "+00:00");
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return "nothing";
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  if (typeof value === "object") return "an object";
-  if (typeof value === "string") return quote(value);
-  return String(value);
-}
-
-function quote(text: unknown): string {
-  const s = String(text);
-  return JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}…` : s);
 }

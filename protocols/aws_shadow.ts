@@ -16,6 +16,7 @@
  * document AWS would reject, so the caller can refuse it locally and say why.
  * Names the agent builds itself are checked with `TypeError`s.
  */
+import { describe, quote } from "./describe_value.ts";
 
 /** Most bytes of the state section (desired and reported, compact UTF-8 JSON). */
 export const SHADOW_STATE_LIMIT = 8192;
@@ -278,24 +279,8 @@ function utf8Length(text: string): number {
   return new TextEncoder().encode(text).length;
 }
 
-/** Shared with aws_shadow_response.ts. */
+/** A JSON object that is not a byte array; shared with aws_shadow_response.ts. */
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value) &&
     !(value instanceof Uint8Array);
-}
-
-/** Shared with aws_shadow_response.ts. */
-export function describe(value: unknown): string {
-  if (value === undefined) return "nothing";
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  if (typeof value === "object") return "an object";
-  if (typeof value === "string") return quote(value);
-  return String(value);
-}
-
-/** Shared with aws_shadow_response.ts. */
-export function quote(text: unknown): string {
-  const s = String(text);
-  return JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}…` : s);
 }

@@ -4,7 +4,8 @@
  * Pure; whatever arrives is untrusted, so a bad payload throws only a
  * `ShadowError` with code "malformed".
  */
-import { describe, isPlainObject, quote, ShadowError, type ShadowState } from "./aws_shadow.ts";
+import { isPlainObject, ShadowError, type ShadowState } from "./aws_shadow.ts";
+import { describe, quote } from "./describe_value.ts";
 
 export interface ShadowAccepted {
   kind: "accepted";

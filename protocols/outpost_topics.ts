@@ -17,6 +17,7 @@
  * message says what was wrong; what the agent builds itself is checked with
  * ordinary `TypeError`/`RangeError`s, since a bad value there is a bug.
  */
+import { describe, isPlainObject, quote } from "./describe_value.ts";
 
 /** The topics of one device. */
 export interface OutpostTopics {
@@ -295,22 +296,4 @@ function isoTime(ts: Date): string {
     throw new RangeError(`A timestamp must be a valid Date, got ${String(ts)}`);
   }
   return ts.toISOString();
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return "nothing";
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  if (typeof value === "object") return "an object";
-  if (typeof value === "string") return quote(value);
-  return String(value);
-}
-
-function quote(text: unknown): string {
-  const s = String(text);
-  return JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}…` : s);
 }
