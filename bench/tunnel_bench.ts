@@ -18,6 +18,7 @@ import { connectWebSocket, type WebSocketConnection } from "../protocols/websock
 import { formatNumber, formatTable, heapUsedAfterGc, median, percentile } from "./measure.ts";
 import type { ResultRow } from "./measure.ts";
 import { WORLD_PASSWORD, WORLD_USER, type WorldCommand } from "./tunnel_world.ts";
+import { startWorld, type World } from "./tunnel_world_client.ts";
 
 const MB = 1024 * 1024;
 const BYTES = 200 * MB;
@@ -30,61 +31,6 @@ const TARGETS = { throughputRatio: 0.5, idleBytes: 100 * 1024 };
 /** Bytes read from the target at a time: DeviceProxy's default (the seed's), or TUNNEL_BUFFER. */
 const BUFFER_SIZE = Number(Deno.env.get("TUNNEL_BUFFER") ?? 16384);
 const AUTHORIZATION = `Basic ${btoa(`${WORLD_USER}:${WORLD_PASSWORD}`)}`;
-
-interface World {
-  httpBase: string;
-  sinkPort: number;
-  sourcePort: number;
-  holderPort: number;
-  ask(command: WorldCommand): Promise<Record<string, number> & { cpuMs: number }>;
-  quit(): Promise<void>;
-}
-
-async function startWorld(): Promise<World> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      "--v8-flags=--expose-gc",
-      new URL("./tunnel_world.ts", import.meta.url).pathname,
-    ],
-    stdin: "piped",
-    stdout: "piped",
-  }).spawn();
-  const lines = readLines(child.stdout);
-  const writer = child.stdin.getWriter();
-  const next = async () => JSON.parse((await lines.next()).value as string);
-  const hello = await next();
-  let queue = Promise.resolve();
-  return {
-    ...hello,
-    ask(command) {
-      const answer = queue.then(async () => {
-        await writer.write(new TextEncoder().encode(JSON.stringify(command) + "\n"));
-        return await next();
-      });
-      queue = answer.then(() => {}, () => {});
-      return answer;
-    },
-    async quit() {
-      await writer.write(new TextEncoder().encode(`{"op":"quit"}\n`));
-      await writer.close();
-      await child.status;
-    },
-  };
-}
-
-async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let rest = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    rest += chunk;
-    let newline: number;
-    while ((newline = rest.indexOf("\n")) >= 0) {
-      yield rest.slice(0, newline);
-      rest = rest.slice(newline + 1);
-    }
-  }
-}
 
 /** The baseline: client → this relay → target, copying with `pipeTo` both ways. */
 function startTcpRelay(targetPort: () => number) {
@@ -206,20 +152,27 @@ async function idleMemory(world: World) {
   };
 }
 
-async function openBare(world: World) {
+/** A relay session for a new key, without dialing it. */
+async function relaySession(world: World): Promise<string> {
   const key = `k${++keys}`;
   await world.ask({ op: "open", key });
+  return key;
+}
+
+/** The baseline's two sockets, dialed in parallel as a tunnel dials them. */
+async function dialBare(world: World, key: string) {
   const [ws, tcp] = await Promise.all([
     connectWebSocket(
       `${world.httpBase.replace(/^http/, "ws")}/service/remoteaccess/device/${key}`,
-      {
-        headers: { Authorization: AUTHORIZATION },
-        protocols: ["binary"],
-      },
+      { headers: { Authorization: AUTHORIZATION }, protocols: ["binary"] },
     ),
     Deno.connect({ hostname: "127.0.0.1", port: world.holderPort }),
   ]);
   return { ws, tcp };
+}
+
+async function openBare(world: World) {
+  return await dialBare(world, await relaySession(world));
 }
 
 async function setupLatency(world: World) {
@@ -228,19 +181,9 @@ async function setupLatency(world: World) {
   for (let i = 0; i < SETUPS + 5; i++) {
     const opened = await openTunnel(world, world.holderPort);
     await opened.proxy.close();
-    const key = `k${++keys}`;
-    await world.ask({ op: "open", key });
+    const key = await relaySession(world);
     const started = performance.now();
-    const [ws, tcp] = await Promise.all([
-      connectWebSocket(
-        `${world.httpBase.replace(/^http/, "ws")}/service/remoteaccess/device/${key}`,
-        {
-          headers: { Authorization: AUTHORIZATION },
-          protocols: ["binary"],
-        },
-      ),
-      Deno.connect({ hostname: "127.0.0.1", port: world.holderPort }),
-    ]);
+    const { ws, tcp } = await dialBare(world, key);
     const bareMs = performance.now() - started;
     tcp.close();
     await ws.close(1000, "done");
