@@ -33,3 +33,24 @@ export * from "./actors/telemetry/mod.ts";
 export * from "./actors/store/mod.ts";
 export * from "./actors/broker/mod.ts";
 export * from "./actors/tunnels/mod.ts";
+export {
+  AwsDevice,
+  type AwsDeviceOptions,
+  AwsIdentity,
+  type AwsParts,
+  CERT_STORE_FILES,
+  type CertStore,
+  type DeltaHandler,
+  type DeviceIdentity,
+  type DeviceIdentityToWrite,
+  type GateDrops,
+  openCertStore,
+  ProvisioningError,
+  type ReplicaListener,
+  ShadowError,
+  type ShadowErrorCode,
+  ShadowReplica,
+  type ShadowState,
+  TelemetryGate,
+  type TelemetrySettings,
+} from "./actors/aws/mod.ts";

@@ -26,6 +26,7 @@ export class ProvisioningError extends Error {
   /** AWS's error code, when AWS rejected the request. */
   readonly errorCode?: string;
 
+  /** `message` says what failed; AWS's status and code when AWS rejected the request. */
   constructor(message: string, options?: { statusCode?: number; errorCode?: string }) {
     super(message);
     this.name = "ProvisioningError";

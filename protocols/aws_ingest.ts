@@ -147,7 +147,9 @@ export function encodeEnvelope(
 
 /** The shadow keys that decide what telemetry is published. */
 export interface TelemetrySettings {
+  /** False: nothing is published. */
   event_publishing_enabled: boolean;
+  /** Event types that are never published. */
   event_type_blacklist: string[];
 }
 

@@ -32,6 +32,7 @@ export type ShadowErrorCode = "too_large" | "token_too_long" | "too_deep" | "mal
 export class ShadowError extends Error {
   /** What kind of problem it is. */
   readonly code: ShadowErrorCode;
+  /** A problem of kind `code`, described by `message`. */
   constructor(code: ShadowErrorCode, message: string) {
     super(message);
     this.name = "ShadowError";
@@ -237,6 +238,35 @@ export function deltaOf(desired: ShadowState, reported: ShadowState): ShadowStat
     } else if (!jsonEqual(want, have)) setKey(delta, key, want);
   }
   return delta;
+}
+
+/**
+ * The patch that turns `from` into `to` when merged with {@link mergeState}:
+ * keys whose value changed carry the new value, keys that are gone carry
+ * `null`, nested objects are compared key by key. Empty when they are equal.
+ * The device uses it to report exactly what the cloud's copy lacks.
+ *
+ * @example
+ * ```ts
+ * diffState({ a: 1, b: { x: 1, y: 2 } }, { b: { x: 1, y: 3 }, c: true }); // { a: null, b: { y: 3 }, c: true }
+ * ```
+ */
+export function diffState(from: ShadowState, to: ShadowState): ShadowState {
+  const patch: ShadowState = {};
+  for (const key of Object.keys(from)) {
+    if (from[key] !== undefined && (!Object.hasOwn(to, key) || to[key] === undefined)) {
+      setKey(patch, key, null);
+    }
+  }
+  for (const [key, want] of Object.entries(to)) {
+    if (want === undefined) continue;
+    const have = Object.hasOwn(from, key) ? from[key] : undefined;
+    if (isPlainObject(want) && isPlainObject(have)) {
+      const inner = diffState(have, want);
+      if (Object.keys(inner).length > 0) setKey(patch, key, inner);
+    } else if (!jsonEqual(want, have)) setKey(patch, key, want);
+  }
+  return patch;
 }
 
 /** A random clientToken (a UUID, 36 bytes) to correlate a request with its response. */

@@ -16,7 +16,7 @@ import { getLogger } from "../runtime/logging.ts";
 import { openDatabase } from "../store/database.ts";
 import { Outbox } from "../telemetry/outbox.ts";
 import { type AccessCheck, allowAll } from "../tunnels/types.ts";
-import { buildCloud, type CloudParts } from "./clouds.ts";
+import { buildCloud, type CloudHandle, type CloudParts } from "./clouds.ts";
 import { controlCommands, serveControl } from "./control.ts";
 import { type CommandHandler, type DesiredHandler, HandlerRegistry } from "./handlers.ts";
 import { TelemetryRouter } from "./telemetry_router.ts";
@@ -35,6 +35,8 @@ export interface AgentOptions {
   control?: boolean;
   /** Asked before any remote-access tunnel opens (after the allowlist). Default: allow. */
   accessCheck?: AccessCheck;
+  /** Called with the built clouds at every start, before any actor runs (to attach handlers). */
+  onCloudsBuilt?: (clouds: readonly CloudHandle[]) => void;
 }
 
 /** What `outpost status` shows. */
@@ -75,6 +77,8 @@ export interface Agent {
   connected(): Promise<void>;
   /** Starts a custom actor under `agent/apps` while the agent runs; resolves with its path. */
   startActor(spec: Spec): Promise<string>;
+  /** The built parts of cloud `name` while the agent runs (its link; `aws` for an AWS cloud); else undefined. */
+  cloud(name: string): CloudHandle | undefined;
 }
 
 const log = getLogger("agent");
@@ -120,6 +124,7 @@ export function createAgent(
     onDesired: (handler) => handlers.onDesired(handler),
     onCommand: (name, handler) => handlers.onCommand(name, handler),
     startActor: (spec) => live().system.startChild("agent/apps", spec),
+    cloud: (name) => running?.clouds.find((c) => c.name === name),
     connected: () =>
       Promise.all(live().clouds.map((c) => firstConnect(c.link))).then(() => undefined),
   };
@@ -155,6 +160,7 @@ async function startRunning(
   const startChild = (path: string, spec: Spec): Promise<string> => system.startChild(path, spec);
   const deps = {
     config,
+    db,
     outbox,
     handlers,
     tree,
@@ -165,6 +171,7 @@ async function startRunning(
   const clouds: CloudParts[] = await Promise.all(
     Object.entries(config.clouds).map(([name, cloud]) => buildCloud(name, cloud, deps)),
   );
+  options.onCloudsBuilt?.(clouds);
   const router: TelemetryRouter = new TelemetryRouter(outbox, clouds.map((c) => c.encoder));
   const drops = new DropReporter((cloud, dropped, total) => {
     log.warn("Outbox of {cloud} is full: dropped {dropped} oldest record(s), {total} in all", {

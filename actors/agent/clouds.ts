@@ -2,6 +2,7 @@
  * From a `[clouds.<name>]` table to a running cloud: its link, its record
  * encoder and its supervision subtree. Each cloud type adds one case here.
  */
+import type { DatabaseSync } from "node:sqlite";
 import type { MqttLink } from "../mqtt/link.ts";
 import type { MqttConnectionOptions } from "../mqtt/connection.ts";
 import type { ActorTreeNode } from "../runtime/node.ts";
@@ -11,6 +12,7 @@ import type { Outbox } from "../telemetry/outbox.ts";
 import type { AccessCheck } from "../tunnels/types.ts";
 import { genericCloud } from "../generic/mod.ts";
 import { c8yCloud } from "../c8y/mod.ts";
+import { awsCloud, type AwsParts } from "../aws/mod.ts";
 import type { CloudConfig, Config, MqttCloudConfig } from "./config_types.ts";
 import type { HandlerRegistry } from "./handlers.ts";
 import type { CloudEncoder } from "./telemetry_router.ts";
@@ -18,6 +20,8 @@ import type { CloudEncoder } from "./telemetry_router.ts";
 /** What every cloud type gets from the agent. */
 export interface CloudDeps {
   config: Config;
+  /** The state database (shadow state, credentials). */
+  db: DatabaseSync;
   outbox: Outbox;
   handlers: HandlerRegistry;
   /** The live supervision tree. */
@@ -30,10 +34,18 @@ export interface CloudDeps {
   startChild: (supervisorPath: string, spec: Spec) => Promise<string>;
 }
 
-/** A built cloud, ready to be put in the tree. */
-export interface CloudParts {
+/** A running cloud as an embedding app sees it. */
+export interface CloudHandle {
+  /** The configured name. */
   name: string;
+  /** Its MQTT link: status, publish, subscribe. */
   link: MqttLink;
+  /** For an AWS cloud: its identity, shadows and telemetry gate. */
+  aws?: AwsParts;
+}
+
+/** A built cloud, ready to be put in the tree. */
+export interface CloudParts extends CloudHandle {
   encoder: CloudEncoder;
   spec: SupervisorSpec;
 }
@@ -76,6 +88,25 @@ export async function buildCloud(
         startChild: deps.startChild,
       });
       return { name, link: built.link, encoder: built.encoder, spec: built.spec };
+    }
+    case "aws": {
+      const provisioning = cloud.provisioning.enabled ? cloud.provisioning : undefined;
+      const built = await awsCloud({
+        name,
+        config: cloud,
+        deviceId: deps.config.agent.deviceId,
+        stateDir: deps.config.agent.stateDir,
+        db: deps.db,
+        outbox: deps.outbox,
+        pems: {
+          ca: await readPem(cloud.caFile),
+          cert: await readPem(cloud.certFile),
+          key: await readPem(cloud.keyFile),
+          claimCert: await readPem(provisioning?.claimCertFile),
+          claimKey: await readPem(provisioning?.claimKeyFile),
+        },
+      });
+      return { name, link: built.link, encoder: built.encoder, spec: built.spec, aws: built };
     }
   }
 }

@@ -165,6 +165,7 @@ function cloudDefaults(cloud: FileCloud, deviceId: string) {
   if (cloud.type === "mqtt") {
     return { ...cloud, clientId: cloud.clientId || `outpost-${deviceId}` };
   }
+  if (cloud.type === "aws") return cloud;
   // Cumulocity knows a device by its serial: the client id and the device's name follow it.
   const serial = cloud.serial ?? deviceId;
   return {

@@ -163,9 +163,76 @@ const c8yCloud = tlsPairing(
   ),
 );
 
+// AWS IoT Core: the client id is the thing name, and the login is a certificate.
+const { clientId: _clientId, username: _awsUsername, password: _password, ...awsConnectionFields } =
+  mqttConnectionFields;
+const THING_NAME = /^[a-zA-Z0-9:_-]{1,128}$/;
+const THING_EXPECTED = 'a thing name of 1 to 128 characters from A-Z a-z 0-9 ":" "_" "-"';
+const SHADOW_NAME = /^[a-zA-Z0-9:_-]{1,64}$/;
+const SHADOW_EXPECTED =
+  '"classic" or a named shadow of 1 to 64 characters from A-Z a-z 0-9 ":" "_" "-"';
+const RULE_EXPECTED = "a rule name of 1 to 128 characters from A-Z a-z 0-9 _";
+const TEMPLATE_EXPECTED = "a provisioning template name of 1 to 36 characters from A-Z a-z 0-9 _ -";
+
+const awsCloud = tlsPairing(
+  z.strictObject({
+    type: z.literal("aws"),
+    ...awsConnectionFields,
+    cleanSession: flag().default(false),
+    thingName: optionalText(THING_EXPECTED).refine((v) => v === undefined || THING_NAME.test(v), {
+      message: THING_EXPECTED,
+    }),
+    certStore: optionalText("a directory path"),
+    ingestRule: optionalText(RULE_EXPECTED).refine(
+      (v) => v === undefined || /^[a-zA-Z0-9_]{1,128}$/.test(v),
+      { message: RULE_EXPECTED },
+    ),
+    envelope: z.strictObject({
+      payloadVersion: text().min(1).default("1"),
+      assetType: text().min(1).default("outpost"),
+      senderType: text().min(1).default("outpost"),
+      assetId: optionalText("an asset id (default: the thing name)"),
+      eventSubtype: text().min(1).default("telemetry"),
+    }).prefault({}),
+    shadows: z.array(text(SHADOW_EXPECTED).regex(SHADOW_NAME)).describe(
+      'a list of shadow names ("classic" is the unnamed shadow)',
+    ).default(["classic"]),
+    telemetryShadow: text(SHADOW_EXPECTED).regex(SHADOW_NAME).default("classic"),
+    shadowTimeoutSec: z.number().positive().describe("a number of seconds > 0").default(10),
+    provisioning: z.strictObject({
+      enabled: flag().default(false),
+      claimCertFile: optionalText("a path to the claim certificate (PEM)"),
+      claimKeyFile: optionalText("a path to the claim certificate's key (PEM)"),
+      template: optionalText(TEMPLATE_EXPECTED).refine(
+        (v) => v === undefined || /^[0-9A-Za-z_-]{1,36}$/.test(v),
+        { message: TEMPLATE_EXPECTED },
+      ),
+      parameters: z.record(z.string(), text()).describe("a table of string parameters").default(
+        {},
+      ),
+      clientId: optionalText("the MQTT client id of the claim session"),
+    }).refine(
+      (p) => !p.enabled || (p.claimCertFile && p.claimKeyFile && p.template),
+      {
+        path: ["template"],
+        message: "claimCertFile, claimKeyFile and template (provisioning.enabled is true)",
+        when: validAt("enabled", "claimCertFile", "claimKeyFile", "template"),
+      },
+    ).prefault({}),
+  }).refine((c) => !c.certFile || c.thingName !== undefined, {
+    path: ["thingName"],
+    message: "the thing name of certFile (certFile is set)",
+    when: validAt("certFile", "thingName"),
+  }).refine((c) => c.shadows.includes(c.telemetryShadow), {
+    path: ["telemetryShadow"],
+    message: "one of the names in shadows",
+    when: validAt("shadows", "telemetryShadow"),
+  }),
+);
+
 // Adding a cloud type is adding its object here: the union, CLOUD_TYPES, the
 // error messages and the environment overrides all follow from this list.
-const cloudSchemas = [mqttCloud, c8yCloud] as const;
+const cloudSchemas = [mqttCloud, c8yCloud, awsCloud] as const;
 
 /** The values `type` may take in a `[clouds.<name>]` table. */
 export const CLOUD_TYPES: readonly string[] = cloudSchemas.map((s) => s.shape.type.value);

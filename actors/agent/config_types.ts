@@ -179,8 +179,66 @@ export interface C8yCloudConfig extends MqttEndpointConfig {
   shell: C8yShell;
 }
 
+/** `[clouds.<name>.envelope]` of an AWS cloud: the seed's telemetry envelope header. */
+export interface AwsEnvelope {
+  /** `payloadVersion`. */
+  payloadVersion: string;
+  /** `assetType`. */
+  assetType: string;
+  /** `senderType`. */
+  senderType: string;
+  /** `assetId`; defaults to the thing name. */
+  assetId?: string;
+  /** `eventSubtype` of telemetry records (`eventType` is the stream; events use "event"). */
+  eventSubtype: string;
+}
+
+/** `[clouds.<name>.provisioning]` of an AWS cloud: fleet provisioning by CSR. */
+export interface AwsProvisioning {
+  /** Provision when the certificate store holds no identity. */
+  enabled: boolean;
+  /** The claim certificate (PEM file). */
+  claimCertFile?: string;
+  /** Its private key (PEM file). */
+  claimKeyFile?: string;
+  /** The fleet provisioning template. */
+  template?: string;
+  /** Template parameters, e.g. `{ SerialNumber = "pump-7" }`. */
+  parameters: Record<string, string>;
+  /** Client id of the claim session; defaults to `agent.deviceId`. */
+  clientId?: string;
+}
+
+/**
+ * `[clouds.<name>]` with `type = "aws"`: AWS IoT Core over MQTT with mutual
+ * TLS. `url` is `mqtts://<endpoint>:8883`, or `:443` (ALPN `x-amzn-mqtt-ca`
+ * is then sent). The client id is the thing name. The identity comes from
+ * `certFile` + `keyFile` + `thingName`, or from the certificate store, which
+ * fleet provisioning fills when it is empty.
+ */
+export interface AwsCloudConfig extends Omit<MqttEndpointConfig, "clientId" | "password"> {
+  /** Selects this cloud type. */
+  type: "aws";
+  /** The thing name (required with `certFile`; otherwise read from the store). */
+  thingName?: string;
+  /** The seed-compatible certificate store; default `<stateDir>/aws-<name>`. */
+  certStore?: string;
+  /** Basic Ingest rule telemetry goes to (`$aws/rules/<rule>`); none: no telemetry to AWS. */
+  ingestRule?: string;
+  /** Telemetry envelope header fields. */
+  envelope: AwsEnvelope;
+  /** Shadows kept in sync: "classic" and/or named shadows. */
+  shadows: string[];
+  /** The shadow whose `event_publishing_enabled` / `event_type_blacklist` gate telemetry. */
+  telemetryShadow: string;
+  /** Seconds a shadow request may go unanswered. */
+  shadowTimeoutSec: number;
+  /** Fleet provisioning. */
+  provisioning: AwsProvisioning;
+}
+
 /** One configured cloud. */
-export type CloudConfig = MqttCloudConfig | C8yCloudConfig;
+export type CloudConfig = MqttCloudConfig | C8yCloudConfig | AwsCloudConfig;
 
 /** The whole resolved configuration. */
 export interface Config {

@@ -13,8 +13,12 @@ export {
   parseConfig,
 } from "./config.ts";
 export type { CommandContext, CommandHandler, DesiredHandler } from "./handlers.ts";
+export type { CloudHandle } from "./clouds.ts";
 export type {
   AgentSection,
+  AwsCloudConfig,
+  AwsEnvelope,
+  AwsProvisioning,
   BrokerSection,
   C8yBootstrap,
   C8yCloudConfig,

@@ -16,17 +16,26 @@ export interface EncodedRecord {
   retain?: boolean;
 }
 
-/** How one cloud turns the agent's records into its own messages. */
+/**
+ * How one cloud turns the agent's records into its own messages. Returning
+ * `undefined` means this cloud does not take the record (AWS while its
+ * shadow disables publishing, or for a blacklisted event type).
+ */
 export interface CloudEncoder {
   readonly name: string;
-  telemetry(seq: number, ts: Date, stream: string, values: Record<string, unknown>): EncodedRecord;
+  telemetry(
+    seq: number,
+    ts: Date,
+    stream: string,
+    values: Record<string, unknown>,
+  ): EncodedRecord | undefined;
   event(
     seq: number,
     ts: Date,
     type: string,
     text: string,
     data?: Record<string, unknown>,
-  ): EncodedRecord;
+  ): EncodedRecord | undefined;
 }
 
 const log = getLogger("telemetry");
@@ -61,8 +70,11 @@ export class TelemetryRouter {
     return seq;
   }
 
-  async #append(encode: (cloud: CloudEncoder) => EncodedRecord): Promise<void> {
-    await Promise.all(this.clouds.map((cloud) => this.outbox.append(cloud.name, [encode(cloud)])));
+  async #append(encode: (cloud: CloudEncoder) => EncodedRecord | undefined): Promise<void> {
+    await Promise.all(this.clouds.map((cloud) => {
+      const record = encode(cloud);
+      return record && this.outbox.append(cloud.name, [record]);
+    }));
     log.trace("Stored a record for {clouds} cloud(s)", { clouds: this.clouds.length });
   }
 }

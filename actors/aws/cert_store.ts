@@ -29,23 +29,33 @@ const ROOT_CA_ALIAS = "amazonRootCA1.pem";
 export interface DeviceIdentity {
   /** Thing name, also the MQTT client id. */
   clientId: string;
+  /** The device certificate (PEM). */
   certificatePem: string;
+  /** Its private key (PEM). */
   privateKeyPem: string;
+  /** Its public key (PEM), when stored. */
   publicKeyPem?: string;
+  /** The CA that signed AWS IoT's server certificate (PEM), when stored. */
   rootCaPem?: string;
 }
 
 /** What {@link CertStore.write} persists. */
 export interface DeviceIdentityToWrite {
+  /** Thing name, written to `clientID.txt`. */
   clientId: string;
+  /** Written to `deviceCert.cert`. */
   certificatePem: string;
+  /** Written to `devicePrivateKey.pem` (0600). */
   privateKeyPem: string;
+  /** Written to `devicePublicKey.pem`. */
   publicKeyPem: string;
+  /** Written to `AmazonRootCA1.pem` when given. */
   rootCaPem?: string;
 }
 
 /** A certificate store folder. */
 export interface CertStore {
+  /** The folder. */
   readonly dir: string;
   /** The identity, or `undefined` unless client id, certificate and key are all present. */
   read(): Promise<DeviceIdentity | undefined>;

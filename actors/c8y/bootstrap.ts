@@ -19,6 +19,7 @@
  * that it stops first and a connection waiting for credentials is released.
  */
 import { fromPromise, setup } from "xstate";
+import { delay } from "../runtime/clock.ts";
 import { getLogger } from "../runtime/logging.ts";
 import type { ActorLogic } from "../runtime/spec.ts";
 import { readSecretFile, writeSecretFile } from "../store/secret_file.ts";
@@ -284,18 +285,4 @@ async function round(
     reply.catch(() => {});
     await open.end();
   }
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts, leaving no timer behind. */
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

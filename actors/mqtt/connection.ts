@@ -37,12 +37,18 @@ export interface MqttConnectionOptions extends MqttConnectOptions {
   /** Delays between attempts. Defaults: `{ minMs: 1000, maxMs: 60000, jitter: 0.2 }`. */
   backoff?: Partial<RetryBackoff>;
   /**
-   * Called before every attempt; what it returns replaces `username` and
-   * `password`. Lets Azure renew a SAS token or Cumulocity a JWT. When it
-   * rejects, the attempt fails and the actor backs off.
+   * Called before every attempt; what it returns replaces those fields of
+   * the login. Lets Azure renew a SAS token, Cumulocity use registered
+   * credentials, and AWS connect with a newly provisioned certificate and
+   * thing name. When it rejects, the attempt fails and the actor backs off.
    */
-  credentials?: () => Promise<{ username?: string; password?: string }>;
+  credentials?: () => Promise<MqttLogin>;
 }
+
+/** The parts of a login that a `credentials` hook may supply anew for each attempt. */
+export type MqttLogin = Partial<
+  Pick<MqttConnectOptions, "clientId" | "username" | "password" | "cert" | "key">
+>;
 
 /** What one run (one start of the actor) keeps between its invoked actors. */
 interface Run {
@@ -122,7 +128,7 @@ export function mqttConnection(link: MqttLink, options: MqttConnectionOptions): 
       run.warnedInsecure = true;
       log.warn("TLS verification is OFF for {url}: any server can pose as this broker", { url });
     }
-    let login = {};
+    let login: MqttLogin = {};
     if (credentials) {
       try {
         login = await credentials();
@@ -135,7 +141,7 @@ export function mqttConnection(link: MqttLink, options: MqttConnectionOptions): 
     }
     log.info("Connecting to MQTT broker {url} as {clientId} (attempt {attempt})", {
       url,
-      clientId: connect.clientId,
+      clientId: login.clientId ?? connect.clientId,
       attempt,
     });
     let open: OpenSession | undefined = undefined;

@@ -22,6 +22,6 @@ export {
   NotConnectedError,
   type PublishOptions,
 } from "./link.ts";
-export { mqttConnection, type MqttConnectionOptions } from "./connection.ts";
+export { mqttConnection, type MqttConnectionOptions, type MqttLogin } from "./connection.ts";
 export type { RetryBackoff } from "../../machines/mqtt_connection.ts";
 export { MqttConnectError, type MqttConnectOptions } from "../../protocols/mqtt_session.ts";

@@ -26,3 +26,17 @@ export const realClock: Clock = {
   setTimeout: (fn, timeout) => setTimeout(fn, timeout),
   clearTimeout: (id) => clearTimeout(id),
 };
+
+/** Resolves after `ms`, or at once when `signal` aborts, leaving no timer behind. */
+export function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}

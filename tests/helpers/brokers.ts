@@ -44,11 +44,15 @@ export interface MosquittoOptions {
   users?: Record<string, string>;
   /** Lines of an ACL file (`topic readwrite a/#`); what they do not allow is denied. */
   acl?: string[];
+  /** Keep sessions and queued messages across `restart()`. Default false. */
+  persistence?: boolean;
 }
 
 /** A mosquitto process; `log()` reads its log, for failure messages. */
 export interface MosquittoBroker extends TestBroker {
   log(): Promise<string>;
+  /** Stops the process (SIGTERM, so it saves its sessions) and starts it again, same port and files. */
+  restart(): Promise<void>;
 }
 
 /** Starts `mosquitto -c <conf>` and resolves once its port accepts TCP connections. */
@@ -59,7 +63,9 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
   const lines = [
     "per_listener_settings false",
     `listener ${port} 127.0.0.1`,
-    "persistence false",
+    ...(options.persistence
+      ? ["persistence true", `persistence_location ${dir}/`, "autosave_interval 0"]
+      : ["persistence false"]),
     `log_dest file ${logFile}`,
     "log_type error",
     "log_type warning",
@@ -98,6 +104,34 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
   const conf = `${dir}/mosquitto.conf`;
   await Deno.writeTextFile(conf, lines.join("\n") + "\n");
 
+  const log = () => Deno.readTextFile(logFile).catch(() => "(no log)");
+  let process: { kill(): Promise<void> };
+  try {
+    process = await spawnMosquitto(conf, port, log);
+  } catch (error) {
+    await Deno.remove(dir, { recursive: true });
+    throw error;
+  }
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    stopped ??= (async () => {
+      await process.kill();
+      await Deno.remove(dir, { recursive: true });
+    })();
+  const restart = async () => {
+    await process.kill();
+    process = await spawnMosquitto(conf, port, log);
+  };
+  const scheme = options.tls ? "mqtts" : "mqtt";
+  return { port, url: `${scheme}://127.0.0.1:${port}`, stop, log, restart };
+}
+
+/** Starts mosquitto on `conf` and resolves once `port` accepts; `kill()` ends it and waits. */
+async function spawnMosquitto(
+  conf: string,
+  port: number,
+  log: () => Promise<string>,
+): Promise<{ kill(): Promise<void> }> {
   const mosquitto = new Deno.Command("mosquitto", {
     args: ["-c", conf],
     stdin: "null",
@@ -106,30 +140,24 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
   }).spawn();
   let exited = false;
   const status = mosquitto.status.then(() => void (exited = true));
-  const log = () => Deno.readTextFile(logFile).catch(() => "(no log)");
-  let stopped: Promise<void> | undefined;
-  const stop = () =>
-    stopped ??= (async () => {
-      try {
-        mosquitto.kill("SIGTERM");
-      } catch {
-        // It exited by itself; `status` has what happened.
-      }
-      await status;
-      await Deno.remove(dir, { recursive: true });
-    })();
-
+  const kill = async () => {
+    try {
+      mosquitto.kill("SIGTERM");
+    } catch {
+      // It exited by itself; `status` has what happened.
+    }
+    await status;
+  };
   try {
     await untilAccepting(port, () => exited, 5000);
   } catch (error) {
     const text = await log();
-    await stop();
+    await kill();
     throw new Error(
       `mosquitto did not start on port ${port}: ${(error as Error).message}\n${text}`,
     );
   }
-  const scheme = options.tls ? "mqtts" : "mqtt";
-  return { port, url: `${scheme}://127.0.0.1:${port}`, stop, log };
+  return { kill };
 }
 
 /** Resolves once 127.0.0.1:`port` accepts a TCP connection; rejects at the deadline or if `gone()`. */

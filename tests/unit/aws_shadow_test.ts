@@ -3,6 +3,7 @@ import fc from "fast-check";
 import { decodeResponse } from "../../protocols/aws_shadow_response.ts";
 import {
   deltaOf,
+  diffState,
   encodeUpdate,
   mergeState,
   newClientToken,
@@ -424,4 +425,23 @@ Deno.test("newClientToken is random and fits AWS's 64-byte limit", () => {
   equal(tokens.size, 100);
   for (const token of tokens) ok(new TextEncoder().encode(token).length <= 64);
   ok(encodeUpdate({ reported: {}, clientToken: newClientToken() }));
+});
+
+Deno.test("diffState is the patch that turns one state into another", () => {
+  deepEqual(diffState({ a: 1, b: { x: 1, y: 2 } }, { b: { x: 1, y: 3 }, c: true }), {
+    a: null,
+    b: { y: 3 },
+    c: true,
+  });
+  deepEqual(diffState({ a: [1] }, { a: [1] }), {});
+  fc.assert(
+    fc.property(state, state, (from0, to0) => {
+      // States as the device holds them: merged, so without nulls.
+      const from = mergeState({}, from0);
+      const to = mergeState({}, to0);
+      deepEqual(deltaOf(mergeState(from, diffState(from, to)), to), {});
+      deepEqual(deltaOf(to, mergeState(from, diffState(from, to))), {});
+    }),
+    { numRuns: 500 },
+  );
 });

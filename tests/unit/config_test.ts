@@ -13,6 +13,7 @@ import {
   parseConfig,
 } from "../../actors/agent/config.ts";
 import { schemaCore } from "../../actors/agent/config_env.ts";
+import type { MqttCloudConfig } from "../../actors/agent/config_types.ts";
 
 const EXAMPLE = new URL("../../outpost.example.toml", import.meta.url);
 const DOCS = new URL("../../docs/configuration.md", import.meta.url);
@@ -127,10 +128,10 @@ Deno.test("configured clouds replace the local one and turn the embedded broker 
   const config = parse(`[agent]\ndeviceId = "dev-7"\n${MAIN}clientId = ""\nusername = ""`);
   deepEqual(Object.keys(config.clouds), ["main"]);
   equal(config.broker.enabled, false);
-  equal(config.clouds.main.clientId, "outpost-dev-7");
+  equal((config.clouds.main as MqttCloudConfig).clientId, "outpost-dev-7");
   equal(mqttCloud(config.clouds.main).username, undefined);
   equal(parse(`[broker]\nenabled = true\n${MAIN}`).broker.enabled, true);
-  equal(parse(`${MAIN}clientId = "mine"`).clouds.main.clientId, "mine");
+  equal((parse(`${MAIN}clientId = "mine"`).clouds.main as MqttCloudConfig).clientId, "mine");
   equal(parse(`${MAIN}\n[clouds.main.backoff]\nminMs = 0\nmaxMs = 0`).clouds.main.backoff.maxMs, 0);
   equal(parse("[clouds]").broker.enabled, true, "an empty [clouds] table is no cloud");
 });
@@ -302,7 +303,8 @@ Deno.test("loadConfig reads the file, or says the file is missing", async () => 
       /outpost\.toml: line 2, column 8: expected valid TOML, found invalid value$/,
     );
     equal(
-      (await loadConfig(undefined, { env: {}, hostname: "h" })).clouds.local.clientId,
+      ((await loadConfig(undefined, { env: {}, hostname: "h" })).clouds.local as MqttCloudConfig)
+        .clientId,
       "outpost-h",
     );
   } finally {
@@ -324,10 +326,14 @@ Deno.test("environment variables override keys, typed as the schema says", () =>
     OTHER_BROKER__PORT: "1",
   });
   equal(config.agent.deviceId, "dev-7");
-  equal(config.clouds.main.clientId, "outpost-dev-7", "overrides apply before defaults resolve");
+  equal(
+    (config.clouds.main as MqttCloudConfig).clientId,
+    "outpost-dev-7",
+    "overrides apply before defaults resolve",
+  );
   equal(config.broker.port, 1884);
   equal(config.broker.enabled, true);
-  equal(config.clouds.main.password, "12345");
+  equal((config.clouds.main as MqttCloudConfig).password, "12345");
   equal(config.clouds.main.keepaliveSec, 45);
   equal(config.clouds.main.backoff.jitter, 0.5);
   equal(config.telemetry.system.intervalSec, 0.25);

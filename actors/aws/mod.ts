@@ -1,0 +1,201 @@
+/**
+ * An AWS IoT Core cloud (`[clouds.<name>] type = "aws"`): mutual TLS,
+ * fleet provisioning by CSR, version-aware shadow sync and Basic Ingest
+ * telemetry in the seed's envelope (PROTOCOLS.md §2).
+ *
+ * ```
+ * cloud:<name>       rest_for_one
+ * ├── connection     MQTT over mTLS (8883, or 443 with ALPN x-amzn-mqtt-ca); client id =
+ * │                  thing name; persistent session; identity from AwsIdentity.login()
+ * ├── provisioning   (when enabled) claim certificate → create-from-csr → RegisterThing → store
+ * ├── shadow:<name>  one per configured shadow ("classic" = the unnamed one)
+ * └── drain          this cloud's outbox → $aws/rules/<ingestRule>
+ * ```
+ * rest_for_one: a new connection restarts whatever holds its subscriptions;
+ * a crashed shadow restarts with the drain after it, which only resumes.
+ *
+ * @module
+ */
+import type { DatabaseSync } from "node:sqlite";
+import { child, type Spec, supervisor, type SupervisorSpec } from "../runtime/spec.ts";
+import { MqttLink } from "../mqtt/link.ts";
+import { mqttConnection, type MqttConnectionOptions } from "../mqtt/connection.ts";
+import { outboxDrain } from "../telemetry/drain.ts";
+import type { Outbox } from "../telemetry/outbox.ts";
+import type { AwsCloudConfig } from "../agent/config_types.ts";
+import type { CloudEncoder } from "../agent/telemetry_router.ts";
+import { openCertStore } from "./cert_store.ts";
+import { AwsIdentity } from "./identity.ts";
+import { fleetProvisioning } from "./provisioning.ts";
+import { shadowSync } from "./shadow.ts";
+import { ShadowReplica } from "./shadow_replica.ts";
+import { awsEncoder, TelemetryGate } from "./telemetry.ts";
+
+export { openCertStore } from "./cert_store.ts";
+export { AwsIdentity } from "./identity.ts";
+export { type DeltaHandler, type ReplicaListener, ShadowReplica } from "./shadow_replica.ts";
+export { type EnvelopeDefaults, type GateDrops, TelemetryGate } from "./telemetry.ts";
+export { AwsDevice, type AwsDeviceOptions } from "./device.ts";
+export {
+  CERT_STORE_FILES,
+  type CertStore,
+  type DeviceIdentity,
+  type DeviceIdentityToWrite,
+} from "./cert_store.ts";
+export { ProvisioningError } from "../../protocols/aws_csr.ts";
+export { ShadowError, type ShadowErrorCode, type ShadowState } from "../../protocols/aws_shadow.ts";
+export type { TelemetrySettings } from "../../protocols/aws_ingest.ts";
+
+/** AWS IoT's ALPN protocol for MQTT with a client certificate on port 443. */
+export const AWS_MQTT_ALPN = "x-amzn-mqtt-ca";
+
+/** What an AWS cloud needs from the agent (PEM files already read). */
+export interface AwsCloudOptions {
+  /** The cloud's configured name. */
+  name: string;
+  /** Its resolved `[clouds.<name>]` table. */
+  config: AwsCloudConfig;
+  /** `agent.deviceId`: the thing name in telemetry before provisioning, and the claim client id. */
+  deviceId: string;
+  /** `agent.stateDir`: where the default certificate store lives. */
+  stateDir: string;
+  /** The state database, for the shadows' last-known state; none keeps it in memory. */
+  db?: DatabaseSync;
+  /** The agent's outbox, which this cloud's drain empties to Basic Ingest. */
+  outbox: Outbox;
+  /** PEM contents of `caFile`, `certFile`, `keyFile` and the claim certificate and key. */
+  pems: { ca?: string; cert?: string; key?: string; claimCert?: string; claimKey?: string };
+}
+
+/** What an embedding app reaches of a running AWS cloud. */
+export interface AwsParts {
+  /** The device identity (thing name, certificate), once known. */
+  identity: AwsIdentity;
+  /** The synced shadows by name ("classic" for the unnamed one). */
+  shadows: Map<string, ShadowReplica>;
+  /** What the telemetry shadow lets through, and what it refused. */
+  gate: TelemetryGate;
+}
+
+/** A built AWS cloud. */
+export interface AwsCloud extends AwsParts {
+  /** The cloud's MQTT link. */
+  link: MqttLink;
+  /** How the agent's records become envelopes on Basic Ingest. */
+  encoder: CloudEncoder;
+  /** The `cloud:<name>` subtree. */
+  spec: SupervisorSpec;
+}
+
+/**
+ * Where the certificate store of cloud `name` is by default.
+ *
+ * @example
+ * ```ts
+ * defaultCertStore("/var/lib/outpost", "aws"); // "/var/lib/outpost/aws-aws"
+ * ```
+ */
+export function defaultCertStore(stateDir: string, name: string): string {
+  return `${stateDir.replace(/\/+$/, "")}/aws-${name}`;
+}
+
+/**
+ * Builds one AWS cloud. Reads the certificate store, so a device that is
+ * already provisioned connects at once.
+ *
+ * @example
+ * ```ts
+ * const aws = await awsCloud({ name: "aws", config, deviceId: "pump-7", stateDir, outbox, pems: {} });
+ * ```
+ */
+export async function awsCloud(options: AwsCloudOptions): Promise<AwsCloud> {
+  const { name, config, pems } = options;
+  const link = new MqttLink(name);
+  const store = openCertStore(config.certStore ?? defaultCertStore(options.stateDir, name));
+  const fixed = pems.cert && pems.key && config.thingName
+    ? { clientId: config.thingName, certificatePem: pems.cert, privateKeyPem: pems.key }
+    : undefined;
+  const identity = new AwsIdentity(name, fixed ? { fixed } : { store });
+  const stored = await identity.load();
+  const ca = pems.ca ?? stored?.rootCaPem;
+  const alpnProtocols = isPort443(config.url) ? [AWS_MQTT_ALPN] : undefined;
+
+  const connection: MqttConnectionOptions = {
+    url: config.url,
+    clientId: config.thingName ?? options.deviceId,
+    ca,
+    rejectUnauthorized: !config.insecure,
+    clean: config.cleanSession,
+    keepaliveSec: config.keepaliveSec,
+    backoff: config.backoff,
+    alpnProtocols,
+    credentials: () => identity.login(),
+  };
+  const children: Spec[] = [
+    child("connection", mqttConnection(link, connection), { shutdownMs: 2000 }),
+  ];
+  const provisioning = config.provisioning;
+  if (!fixed && provisioning.enabled) {
+    children.push(child(
+      "provisioning",
+      fleetProvisioning({
+        cloud: name,
+        identity,
+        store,
+        template: provisioning.template!,
+        parameters: provisioning.parameters,
+        connect: {
+          url: config.url,
+          clientId: provisioning.clientId ?? options.deviceId,
+          ca,
+          cert: pems.claimCert,
+          key: pems.claimKey,
+          rejectUnauthorized: !config.insecure,
+          alpnProtocols,
+          keepaliveSec: config.keepaliveSec,
+        },
+      }),
+      { restart: "transient", shutdownMs: 2000 },
+    ));
+  }
+
+  const shadows = new Map<string, ShadowReplica>();
+  for (const shadow of config.shadows) {
+    const replica = new ShadowReplica(name, shadow, options.db);
+    shadows.set(shadow, replica);
+    children.push(child(
+      `shadow:${shadow}`,
+      shadowSync({
+        cloud: name,
+        link,
+        replica,
+        thingName: () => identity.ready().then((i) => i.clientId),
+        requestTimeoutMs: config.shadowTimeoutSec * 1000,
+      }),
+      { input: { requestTimeoutMs: config.shadowTimeoutSec * 1000, retryMs: 5000 } },
+    ));
+  }
+  const gate = new TelemetryGate(name);
+  gate.follow(shadows.get(config.telemetryShadow)!);
+  children.push(
+    child("drain", outboxDrain(options.outbox, { link, cloud: name }), { shutdownMs: 1000 }),
+  );
+
+  const encoder = awsEncoder(name, {
+    rule: config.ingestRule,
+    envelope: config.envelope,
+    gate,
+    thingName: () => identity.thingName ?? config.thingName ?? options.deviceId,
+  });
+  const spec = supervisor(`cloud:${name}`, {
+    strategy: "rest_for_one",
+    intensity: 5,
+    periodMs: 30_000,
+  }, children);
+  return { link, encoder, spec, identity, shadows, gate };
+}
+
+function isPort443(url: string): boolean {
+  const parsed = new URL(url);
+  return parsed.protocol === "mqtts:" && parsed.port === "443";
+}
