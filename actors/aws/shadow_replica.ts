@@ -149,13 +149,13 @@ export class ShadowReplica {
       }
       try {
         const applied = await handler(value, key);
-        patch[key] = applied === undefined ? null : applied;
+        setKey(patch, key, applied === undefined ? null : applied);
       } catch (error) {
         log.error(
           "Cloud {cloud}: shadow {shadow} refused desired {key}: {error}; reporting the current value",
           { cloud: this.cloud, shadow: this.name, key, error: (error as Error).message },
         );
-        if (Object.hasOwn(this.#reported, key)) patch[key] = this.#reported[key];
+        if (Object.hasOwn(this.#reported, key)) setKey(patch, key, this.#reported[key]);
       }
     }
     const next = mergeState(this.#reported, patch);
@@ -231,4 +231,14 @@ function checkSize(desired: ShadowState, reported: ShadowState): void {
       `The shadow document would be ${size} bytes, more than AWS's limit of ${SHADOW_STATE_LIMIT}; refused locally`,
     );
   }
+}
+
+// A key from JSON may be "__proto__"; plain assignment would set the prototype.
+function setKey(target: ShadowState, key: string, value: unknown): void {
+  Object.defineProperty(target, key, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
 }
