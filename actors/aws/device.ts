@@ -112,6 +112,11 @@ export class AwsDevice {
     return this.#agent.cloud("aws")?.link.connected ?? false;
   }
 
+  /** Records stored and not yet acknowledged by AWS. */
+  pending(): number {
+    return this.#agent.status().clouds.find((c) => c.name === "aws")?.queued ?? 0;
+  }
+
   /** The thing name, once provisioned or read from the store. */
   get thingName(): string | undefined {
     return this.#aws().identity.thingName;
