@@ -185,6 +185,9 @@ export async function connectSession(
     throw connectError(url, error as Error, timeoutMs);
   }
   const stream = client.stream;
+  // mqtt.js writes a packet in pieces; with Nagle on, a small QoS 1 publish
+  // can wait for the peer's delayed ACK (40 ms on Linux) before it leaves.
+  (stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
   const streamClosed = new Promise<void>((resolve) => stream.once("close", () => resolve()));
   // mqtt.js throws an 'error' event that nobody listens to; keep the last one as the reason.
   let lastError: Error | undefined;

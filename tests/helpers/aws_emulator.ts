@@ -95,6 +95,11 @@ export async function startAwsEmulator(): Promise<AwsEmulator> {
     // Like the cloud's services, the emulator misses nothing across a broker restart.
     clean: false,
   });
+  // Without it the emulator's small replies wait for delayed ACKs (40 ms each).
+  const noDelay = () =>
+    (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
+  noDelay();
+  client.on("connect", noDelay);
   const filters = [
     "$aws/things/+/shadow/+",
     "$aws/things/+/shadow/name/+/+",

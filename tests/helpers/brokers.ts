@@ -73,6 +73,10 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
     "log_type information",
     // Running as root, mosquitto would switch to its own user and lose the temp files.
     "user root",
+    // A slow in-process subscriber must not lose QoS 1 messages to the default queue of 1000.
+    "max_queued_messages 1000000",
+    // As a cloud broker would: no 40 ms Nagle/delayed-ACK stalls on small replies.
+    "set_tcp_nodelay true",
   ];
   if (options.users) {
     const passwords = `${dir}/passwords`;

@@ -3,47 +3,16 @@
  * block, the documentation, the errors, and how a shell operation's
  * command line is split.
  */
-import { deepEqual, equal, match, ok } from "node:assert/strict";
-import { parse as parseToml } from "smol-toml";
-import { z } from "zod";
-import { configFileSchema, parseConfig } from "../../actors/agent/config.ts";
-import { schemaCore } from "../../actors/agent/config_env.ts";
+import { deepEqual, equal, ok } from "node:assert/strict";
+import { parseConfig } from "../../actors/agent/config.ts";
 import { splitCommandLine } from "../../actors/c8y/commands.ts";
+import { checkExampleBlock } from "../helpers/example_config.ts";
 
 // The example file holds the c8y cloud as a commented-out block; it must stay valid and complete.
 Deno.test("the example's c8y block is valid, sets every c8y key under a comment, and the docs name them", () => {
-  const text = Deno.readTextFileSync(new URL("../../outpost.example.toml", import.meta.url));
-  const lines = text.split("\n");
-  const start = lines.indexOf("# [clouds.c8y]");
-  ok(start > 0, "no commented [clouds.c8y] block");
-  const block = lines.slice(start).map((line) => line.replace(/^# ?/, ""));
-  for (const [i, line] of block.entries()) {
-    if (/^\w+ = /.test(line)) match(block[i - 1], /^#/, `no comment above "${line}"`);
-  }
-  const raw = parseToml(block.join("\n")) as { clouds: { c8y: Record<string, unknown> } };
-  const config = parseConfig(
-    `[agent]\ndeviceId = "outpost-1"\n` + block.join("\n"),
-    { env: {}, hostname: "h" },
-  );
-  const cloud = config.clouds.c8y;
+  const cloud = checkExampleBlock("c8y", "c8y").clouds.c8y;
   equal(cloud.type, "c8y");
   if (cloud.type === "c8y") equal(cloud.clientId, "d:outpost-1");
-  const c8ySchema = (schemaCore(configFileSchema.shape.clouds) as z.ZodRecord)
-    .valueType as z.ZodType;
-  const option = schemaCore(c8ySchema, { type: "c8y" }) as z.ZodObject;
-  const docs = Deno.readTextFileSync(new URL("../../docs/configuration.md", import.meta.url));
-  for (const [key, value] of Object.entries(option.shape)) {
-    const inner = schemaCore(value as z.ZodType);
-    const keys = inner instanceof z.ZodObject
-      ? Object.keys(inner.shape).map((k) => `${key}.${k}`)
-      : [key];
-    for (const path of keys) {
-      const [a, b] = path.split(".");
-      const table = raw.clouds.c8y[a] as Record<string, unknown>;
-      ok((b === undefined ? table : table?.[b]) !== undefined, `example lacks ${path}`);
-      ok(docs.includes(`\`clouds.<name>.${path}\``), `docs lack clouds.<name>.${path}`);
-    }
-  }
 });
 
 Deno.test("c8y configuration mistakes name their key", () => {
