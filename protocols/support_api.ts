@@ -61,13 +61,20 @@ export const SUPPORT_ERRORS = [
 export type SupportErrorCode = typeof SUPPORT_ERRORS[number];
 
 /** The modules, as they appear in topics. */
-export const SUPPORT_MODULES = ["sessions", "accessControl", "instantSupport", "chat"] as const;
+export const SUPPORT_MODULES = [
+  "connection",
+  "sessions",
+  "accessControl",
+  "instantSupport",
+  "chat",
+] as const;
 /** One support module. */
 export type SupportModuleName = typeof SUPPORT_MODULES[number];
 
 /** The calls each module answers. */
 export const SUPPORT_CALLS: Readonly<Record<SupportModuleName, readonly string[]>> = {
-  sessions: ["hello", "list", "terminateAll"],
+  connection: ["hello"],
+  sessions: ["getRunningSessions", "terminateAll"],
   accessControl: ["getAccess", "setAccess", "acceptAccessRequest", "rejectAccessRequest"],
   instantSupport: [
     "requestInstantSupport",

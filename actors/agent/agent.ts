@@ -15,7 +15,9 @@ import type { Spec } from "../runtime/spec.ts";
 import { getLogger } from "../runtime/logging.ts";
 import { openDatabase } from "../store/database.ts";
 import { Outbox } from "../telemetry/outbox.ts";
-import { type AccessCheck, allowAll } from "../tunnels/types.ts";
+import type { AccessCheck } from "../tunnels/types.ts";
+import type { LocalApiModule } from "../local_api/module.ts";
+import { supportModule, SupportService, supportTree } from "../support/mod.ts";
 import { buildCloud, type CloudParts } from "./clouds.ts";
 import { controlCommands, serveControl } from "./control.ts";
 import { type CommandHandler, type DesiredHandler, HandlerRegistry } from "./handlers.ts";
@@ -33,7 +35,10 @@ export interface AgentOptions {
   actors?: Spec[];
   /** Serve the control endpoint (`outpost tree`, `outpost status`). Default true. */
   control?: boolean;
-  /** Asked before any remote-access tunnel opens (after the allowlist). Default: allow. */
+  /**
+   * Asked before any remote-access tunnel opens, after the allowlist and the
+   * device's access control (`[support]`, docs/support.md) allowed it.
+   */
   accessCheck?: AccessCheck;
 }
 
@@ -75,6 +80,8 @@ export interface Agent {
   connected(): Promise<void>;
   /** Starts a custom actor under `agent/apps` while the agent runs; resolves with its path. */
   startActor(spec: Spec): Promise<string>;
+  /** The modules the local API serves for this agent (the `support` module, docs/support.md). */
+  localApiModules(): LocalApiModule[];
 }
 
 const log = getLogger("agent");
@@ -120,6 +127,7 @@ export function createAgent(
     onDesired: (handler) => handlers.onDesired(handler),
     onCommand: (name, handler) => handlers.onCommand(name, handler),
     startActor: (spec) => live().system.startChild("agent/apps", spec),
+    localApiModules: () => [live().supportModule],
     connected: () =>
       Promise.all(live().clouds.map((c) => firstConnect(c.link))).then(() => undefined),
   };
@@ -132,6 +140,7 @@ interface Running {
   router: TelemetryRouter;
   clouds: CloudParts[];
   system: ActorSystem;
+  supportModule: LocalApiModule;
   drops: DropReporter;
   control?: { close(): Promise<void> };
   closed: boolean;
@@ -153,13 +162,20 @@ async function startRunning(
   ): Promise<number> => router.event(type, text, data);
   const tree = (): ActorTreeNode => system.tree();
   const startChild = (path: string, spec: Spec): Promise<string> => system.startChild(path, spec);
+  const support = new SupportService({
+    db,
+    config: config.support,
+    deviceId: config.agent.deviceId,
+  });
   const deps = {
     config,
     outbox,
     handlers,
     tree,
     reportEvent,
-    accessCheck: options.accessCheck ?? allowAll,
+    accessCheck: chainAccessChecks(support.access.check, options.accessCheck),
+    tunnelObserver: support.sessions,
+    support: support.channel,
     startChild,
   };
   const clouds: CloudParts[] = await Promise.all(
@@ -189,9 +205,33 @@ async function startRunning(
     );
   };
   const system: ActorSystem = createSystem(
-    agentTree({ config, clouds: clouds.map((c) => c.spec), emit, apps: options.actors ?? [] }),
+    agentTree({
+      config,
+      clouds: clouds.map((c) => c.spec),
+      emit,
+      apps: options.actors ?? [],
+      support: supportTree(support, () => ({
+        startChild: (path, spec) => system.startChild(path, spec),
+        terminateChild: (path, id) => system.terminateChild(path, id),
+        has: (path) => system.get(path) !== undefined,
+        sendTo(path, event) {
+          const actor = system.get(path);
+          actor?.send(event);
+          return actor !== undefined;
+        },
+      })),
+    }),
   );
-  const running: Running = { db, outbox, router, clouds, system, drops, closed: false };
+  const running: Running = {
+    db,
+    outbox,
+    router,
+    clouds,
+    system,
+    supportModule: supportModule(support),
+    drops,
+    closed: false,
+  };
   await system.start();
   if (options.control !== false) {
     running.control = await serveControl(
@@ -205,6 +245,15 @@ async function startRunning(
     clouds: clouds.length,
   });
   return running;
+}
+
+/** The device's access control first, then the embedding app's own check. */
+function chainAccessChecks(device: AccessCheck, app: AccessCheck | undefined): AccessCheck {
+  if (!app) return device;
+  return async (request) => {
+    const decision = await device(request);
+    return decision.allowed ? await app(request) : decision;
+  };
 }
 
 function statusOf(config: Config, running: Running): AgentStatus {
