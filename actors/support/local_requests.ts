@@ -178,7 +178,8 @@ async function dispatch(
         throw new SupportRequestError("NotFound", `Unknown chat ${chatId}`);
       }
       service.chats.deleteHistory(chatId);
-      return service.broadcast("chat", "historyDeleted", { chatId });
+      service.broadcast("chat", "historyDeleted", { chatId });
+      return done();
     }
     case "chat/deleteChat": {
       const chatId = chatIdOf(body);
@@ -186,7 +187,8 @@ async function dispatch(
         throw new SupportRequestError("NotFound", `Unknown chat ${chatId}`);
       }
       await service.stopRoom(chatId);
-      return service.broadcast("chat", "chatsRemoved", { chatIds: [chatId] });
+      service.broadcast("chat", "chatsRemoved", { chatIds: [chatId] });
+      return done();
     }
   }
   throw new SupportRequestError("UnknownCall", `Unknown call ${module}/${call}`);
