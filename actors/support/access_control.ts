@@ -124,12 +124,12 @@ export class AccessControl {
     const access = this.get(feature);
     if (access === "Allowed") return { allowed: true };
     if (access === "Denied") {
-      return { allowed: false, reason: `access to ${feature} is denied on this device` };
+      return { allowed: false, reason: `${feature} is denied on this device` };
     }
     if (!this.o.anyoneToAsk()) {
       return {
         allowed: false,
-        reason: `access to ${feature} needs confirmation and no local app is connected to confirm`,
+        reason: `${feature} needs confirmation and no local app is connected to confirm`,
       };
     }
     const outcome = await this.#confirm(feature);
@@ -139,7 +139,7 @@ export class AccessControl {
       timedOut: `was not confirmed within ${this.o.confirmationTimeoutMs / 1000} s`,
       cancelled: "was cancelled: the agent is stopping",
     }[outcome];
-    return { allowed: false, reason: `access to ${feature} ${why}` };
+    return { allowed: false, reason: `${feature} ${why}` };
   }
 
   #confirm(feature: Feature): Promise<ConfirmationOutcome> {
@@ -147,7 +147,10 @@ export class AccessControl {
     if (existing) return existing.done;
     const actor = createActor(
       confirmationMachine.provide({ actions: { ask: () => this.o.events.accessRequest(feature) } }),
-      { input: { timeoutMs: this.o.confirmationTimeoutMs }, clock: this.o.clock },
+      {
+        input: { timeoutMs: this.o.confirmationTimeoutMs },
+        ...(this.o.clock && { clock: this.o.clock }),
+      },
     );
     const done = new Promise<ConfirmationOutcome>((resolve) => {
       actor.subscribe({

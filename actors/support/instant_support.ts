@@ -143,7 +143,10 @@ export class InstantSupport {
       confirmationMachine.provide({
         actions: { ask: () => this.deps.send(appId, "connectionRequest", {}) },
       }),
-      { input: { timeoutMs: this.deps.connectionRequestTimeoutMs }, clock: this.deps.clock },
+      {
+        input: { timeoutMs: this.deps.connectionRequestTimeoutMs },
+        ...(this.deps.clock && { clock: this.deps.clock }),
+      },
     );
     current.connection = actor;
     actor.subscribe({
