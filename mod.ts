@@ -33,3 +33,4 @@ export * from "./actors/telemetry/mod.ts";
 export * from "./actors/store/mod.ts";
 export * from "./actors/broker/mod.ts";
 export * from "./actors/tunnels/mod.ts";
+export * from "./actors/support/client.ts";

@@ -143,9 +143,7 @@ export function parseRequestPath(path: string): SupportCall {
   if (!SUPPORT_CALLS[name].includes(call)) {
     throw new SupportRequestError(
       "UnknownCall",
-      `Unknown ${name} call ${describe(call)}: expected one of ${
-        SUPPORT_CALLS[name].join(", ")
-      }`,
+      `Unknown ${name} call ${describe(call)}: expected one of ${SUPPORT_CALLS[name].join(", ")}`,
     );
   }
   return { module: name, call };
@@ -290,8 +288,10 @@ export function contentOf(body: Record<string, unknown>): string {
 
 /** `sendMessage`: the app's own request id (a non-negative integer) and the message. */
 export interface SendMessageRequest {
+  /** The chat id (UUID). */
   chatId: string;
   requestId: number;
+  /** The text. */
   content: string;
 }
 
@@ -306,6 +306,7 @@ export function parseSendMessage(body: Record<string, unknown>): SendMessageRequ
 
 /** `loadMessages`: up to `count` messages older than message `before` (newest first when absent). */
 export interface LoadMessagesRequest {
+  /** The chat id (UUID). */
   chatId: string;
   count: number;
   before?: string;
@@ -329,11 +330,17 @@ export function parseLoadMessages(body: Record<string, unknown>): LoadMessagesRe
 
 /** An instant-support request as the app makes it. */
 export interface InstantSupportRequest {
+  /** The supporter's access token (never logged). */
   accessToken: string;
+  /** The name of the request (at most 100 characters). */
   name: string;
+  /** The group the request goes to. */
   group: string;
+  /** What help is needed. */
   description: string;
+  /** An e-mail address to reach the requester. */
   email?: string;
+  /** The case number the supporter tracks. */
   sessionCode?: string;
 }
 
@@ -374,9 +381,7 @@ export function checkInstantSupportRequest(body: Record<string, unknown>): Insta
       return {
         ok: false,
         code: "InvalidGroup",
-        message: `"group" must be a group name of 1 to 100 characters, got ${
-          describe(body.group)
-        }`,
+        message: `"group" must be a group name of 1 to 100 characters, got ${describe(body.group)}`,
       };
     }
     const description = requiredString(body, "description", 1000);

@@ -23,8 +23,8 @@
 import { describe, isPlainObject } from "./describe_value.ts";
 import {
   CASE_STATES,
-  CHAT_ENDPOINT_TYPES,
   type CaseState,
+  CHAT_ENDPOINT_TYPES,
   type ChatEndpointType,
   INSTANT_SUPPORT_ERRORS,
   type InstantSupportError,

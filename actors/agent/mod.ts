@@ -27,4 +27,6 @@ export type {
   MqttEndpointConfig,
   OutboxSection,
   RemoteAccessSection,
+  SupportFeature,
+  SupportSection,
 } from "./config_types.ts";

@@ -94,6 +94,7 @@ export class AgentConnection {
   >();
   readonly #prefix: string;
 
+  /** Builds a connection; nothing happens until `start()`. */
   constructor(private readonly options: AgentConnectionOptions) {
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(options.clientId)) {
       throw new TypeError(`Invalid client id ${JSON.stringify(options.clientId)}`);

@@ -17,13 +17,17 @@ import type {
 
 /** How a module talks through its connection. */
 export interface ModuleLink {
+  /** Sends a call and resolves with its answer. */
   request(
     module: SupportModuleName,
     call: string,
     body: Record<string, unknown>,
   ): Promise<Record<string, unknown>>;
+  /** Sends a call without waiting for an answer. */
   publish(module: SupportModuleName, call: string, body: Record<string, unknown>): void;
+  /** True while the connection is Connected. */
   connected(): boolean;
+  /** Routes the events of `module` to `handler`. */
   on(
     module: SupportModuleName,
     handler: (event: string, payload: Record<string, unknown>) => void,
@@ -32,16 +36,23 @@ export interface ModuleLink {
 
 /** A running session as the agent lists it. */
 export interface RunningSession {
+  /** A number for this session only. */
   sessionId: number;
+  /** The cloud that opened the tunnel. */
   cloud: string;
+  /** The tunnel actor id (`t-…`). */
   tunnel: string;
+  /** `host:port` the tunnel reaches. */
   target: string;
+  /** ISO-8601 time the session started. */
   startedAt: string;
 }
 
 /** Session management callbacks. */
 export interface SessionCallbacks {
+  /** A session started; `sessionsCount` includes it. */
   sessionStarted?: (sessionId: number, sessionsCount: number) => void;
+  /** A session ended; `sessionsCount` is what is left. */
   sessionStopped?: (sessionId: number, sessionsCount: number) => void;
 }
 
@@ -49,6 +60,7 @@ export interface SessionCallbacks {
 export class SessionManagementModule {
   #callbacks: SessionCallbacks = {};
 
+  /** Builds the module on a connection's link (`AgentConnection` does this). */
   constructor(private readonly link: ModuleLink) {
     link.on("sessions", (event, p) => {
       if (event === "sessionStarted") {
@@ -83,7 +95,9 @@ export class SessionManagementModule {
 
 /** Access control callbacks. */
 export interface AccessControlCallbacks {
+  /** A feature's access changed (only on a real change). */
   accessChanged?: (feature: Feature, access: Access) => void;
+  /** A remote party wants a feature set to AfterConfirmation: accept or reject it. */
   accessRequest?: (feature: Feature) => void;
 }
 
@@ -91,6 +105,7 @@ export interface AccessControlCallbacks {
 export class AccessControlModule {
   #callbacks: AccessControlCallbacks = {};
 
+  /** Builds the module on a connection's link (`AgentConnection` does this). */
   constructor(private readonly link: ModuleLink) {
     link.on("accessControl", (event, p) => {
       if (event === "accessChanged") {
@@ -133,16 +148,23 @@ export class AccessControlModule {
 
 /** An instant-support case as the remote side describes it. */
 export interface SessionData {
+  /** The case number the supporter tracks. */
   sessionCode: string;
+  /** The name of the request (at most 100 characters). */
   name: string;
+  /** What help is needed. */
   description: string;
+  /** Undefined, Open or Closed. */
   state: CaseState;
 }
 
 /** Instant support callbacks. */
 export interface InstantSupportCallbacks {
+  /** The remote side changed this app's case. */
   sessionDataChanged?: (data: SessionData) => void;
+  /** A request or close failed, with its code. */
   requestError?: (code: InstantSupportError) => void;
+  /** The supporter wants to connect: accept or reject it. */
   connectionRequest?: () => void;
 }
 
@@ -150,6 +172,7 @@ export interface InstantSupportCallbacks {
 export class InstantSupportModule {
   #callbacks: InstantSupportCallbacks = {};
 
+  /** Builds the module on a connection's link (`AgentConnection` does this). */
   constructor(private readonly link: ModuleLink) {
     link.on("instantSupport", (event, p) => {
       if (event === "sessionDataChanged") {
@@ -197,40 +220,57 @@ export class InstantSupportModule {
 
 /** A chat room. */
 export interface ChatInfo {
+  /** The chat id (UUID). */
   chatId: string;
+  /** The chat title (usually the remote name). */
   title: string;
+  /** Machine or InstantSupportSession. */
   endpointType: ChatEndpointType;
+  /** The id of the remote endpoint. */
   endpointId: string;
+  /** True once the remote side closed the chat. */
   closed: boolean;
 }
 
 /** A chat message. */
 export interface ChatMessage {
+  /** The chat id (UUID). */
   chatId: string;
+  /** The message id (UUID). */
   messageId: string;
+  /** The text. */
   content: string;
+  /** ISO-8601 time of the message. */
   timeStamp: string;
+  /** Who wrote it. */
   sender: string;
 }
 
 /** Chat callbacks, as the seed names them. */
 export interface ChatCallbacks {
+  /** The remote side opened a chat. */
   chatCreated?: (
     chatId: string,
     title: string,
     endpointType: ChatEndpointType,
     endpointId: string,
   ) => void;
+  /** Chats were deleted. */
   chatsRemoved?: (chatIds: string[]) => void;
+  /** The remote side closed a chat. */
   chatClosed?: (chatId: string) => void;
+  /** New messages arrived. */
   receivedMessages?: (messages: ChatMessage[]) => void;
+  /** How a `sendMessage` ended: Succeeded with the message id and time, or Failed. */
   sendMessageFinished?: (
     requestId: number,
     result: SendMessageResult,
     messageId: string | undefined,
     timeStamp: string | undefined,
   ) => void;
+  /** A page of history was loaded. */
   messagesLoaded?: (messages: ChatMessage[], hasMore: boolean) => void;
+  /** A chat's history was deleted. */
   historyDeleted?: (chatId: string) => void;
 }
 
@@ -239,6 +279,7 @@ export class ChatModule {
   #callbacks: ChatCallbacks = {};
   #nextRequest = 1;
 
+  /** Builds the module on a connection's link (`AgentConnection` does this). */
   constructor(private readonly link: ModuleLink) {
     link.on("chat", (event, p) => {
       const c = this.#callbacks;
