@@ -139,7 +139,12 @@ export class AgentConnection {
       clean: true,
     });
     this.#client = client;
-    client.on("connect", () => void this.#handshake(client));
+    client.on("connect", () => {
+      // Request/reply on loopback: without this, Nagle's algorithm and delayed ACKs add ~40 ms
+      // to every QoS 1 round trip.
+      (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
+      void this.#handshake(client);
+    });
     client.on("reconnect", () => this.#setStatus("Connecting"));
     client.on("close", () => {
       if (this.#status === "Connected") this.#setStatus("ConnectionLost");

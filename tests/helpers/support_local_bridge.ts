@@ -107,6 +107,8 @@ export async function startSupportBridge(
     rejectUnauthorized: true,
   }, (socket) => {
     sockets.add(socket);
+    // Request/reply traffic must not wait for Nagle's algorithm.
+    socket.setNoDelay(true);
     socket.once("close", () => sockets.delete(socket));
     broker.handle(socket);
   });
