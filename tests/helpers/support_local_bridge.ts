@@ -33,6 +33,7 @@ function ownPrefix(clientId: string): string {
 /** Starts the bridge in front of `modules` (asked on every request, so they may change). */
 export async function startSupportBridge(
   modules: () => LocalApiModule[],
+  options: { port?: number } = {},
 ): Promise<SupportBridge> {
   const pki = await testPki();
   const clients = new Set<string>();
@@ -112,7 +113,7 @@ export async function startSupportBridge(
     socket.once("close", () => sockets.delete(socket));
     broker.handle(socket);
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
   const port = (server.address() as { port: number }).port;
   return {
     url: `mqtts://127.0.0.1:${port}`,
