@@ -6,7 +6,8 @@
  * accepts or rejects in time.
  *
  * One case per app: a second request while one is pending or open answers
- * `Busy`. A case ends when the remote side reports it `Closed` (after the
+ * `Busy`, unless it names the case's own session code (rejoining it, e.g.
+ * after the app restarted). A case ends when the remote side reports it `Closed` (after the
  * app's `closeInstantSupportCase`, or on its own) or refuses the request.
  */
 import { createActor } from "xstate";
@@ -63,14 +64,20 @@ export class InstantSupport {
   async request(appId: string, body: Record<string, unknown>): Promise<InstantSupportResult> {
     const checked = checkInstantSupportRequest(body);
     if (!checked.ok) return this.#error(appId, checked.code, checked.message);
-    if (this.#cases.has(appId)) {
+    const current = this.#cases.get(appId);
+    // Rejoining its own case (say, after the app restarted) is not a second request.
+    const rejoin = current?.sessionCode !== undefined &&
+      current.sessionCode === checked.request.sessionCode;
+    if (current && !rejoin) {
       return this.#error(appId, "Busy", "This app already has an instant-support request");
     }
-    this.#cases.set(appId, { state: "Undefined" });
+    if (current?.connection) current.connection.send({ type: "cancel" });
+    this.#cases.set(appId, { state: "Undefined", sessionCode: current?.sessionCode });
     try {
       await this.deps.publish(appId, "request", checked.request);
     } catch (error) {
-      this.#cases.delete(appId);
+      if (current) this.#cases.set(appId, current);
+      else this.#cases.delete(appId);
       return this.#error(
         appId,
         "InternalError",

@@ -49,6 +49,9 @@ Deno.test("a request reaches the remote side, whose session data and close come 
     await until("sessionDataChanged Open", () => data.length === 1);
     deepEqual(data[0], open);
     await rejects(app.instantSupport.requestInstantSupport(REQUEST), /already has/);
+    // Rejoining the open case with its session code is allowed (an app that restarted does this).
+    await app.instantSupport.requestInstantSupport({ ...REQUEST, sessionCode: "s01-234-567" });
+    await t.cloud.waitForCount((m) => m.topic === `${P}/support/instant/app-1/request`, 2);
 
     await app.instantSupport.closeInstantSupportCase();
     const close = await t.cloud.waitFor((m) => m.topic === `${P}/support/instant/app-1/close`);
