@@ -12,6 +12,17 @@
 import mqtt from "mqtt";
 import { supportSetup } from "../tests/helpers/support_agent.ts";
 
+async function time(label: string, n: number, op: () => Promise<unknown>): Promise<number> {
+  for (let i = 0; i < Math.min(50, n); i++) await op();
+  const start = performance.now();
+  for (let i = 0; i < n; i++) await op();
+  const perOp = (performance.now() - start) / n;
+  console.log(
+    `${label.padEnd(44)} ${(1000 / perOp).toFixed(0).padStart(7)} /s  ${perOp.toFixed(3)} ms`,
+  );
+  return perOp;
+}
+
 const rounds = Number(Deno.args[0] ?? 500);
 const t = await supportSetup({ support: "confirmationTimeoutSec = 10" });
 try {
@@ -26,17 +37,6 @@ try {
   await bare.subscribeAsync(echoTopic, { qos: 1 });
   let wake: () => void = () => {};
   bare.on("message", () => wake());
-
-  async function time(label: string, n: number, op: () => Promise<unknown>): Promise<number> {
-    for (let i = 0; i < Math.min(50, n); i++) await op();
-    const start = performance.now();
-    for (let i = 0; i < n; i++) await op();
-    const perOp = (performance.now() - start) / n;
-    console.log(
-      `${label.padEnd(44)} ${(1000 / perOp).toFixed(0).padStart(7)} /s  ${perOp.toFixed(3)} ms`,
-    );
-    return perOp;
-  }
 
   const api = await time(
     "support API getAccess round trip",
