@@ -10,10 +10,10 @@ import type {
   ChatEndpointType,
   Feature,
   InstantSupportError,
-  InstantSupportRequest,
   SendMessageResult,
   SupportModuleName,
 } from "../../protocols/support_api.ts";
+import type { InstantSupportRequest } from "../../protocols/support_instant.ts";
 
 /** How a module talks through its connection. */
 export interface ModuleLink {

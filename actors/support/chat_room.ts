@@ -109,13 +109,22 @@ export function chatRoom(chatId: string, deps: ChatRoomDeps) {
         settle(ack.ref, { result: "Failed", reason: `refused by the remote side: ${ack.error}` });
         return;
       }
-      deps.store.add([{
-        chatId,
-        messageId: ack.messageId,
-        content: entry.content,
-        timeStamp: ack.timeStamp,
-        sender: deps.sender,
-      }]);
+      try {
+        deps.store.add([{
+          chatId,
+          messageId: ack.messageId,
+          content: entry.content,
+          timeStamp: ack.timeStamp,
+          sender: deps.sender,
+        }]);
+      } catch (error) {
+        // The remote side has it; only the local history misses it (the chat was deleted).
+        log.warn("Chat {chatId}: cannot store sent message {messageId}: {error}", {
+          chatId,
+          messageId: ack.messageId,
+          error,
+        });
+      }
       settle(ack.ref, { result: "Succeeded", messageId: ack.messageId, timeStamp: ack.timeStamp });
     }
 

@@ -45,9 +45,9 @@ export {
   FEATURES,
   INSTANT_SUPPORT_ERRORS,
   type InstantSupportError,
-  type InstantSupportRequest,
   type SendMessageResult,
   SUPPORT_MODULES,
   type SupportModuleName,
 } from "../../protocols/support_api.ts";
+export type { InstantSupportRequest } from "../../protocols/support_instant.ts";
 export type { LocalApiModule, LocalApiOutput, LocalApiRequest } from "../local_api/module.ts";

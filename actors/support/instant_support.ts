@@ -17,11 +17,11 @@ import {
 } from "../../machines/support_confirmation.ts";
 import {
   type CaseState,
-  checkInstantSupportRequest,
   type InstantSupportError,
   type SupportErrorCode,
 } from "../../protocols/support_api.ts";
 import type { SessionData } from "../../protocols/support_remote.ts";
+import { checkInstantSupportRequest } from "../../protocols/support_instant.ts";
 import type { Clock } from "../runtime/clock.ts";
 import { getLogger } from "../runtime/logging.ts";
 

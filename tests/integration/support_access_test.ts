@@ -52,6 +52,7 @@ Deno.test("a rejected access request refuses the tunnel with the reason, and not
       body: { error: "access denied: RemoteControl was rejected by the device user" },
     });
     equal(t.echo.accepted, 0);
+    deepEqual(await app.sessions.getRunningSessions(), [], "a refused tunnel is no session");
     await Promise.all(answers);
   } finally {
     await t.teardown();

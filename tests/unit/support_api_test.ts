@@ -1,7 +1,6 @@
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import fc from "fast-check";
 import {
-  checkInstantSupportRequest,
   decodeRequestBody,
   eventPath,
   parseLoadMessages,
@@ -13,6 +12,7 @@ import {
   SUPPORT_MODULES,
   SupportRequestError,
 } from "../../protocols/support_api.ts";
+import { checkInstantSupportRequest } from "../../protocols/support_instant.ts";
 import {
   decodeChatCreated,
   decodeChatMessages,
