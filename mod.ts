@@ -54,3 +54,4 @@ export {
   TelemetryGate,
   type TelemetrySettings,
 } from "./actors/aws/mod.ts";
+export * from "./actors/support/client.ts";

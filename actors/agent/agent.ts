@@ -15,7 +15,9 @@ import type { Spec } from "../runtime/spec.ts";
 import { getLogger } from "../runtime/logging.ts";
 import { openDatabase } from "../store/database.ts";
 import { Outbox } from "../telemetry/outbox.ts";
-import { type AccessCheck, allowAll } from "../tunnels/types.ts";
+import type { AccessCheck } from "../tunnels/types.ts";
+import type { LocalApiModule } from "../local_api/module.ts";
+import { supportModule, SupportService, supportTree } from "../support/mod.ts";
 import { buildCloud, type CloudHandle, type CloudParts } from "./clouds.ts";
 import { controlCommands, serveControl } from "./control.ts";
 import { type CommandHandler, type DesiredHandler, HandlerRegistry } from "./handlers.ts";
@@ -33,7 +35,10 @@ export interface AgentOptions {
   actors?: Spec[];
   /** Serve the control endpoint (`outpost tree`, `outpost status`). Default true. */
   control?: boolean;
-  /** Asked before any remote-access tunnel opens (after the allowlist). Default: allow. */
+  /**
+   * Asked before any remote-access tunnel opens, after the allowlist and the
+   * device's access control (`[support]`, docs/support.md) allowed it.
+   */
   accessCheck?: AccessCheck;
   /** Called with the built clouds at every start, before any actor runs (to attach handlers). */
   onCloudsBuilt?: (clouds: readonly CloudHandle[]) => void;
@@ -79,6 +84,8 @@ export interface Agent {
   startActor(spec: Spec): Promise<string>;
   /** The built parts of cloud `name` while the agent runs (its link; `aws` for an AWS cloud); else undefined. */
   cloud(name: string): CloudHandle | undefined;
+  /** The modules the local API serves for this agent (the `support` module, docs/support.md). */
+  localApiModules(): LocalApiModule[];
 }
 
 const log = getLogger("agent");
@@ -125,6 +132,7 @@ export function createAgent(
     onCommand: (name, handler) => handlers.onCommand(name, handler),
     startActor: (spec) => live().system.startChild("agent/apps", spec),
     cloud: (name) => running?.clouds.find((c) => c.name === name),
+    localApiModules: () => [live().supportModule],
     connected: () =>
       Promise.all(live().clouds.map((c) => firstConnect(c.link))).then(() => undefined),
   };
@@ -137,6 +145,7 @@ interface Running {
   router: TelemetryRouter;
   clouds: CloudParts[];
   system: ActorSystem;
+  supportModule: LocalApiModule;
   drops: DropReporter;
   control?: { close(): Promise<void> };
   closed: boolean;
@@ -158,6 +167,11 @@ async function startRunning(
   ): Promise<number> => router.event(type, text, data);
   const tree = (): ActorTreeNode => system.tree();
   const startChild = (path: string, spec: Spec): Promise<string> => system.startChild(path, spec);
+  const support = new SupportService({
+    db,
+    config: config.support,
+    deviceId: config.agent.deviceId,
+  });
   const deps = {
     config,
     db,
@@ -165,7 +179,9 @@ async function startRunning(
     handlers,
     tree,
     reportEvent,
-    accessCheck: options.accessCheck ?? allowAll,
+    accessCheck: chainAccessChecks(support.access.check, options.accessCheck),
+    tunnelObserver: support.sessions,
+    support: support.channel,
     startChild,
   };
   const clouds: CloudParts[] = await Promise.all(
@@ -196,9 +212,33 @@ async function startRunning(
     );
   };
   const system: ActorSystem = createSystem(
-    agentTree({ config, clouds: clouds.map((c) => c.spec), emit, apps: options.actors ?? [] }),
+    agentTree({
+      config,
+      clouds: clouds.map((c) => c.spec),
+      emit,
+      apps: options.actors ?? [],
+      support: supportTree(support, () => ({
+        startChild: (path, spec) => system.startChild(path, spec),
+        terminateChild: (path, id) => system.terminateChild(path, id),
+        has: (path) => system.get(path) !== undefined,
+        sendTo(path, event) {
+          const actor = system.get(path);
+          actor?.send(event);
+          return actor !== undefined;
+        },
+      })),
+    }),
   );
-  const running: Running = { db, outbox, router, clouds, system, drops, closed: false };
+  const running: Running = {
+    db,
+    outbox,
+    router,
+    clouds,
+    system,
+    supportModule: supportModule(support),
+    drops,
+    closed: false,
+  };
   await system.start();
   if (options.control !== false) {
     running.control = await serveControl(
@@ -212,6 +252,15 @@ async function startRunning(
     clouds: clouds.length,
   });
   return running;
+}
+
+/** The device's access control first, then the embedding app's own check. */
+function chainAccessChecks(device: AccessCheck, app: AccessCheck | undefined): AccessCheck {
+  if (!app) return device;
+  return async (request) => {
+    const decision = await device(request);
+    return decision.allowed ? await app(request) : decision;
+  };
 }
 
 function statusOf(config: Config, running: Running): AgentStatus {

@@ -9,8 +9,8 @@ import type { ActorTreeNode } from "../runtime/node.ts";
 import type { Spec, SupervisorSpec } from "../runtime/spec.ts";
 import { readSecretFile } from "../store/secret_file.ts";
 import type { Outbox } from "../telemetry/outbox.ts";
-import type { AccessCheck } from "../tunnels/types.ts";
-import { genericCloud } from "../generic/mod.ts";
+import type { AccessCheck, TunnelObserver } from "../tunnels/types.ts";
+import { genericCloud, type SupportChannel } from "../generic/mod.ts";
 import { c8yCloud } from "../c8y/mod.ts";
 import { awsCloud, type AwsParts } from "../aws/mod.ts";
 import type { CloudConfig, Config, MqttCloudConfig } from "./config_types.ts";
@@ -30,6 +30,10 @@ export interface CloudDeps {
   reportEvent: (type: string, text: string, data: Record<string, unknown>) => Promise<unknown>;
   /** Asked before any remote-access tunnel opens. */
   accessCheck: AccessCheck;
+  /** Told when any tunnel opens and ends (session management). */
+  tunnelObserver?: TunnelObserver;
+  /** The remote side of the support modules, served on every generic cloud. */
+  support?: SupportChannel;
   /** Starts a child under a dynamic supervisor of the running tree (a cloud's `tunnels`). */
   startChild: (supervisorPath: string, spec: Spec) => Promise<string>;
 }
@@ -69,6 +73,8 @@ export async function buildCloud(
         reportEvent: deps.reportEvent,
         remoteAccess: deps.config.remoteAccess,
         accessCheck: deps.accessCheck,
+        tunnelObserver: deps.tunnelObserver,
+        support: deps.support,
         startChild: deps.startChild,
       });
       return { name, ...built };
@@ -85,6 +91,7 @@ export async function buildCloud(
         outbox: deps.outbox,
         remoteAccess: deps.config.remoteAccess,
         accessCheck: deps.accessCheck,
+        tunnelObserver: deps.tunnelObserver,
         startChild: deps.startChild,
       });
       return { name, link: built.link, encoder: built.encoder, spec: built.spec };

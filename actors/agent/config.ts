@@ -76,6 +76,10 @@ function isLoopback(host: string): boolean {
   }
 }
 
+const FEATURES = ["FileTransfer", "RemoteView", "RemoteControl", "ScreenRecording"] as const;
+const ACCESS = ["Allowed", "AfterConfirmation", "Denied"] as const;
+const ports = () => z.array(int(1, 65535)).describe("a list of TCP ports").default([]);
+
 /** The configuration file as written, before derived defaults are filled. */
 export const configFileSchema = z.strictObject({
   agent: z.strictObject({
@@ -113,6 +117,28 @@ export const configFileSchema = z.strictObject({
       (v) => v === undefined || /^http:\/\/[^/\s]+\/?$/.test(v),
       'an HTTP proxy URL like "http://proxy:3128"',
     ),
+  }).prefault({}),
+  support: z.strictObject({
+    access: z.strictObject({
+      FileTransfer: oneOf(ACCESS).default("Allowed"),
+      RemoteView: oneOf(ACCESS).default("Allowed"),
+      RemoteControl: oneOf(ACCESS).default("Allowed"),
+      ScreenRecording: oneOf(ACCESS).default("Allowed"),
+    }).prefault({}),
+    ports: z.strictObject({
+      FileTransfer: ports(),
+      RemoteView: ports(),
+      RemoteControl: ports(),
+      ScreenRecording: ports(),
+    }).refine(
+      (p) => new Set(Object.values(p).flat()).size === Object.values(p).flat().length,
+      "each port in at most one feature's list",
+    ).prefault({}),
+    defaultFeature: oneOf(FEATURES).default("RemoteControl"),
+    confirmationTimeoutSec: z.number().positive().describe("a number of seconds > 0").default(60),
+    connectionRequestTimeoutSec: z.number().positive().describe("a number of seconds > 0")
+      .default(60),
+    sendTimeoutSec: z.number().positive().describe("a number of seconds > 0").default(30),
   }).prefault({}),
   broker: z.strictObject({
     enabled: flag().optional(),

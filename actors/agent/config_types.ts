@@ -45,6 +45,25 @@ export interface RemoteAccessSection {
   proxy?: string;
 }
 
+/** A feature under access control (PROTOCOLS.md §5). */
+export type SupportFeature = "FileTransfer" | "RemoteView" | "RemoteControl" | "ScreenRecording";
+
+/** `[support]`: the remote-support modules (docs/support.md). */
+export interface SupportSection {
+  /** Access of each feature until a local app sets it; the stored value wins after that. */
+  access: Record<SupportFeature, "Allowed" | "AfterConfirmation" | "Denied">;
+  /** Target ports whose tunnels stand for each feature (`RemoteView = [5900]`). */
+  ports: Record<SupportFeature, number[]>;
+  /** The feature of a tunnel whose port is in no list of `ports`. */
+  defaultFeature: SupportFeature;
+  /** Time for a local app to answer an access request before it counts as denied. */
+  confirmationTimeoutSec: number;
+  /** Time for a local app to answer an instant-support connection request. */
+  connectionRequestTimeoutSec: number;
+  /** Time for the remote side to acknowledge a sent chat message before it failed. */
+  sendTimeoutSec: number;
+}
+
 /** `[broker]`: the embedded MQTT broker. */
 export interface BrokerSection {
   /** On by default only when no cloud is configured. */
@@ -256,6 +275,8 @@ export interface Config {
   remoteAccess: RemoteAccessSection;
   /** `[broker]`. */
   broker: BrokerSection;
+  /** `[support]`. */
+  support: SupportSection;
   /** Clouds by name; the embedded default is one cloud named `local`. */
   clouds: Record<string, CloudConfig>;
 }

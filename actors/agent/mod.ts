@@ -31,4 +31,6 @@ export type {
   MqttEndpointConfig,
   OutboxSection,
   RemoteAccessSection,
+  SupportFeature,
+  SupportSection,
 } from "./config_types.ts";

@@ -9,6 +9,9 @@
  * │   ├── connection
  * │   ├── session
  * │   └── drain
+ * ├── support           one_for_one: remote-support modules (see actors/support/mod.ts)
+ * │   ├── chats         dynamic: one chat room actor per chat
+ * │   └── service
  * └── apps              dynamic: actors added by the embedding app
  * ```
  * The SQLite store is opened before the tree starts and closed after it
@@ -35,10 +38,12 @@ export interface TreeParts {
   emit: (stream: string, values: Record<string, unknown>) => void;
   /** The embedding app's own actors, started with the tree. */
   apps: Spec[];
+  /** The remote-support subtree (sessions, access control, instant support, chats). */
+  support: SupervisorSpec;
 }
 
 /** Builds the agent's root supervisor spec. */
-export function agentTree({ config, clouds, emit, apps }: TreeParts): SupervisorSpec {
+export function agentTree({ config, clouds, emit, apps, support }: TreeParts): SupervisorSpec {
   const broker: ChildSpec[] = config.broker.enabled
     ? [child("broker", embeddedBroker(config.broker), { backoff: { minMs: 1000, maxMs: 30_000 } })]
     : [];
@@ -49,6 +54,8 @@ export function agentTree({ config, clouds, emit, apps }: TreeParts): Supervisor
   return supervisor("agent", { strategy: "one_for_one", intensity: 5, periodMs: 30_000 }, [
     ...broker,
     supervisor("telemetry", { strategy: "one_for_one", intensity: 5, periodMs: 30_000 }, sources),
+    // Before the clouds: their tunnels ask its access control and report to its sessions.
+    support,
     ...clouds,
     supervisor("apps", { dynamic: true, intensity: 5, periodMs: 30_000 }, apps),
   ]);

@@ -25,7 +25,7 @@ import { MqttLink } from "../mqtt/link.ts";
 import { mqttConnection, type MqttConnectionOptions } from "../mqtt/connection.ts";
 import { outboxDrain } from "../telemetry/drain.ts";
 import type { Outbox } from "../telemetry/outbox.ts";
-import type { AccessCheck } from "../tunnels/types.ts";
+import type { AccessCheck, TunnelObserver } from "../tunnels/types.ts";
 import { tunnelsPath, tunnelsSupervisor } from "../tunnels/proxy_actor.ts";
 import type { C8yCloudConfig, RemoteAccessSection } from "../agent/config_types.ts";
 import type { CloudEncoder, EncodedRecord } from "../agent/telemetry_router.ts";
@@ -58,6 +58,8 @@ export interface C8yCloudOptions {
   remoteAccess: RemoteAccessSection;
   /** Asked before any tunnel opens. */
   accessCheck: AccessCheck;
+  /** Told when a tunnel opens and ends (session management). */
+  tunnelObserver?: TunnelObserver;
   /** Starts a child under a dynamic supervisor at run time (a tunnel). */
   startChild: (supervisorPath: string, spec: Spec) => Promise<string>;
 }
@@ -130,6 +132,7 @@ export async function c8yCloud(options: C8yCloudOptions): Promise<C8yCloud> {
         authorization,
         settings: options.remoteAccess,
         accessCheck: options.accessCheck,
+        tunnelObserver: options.tunnelObserver,
         caCerts: options.connection.ca === undefined ? undefined : [options.connection.ca],
       })
     : undefined;

@@ -14,7 +14,7 @@ import type { Spec } from "../runtime/spec.ts";
 import type { RemoteAccessSection } from "../agent/config_types.ts";
 import { newTunnelId, openTunnel as startTunnel } from "../tunnels/proxy_actor.ts";
 import { parseAllowlist } from "../tunnels/allowlist.ts";
-import type { AccessCheck } from "../tunnels/types.ts";
+import type { AccessCheck, TunnelObserver } from "../tunnels/types.ts";
 import type { OperationOutcome } from "./operations.ts";
 import type { RemoteAccessRequest } from "./session.ts";
 
@@ -32,6 +32,8 @@ export interface RemoteAccessOptions {
   /** The shared `[remoteAccess]` settings. */
   settings: RemoteAccessSection;
   accessCheck: AccessCheck;
+  /** Told when a tunnel opens and ends (session management). */
+  tunnelObserver?: TunnelObserver;
   /** PEM CAs to verify the WebSocket's server with, instead of the system's. */
   caCerts?: string[];
 }
@@ -106,6 +108,7 @@ export async function openTunnel(
     target: { host: request.host, port: request.port },
     allowlist: parseAllowlist(settings.allow),
     accessCheck: options.accessCheck,
+    observer: options.tunnelObserver,
     bufferSize: settings.bufferSize,
     pingIntervalMs: settings.pingIntervalSec * 1000,
     dialTimeoutMs: settings.dialTimeoutSec * 1000,

@@ -25,15 +25,20 @@ import {
   type OutpostTopics,
   outpostTopics,
 } from "../../protocols/outpost_topics.ts";
-import { genericSession, type GenericSessionOptions } from "./session.ts";
+import { genericSession, type GenericSessionOptions, type SupportChannel } from "./session.ts";
 import type { MqttConnectionOptions } from "../mqtt/connection.ts";
 import type { RemoteAccessSection } from "../agent/config_types.ts";
 import type { Spec } from "../runtime/spec.ts";
 import { parseAllowlist } from "../tunnels/allowlist.ts";
 import { tunnelsPath, tunnelsSupervisor } from "../tunnels/proxy_actor.ts";
-import type { AccessCheck } from "../tunnels/types.ts";
+import type { AccessCheck, TunnelObserver } from "../tunnels/types.ts";
 
-export { genericSession, type GenericSessionOptions } from "./session.ts";
+export {
+  genericSession,
+  type GenericSessionOptions,
+  type SupportChannel,
+  type SupportPort,
+} from "./session.ts";
 
 /** What a generic cloud needs from the agent. */
 export interface GenericCloudOptions {
@@ -50,6 +55,10 @@ export interface GenericCloudOptions {
   remoteAccess: RemoteAccessSection;
   /** Asked before a tunnel opens (after the allowlist). */
   accessCheck: AccessCheck;
+  /** Told when a tunnel opens and ends (session management). */
+  tunnelObserver?: TunnelObserver;
+  /** The remote side of the support modules on this cloud's topics. */
+  support?: SupportChannel;
   /** Starts a child under a dynamic supervisor of the running tree, by path. */
   startChild: (supervisorPath: string, spec: Spec) => Promise<string>;
 }
@@ -103,10 +112,12 @@ export function genericCloud(options: GenericCloudOptions): GenericCloud {
         handlers: options.handlers,
         tree: options.tree,
         reportEvent: options.reportEvent,
+        support: options.support,
         tunnels: {
           remoteAccess: options.remoteAccess,
           allowlist: parseAllowlist(options.remoteAccess.allow),
           accessCheck: options.accessCheck,
+          observer: options.tunnelObserver,
           start: (spec) => options.startChild(tunnelsPath(name), spec),
         },
       }),

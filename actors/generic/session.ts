@@ -21,7 +21,7 @@ import type { RemoteAccessSection } from "../agent/config_types.ts";
 import type { ChildSpec } from "../runtime/spec.ts";
 import type { Allowlist } from "../tunnels/allowlist.ts";
 import { newTunnelId, openTunnel } from "../tunnels/proxy_actor.ts";
-import type { AccessCheck, TunnelTarget } from "../tunnels/types.ts";
+import type { AccessCheck, TunnelObserver, TunnelTarget } from "../tunnels/types.ts";
 import {
   decodeCommandPayload,
   decodeDesired,
@@ -44,6 +44,28 @@ export interface GenericSessionOptions {
   reportEvent: (type: string, text: string, data: Record<string, unknown>) => Promise<unknown>;
   /** What the built-in `tunnel.open` needs; without it, `tunnel.open` is an unknown command. */
   tunnels?: SessionTunnels;
+  /** The remote side of the support modules (`<prefix>/<id>/support/…`, docs/support.md). */
+  support?: SupportChannel;
+}
+
+/** How the support modules use one generic cloud's topics. */
+export interface SupportPort {
+  /** The cloud's name. */
+  cloud: string;
+  /** `<prefix>/<deviceId>`: support topics are `<base>/support/…`. */
+  base: string;
+  /** True while the cloud's link is up. */
+  connected(): boolean;
+  /** Publishes at QoS 1 (not retained); rejects when the link is down. */
+  publish(topic: string, payload: string): Promise<void>;
+}
+
+/** The support modules' side of a generic cloud: what to subscribe and who hears it. */
+export interface SupportChannel {
+  /** Called when the session starts; the returned function is called when it stops. */
+  attach(
+    port: SupportPort,
+  ): { filters: string[]; receive(topic: string, payload: Uint8Array): void; detach(): void };
 }
 
 /** Remote access as a generic cloud session uses it. */
@@ -51,6 +73,8 @@ export interface SessionTunnels {
   remoteAccess: RemoteAccessSection;
   allowlist: Allowlist;
   accessCheck: AccessCheck;
+  /** Told when a tunnel opens and ends. */
+  observer?: TunnelObserver;
   /** Starts a proxy actor under this cloud's `tunnels` supervisor. */
   start: (spec: ChildSpec) => Promise<string>;
 }
@@ -94,6 +118,7 @@ class GenericSession {
       [topics.desired, (m) => this.#serial(() => this.#onDesired(m.payload))],
       [topics.commands, (m) => void this.#onCommand(m.topic, m.payload)],
     ]));
+    if (this.o.support) this.#attachSupport(this.o.support);
   }
 
   stop(): void {
@@ -102,6 +127,23 @@ class GenericSession {
       // QoS 0: written before the connection's DISCONNECT, which does not wait for acks.
       this.#publish(this.o.topics.status, encodePresence(false, new Date()), true, 0);
     }
+  }
+
+  #attachSupport(support: SupportChannel): void {
+    const { link, cloud } = this.o;
+    const attached = support.attach({
+      cloud,
+      base: this.o.topics.status.slice(0, -"/status".length),
+      connected: () => link.connected,
+      publish: (topic, payload) => link.publish(topic, payload, { qos: 1, retain: false }),
+    });
+    this.#cleanups.push(
+      holdSubscriptions(
+        link,
+        attached.filters.map((f) => [f, (m) => attached.receive(m.topic, m.payload)]),
+      ),
+      () => attached.detach(),
+    );
   }
 
   /** On every connect: presence, and the reported state the broker may have lost. */
@@ -226,6 +268,7 @@ class GenericSession {
       target: request.target,
       allowlist: tunnels.allowlist,
       accessCheck: tunnels.accessCheck,
+      observer: tunnels.observer,
       bufferSize: remoteAccess.bufferSize,
       pingIntervalMs: remoteAccess.pingIntervalSec * 1000,
       dialTimeoutMs: remoteAccess.dialTimeoutSec * 1000,

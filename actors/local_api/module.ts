@@ -34,6 +34,11 @@ export interface LocalApiOutput {
 export interface LocalApiModule {
   /** A short name for logs ("sensors", "support"). */
   readonly name: string;
+  /**
+   * Called once when the router starts (and after each restart), with the
+   * output for pushes no request triggered (events, broadcasts). Optional.
+   */
+  start?(output: LocalApiOutput): void;
   /** True when this module answers requests on `path`. */
   handles(path: string): boolean;
   /** Answers one request; a throw is logged and answered with InternalError by the router. */

@@ -34,6 +34,7 @@ export {
   type AccessCheck,
   type AccessDecision,
   allowAll,
+  type TunnelObserver,
   type TunnelRequest,
   type TunnelTarget,
 } from "./types.ts";

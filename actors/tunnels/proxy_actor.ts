@@ -39,7 +39,7 @@ import {
   type SupervisorSpec,
 } from "../runtime/spec.ts";
 import { type Allowlist, formatTarget } from "./allowlist.ts";
-import { type AccessCheck, allowAll, type TunnelTarget } from "./types.ts";
+import { type AccessCheck, allowAll, type TunnelObserver, type TunnelTarget } from "./types.ts";
 
 /** What one tunnel needs. */
 export interface TunnelOptions {
@@ -57,6 +57,8 @@ export interface TunnelOptions {
   allowlist: Allowlist;
   /** Asked after the allowlist and before dialing. Default: allow. */
   accessCheck?: AccessCheck;
+  /** Told when the tunnel opens and when an open tunnel ends (session management). */
+  observer?: TunnelObserver;
   /** Bytes read from the target at a time; bound of what waits before both sides are up. */
   bufferSize: number;
   /** WebSocket ping interval; 0 or missing: none. */
@@ -117,6 +119,21 @@ export function tunnelProxy(options: TunnelOptions): ActorLogic {
   const keyPath = pathOf(options.url);
   const redactedPath = keyPath.replace(/[^/]+$/, "…");
   const runs = new WeakMap<object, Run>();
+  const request = { id, cloud, target };
+  let opened = false;
+  function notify(event: keyof TunnelObserver): void {
+    if (event === "closed" && !opened) return;
+    opened = event === "opened";
+    try {
+      options.observer?.[event](request);
+    } catch (error) {
+      log.error("Tunnel {id}: the tunnel observer failed on {event}: {error}", {
+        id,
+        event,
+        error,
+      });
+    }
+  }
   function runOf(system: object): Run {
     let run = runs.get(system);
     if (!run) runs.set(system, run = { dialing: new Set(), dead: false });
@@ -246,6 +263,7 @@ export function tunnelProxy(options: TunnelOptions): ActorLogic {
           target: shown,
           relay,
         });
+        notify("opened");
         options.onOpen?.();
       },
       reportFailed: (_, { kind, reason }) => {
@@ -257,7 +275,10 @@ export function tunnelProxy(options: TunnelOptions): ActorLogic {
         });
         options.onFail?.(reason, kind);
       },
-      reportClosed: (_, { code, reason }) => options.onClose?.(code, reason),
+      reportClosed: (_, { code, reason }) => {
+        notify("closed");
+        options.onClose?.(code, reason);
+      },
     },
   });
   // The machine takes its target and timeout as input; this logic carries

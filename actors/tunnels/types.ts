@@ -33,3 +33,15 @@ export type AccessCheck = (request: TunnelRequest) => AccessDecision | Promise<A
 
 /** The default access check: the allowlist alone decides. */
 export const allowAll: AccessCheck = (): AccessDecision => ({ allowed: true });
+
+/**
+ * Hears when tunnels open and end, for every cloud: session management
+ * counts each open tunnel as a session. Called from the proxy actor; a
+ * throw is logged and ignored.
+ */
+export interface TunnelObserver {
+  /** Both sides of the tunnel are up. */
+  opened(tunnel: TunnelRequest): void;
+  /** A tunnel that had opened has ended (closed by either side or stopped). */
+  closed(tunnel: TunnelRequest): void;
+}

@@ -84,6 +84,19 @@ Deno.test("with no file and no environment the configuration is complete and run
       pingIntervalSec: 0,
       dialTimeoutSec: 10,
     },
+    support: {
+      access: {
+        FileTransfer: "Allowed",
+        RemoteView: "Allowed",
+        RemoteControl: "Allowed",
+        ScreenRecording: "Allowed",
+      },
+      ports: { FileTransfer: [], RemoteView: [], RemoteControl: [], ScreenRecording: [] },
+      defaultFeature: "RemoteControl",
+      confirmationTimeoutSec: 60,
+      connectionRequestTimeoutSec: 60,
+      sendTimeoutSec: 30,
+    },
     broker: { enabled: true, host: "127.0.0.1", port: 1883, allowRemote: false },
     clouds: {
       local: {
@@ -165,7 +178,7 @@ Deno.test("each kind of mistake names its key, what was expected and what was fo
   deepEqual(issuesOf("colour = 1"), [{
     key: "colour",
     expected:
-      "no such key (known keys: agent, log, control, outbox, telemetry, remoteAccess, broker, clouds)",
+      "no such key (known keys: agent, log, control, outbox, telemetry, remoteAccess, support, broker, clouds)",
     found: 'key "colour"',
   }]);
   deepEqual(issuesOf(`${MAIN}[clouds.main.backoff]\nminMS = 5`), [{
