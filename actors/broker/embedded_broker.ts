@@ -89,6 +89,8 @@ export async function startEmbeddedBroker(
   // aedes only closes connections that completed CONNECT; the rest are ours to end.
   const sockets = new Set<Socket>();
   server.on("connection", (socket) => {
+    // Small QoS 1 acks must not wait for the client's delayed ACK (decisions.md 14).
+    socket.setNoDelay(true);
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
   });
