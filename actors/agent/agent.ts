@@ -21,6 +21,7 @@ import { controlCommands, serveControl } from "./control.ts";
 import { type CommandHandler, type DesiredHandler, HandlerRegistry } from "./handlers.ts";
 import { TelemetryRouter } from "./telemetry_router.ts";
 import { agentTree } from "./tree.ts";
+import { LocalApi, type LocalApiModule } from "../local_api/mod.ts";
 import { type Config, parseConfig } from "./config.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 
@@ -35,6 +36,8 @@ export interface AgentOptions {
   control?: boolean;
   /** Asked before any remote-access tunnel opens (after the allowlist). Default: allow. */
   accessCheck?: AccessCheck;
+  /** More local API modules after the sensor/metric one (used when `[localApi]` is enabled). */
+  localApiModules?: LocalApiModule[];
 }
 
 /** What `outpost status` shows. */
@@ -75,6 +78,8 @@ export interface Agent {
   connected(): Promise<void>;
   /** Starts a custom actor under `agent/apps` while the agent runs; resolves with its path. */
   startActor(spec: Spec): Promise<string>;
+  /** The local API (clients, approval, ports); throws when `[localApi]` is not enabled. */
+  localApi(): LocalApi;
 }
 
 const log = getLogger("agent");
@@ -120,6 +125,11 @@ export function createAgent(
     onDesired: (handler) => handlers.onDesired(handler),
     onCommand: (name, handler) => handlers.onCommand(name, handler),
     startActor: (spec) => live().system.startChild("agent/apps", spec),
+    localApi() {
+      const localApi = live().localApi;
+      if (!localApi) throw new Error("The local API is not enabled: set [localApi] enabled = true");
+      return localApi;
+    },
     connected: () =>
       Promise.all(live().clouds.map((c) => firstConnect(c.link))).then(() => undefined),
   };
@@ -131,6 +141,7 @@ interface Running {
   outbox: Outbox;
   router: TelemetryRouter;
   clouds: CloudParts[];
+  localApi?: LocalApi;
   system: ActorSystem;
   drops: DropReporter;
   control?: { close(): Promise<void> };
@@ -188,10 +199,25 @@ async function startRunning(
       log.error("Cannot store a {stream} record: {error}", { stream, error })
     );
   };
+  const localApi = config.localApi.enabled
+    ? new LocalApi({
+      settings: config.localApi,
+      stateDir: config.agent.stateDir,
+      db,
+      publish: (stream, values, ts) => router.publish(stream, values, ts),
+      modules: options.localApiModules,
+    })
+    : undefined;
   const system: ActorSystem = createSystem(
-    agentTree({ config, clouds: clouds.map((c) => c.spec), emit, apps: options.actors ?? [] }),
+    agentTree({
+      config,
+      clouds: clouds.map((c) => c.spec),
+      emit,
+      apps: options.actors ?? [],
+      localApi: localApi?.spec(),
+    }),
   );
-  const running: Running = { db, outbox, router, clouds, system, drops, closed: false };
+  const running: Running = { db, outbox, router, clouds, localApi, system, drops, closed: false };
   await system.start();
   if (options.control !== false) {
     running.control = await serveControl(

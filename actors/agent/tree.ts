@@ -4,6 +4,10 @@
  * ```
  * agent                 one_for_one
  * ├── broker            the embedded MQTT broker (when enabled)
+ * ├── local-api         rest_for_one (when enabled; see actors/local_api/mod.ts)
+ * │   ├── authority
+ * │   ├── provisioning
+ * │   └── api
  * ├── telemetry         one_for_one: built-in sources (system)
  * ├── cloud:<name>      rest_for_one per configured cloud (see actors/generic/mod.ts)
  * │   ├── connection
@@ -35,10 +39,12 @@ export interface TreeParts {
   emit: (stream: string, values: Record<string, unknown>) => void;
   /** The embedding app's own actors, started with the tree. */
   apps: Spec[];
+  /** The `local-api` subtree, when `[localApi]` is enabled. */
+  localApi?: SupervisorSpec;
 }
 
 /** Builds the agent's root supervisor spec. */
-export function agentTree({ config, clouds, emit, apps }: TreeParts): SupervisorSpec {
+export function agentTree({ config, clouds, emit, apps, localApi }: TreeParts): SupervisorSpec {
   const broker: ChildSpec[] = config.broker.enabled
     ? [child("broker", embeddedBroker(config.broker), { backoff: { minMs: 1000, maxMs: 30_000 } })]
     : [];
@@ -48,6 +54,7 @@ export function agentTree({ config, clouds, emit, apps }: TreeParts): Supervisor
     : [];
   return supervisor("agent", { strategy: "one_for_one", intensity: 5, periodMs: 30_000 }, [
     ...broker,
+    ...localApi ? [localApi] : [],
     supervisor("telemetry", { strategy: "one_for_one", intensity: 5, periodMs: 30_000 }, sources),
     ...clouds,
     supervisor("apps", { dynamic: true, intensity: 5, periodMs: 30_000 }, apps),

@@ -84,7 +84,9 @@ export async function loadAuthority(
   }
   const caKey = forge.pki.privateKeyFromPem(keyPem);
   const caCert = forge.pki.certificateFromPem(caCertPem) as ForgeCert;
-  if (options.caCertPath) await writeAtomically(options.caCertPath, caCertPem);
+  if (options.caCertPath && !samePath(options.caCertPath, certPath)) {
+    await writeAtomically(options.caCertPath, caCertPem);
+  }
 
   const serverKeys = await generateRsa(2048);
   const server = newCertificate(
@@ -191,6 +193,11 @@ function generateRsa(bits: number): Promise<ForgeKeys> {
       (error: Error | null, keys: ForgeKeys) => error ? reject(error) : resolve(keys),
     )
   );
+}
+
+function samePath(a: string, b: string): boolean {
+  const clean = (p: string) => p.replace(/\/+/g, "/").replace(/^\.\//, "");
+  return clean(a) === clean(b);
 }
 
 async function readText(path: string): Promise<string | undefined> {
