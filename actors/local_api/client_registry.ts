@@ -104,7 +104,8 @@ export class ClientRegistry {
   /** True when `clientId` is active and its certificate has `serial`. */
   accepts(clientId: string, serial: string): boolean {
     const record = this.get(clientId);
-    return record?.state === "active" && record.serial?.toLowerCase() === serial.toLowerCase();
+    return record?.state === "active" && record.serial !== undefined &&
+      sameSerial(record.serial, serial);
   }
 
   /** Every client in `state`, oldest first. */
@@ -118,6 +119,12 @@ export class ClientRegistry {
           )) as unknown as Row[];
     return rows.map(toRecord);
   }
+}
+
+// TLS stacks print serials in upper or lower case, with or without leading zeros.
+function sameSerial(a: string, b: string): boolean {
+  const clean = (s: string) => s.toLowerCase().replace(/[^0-9a-f]/g, "").replace(/^0+/, "");
+  return clean(a) === clean(b) && clean(a) !== "";
 }
 
 function toRecord(row: Row): LocalApiClientRecord {

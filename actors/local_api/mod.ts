@@ -64,9 +64,12 @@ export class LocalApi {
   readonly sensors: SensorStore;
   readonly modules: readonly LocalApiModule[];
   #authority?: Authority;
+  // The servers wait for the authority child, which starts before them.
+  #authorityLoaded = Promise.withResolvers<Authority>();
   #provisioning?: ProvisioningServer;
   #api?: ApiServer;
-  #ready = Promise.withResolvers<void>();
+  #provisioningUp = Promise.withResolvers<void>();
+  #apiUp = Promise.withResolvers<void>();
 
   constructor(private readonly options: LocalApiOptions) {
     this.registry = new ClientRegistry(options.db);
@@ -85,12 +88,15 @@ export class LocalApi {
       child(
         "authority",
         serviceActor("authority", async () => {
-          this.#authority = await loadAuthority(`${stateDir.replace(/\/+$/, "")}/local-api`, {
+          const authority = await loadAuthority(`${stateDir.replace(/\/+$/, "")}/local-api`, {
             caCertPath: settings.caCertPath,
           });
+          this.#authority = authority;
+          this.#authorityLoaded.resolve(authority);
           return {
             close: () => {
               this.#authority = undefined;
+              this.#authorityLoaded = Promise.withResolvers<Authority>();
               return Promise.resolve();
             },
           };
@@ -103,11 +109,12 @@ export class LocalApi {
           const server = await startProvisioning({
             host: settings.host,
             port: settings.provisioningPort,
-            authority: this.#live("authority", this.#authority),
+            authority: await this.#authorityLoaded.promise,
             registry: this.registry,
             approval: settings.approval === "operator",
           });
           this.#provisioning = server;
+          this.#provisioningUp.resolve();
           log.info("Local API provisioning listening on {host}:{port}", {
             host: settings.host,
             port: server.port,
@@ -122,7 +129,7 @@ export class LocalApi {
           const server = await startApiServer({
             host: settings.host,
             port: settings.apiPort,
-            authority: this.#live("authority", this.#authority),
+            authority: await this.#authorityLoaded.promise,
             registry: this.registry,
             modules: this.modules,
           });
@@ -131,7 +138,7 @@ export class LocalApi {
             host: settings.host,
             port: server.port,
           });
-          this.#ready.resolve();
+          this.#apiUp.resolve();
           return { close: () => this.#closed(server, () => (this.#api = undefined)) };
         }),
         backoff,
@@ -141,7 +148,7 @@ export class LocalApi {
 
   /** Resolves once both ports have listened at least once. */
   ready(): Promise<void> {
-    return this.#ready.promise;
+    return Promise.all([this.#provisioningUp.promise, this.#apiUp.promise]).then(() => {});
   }
 
   /** The ports listening now (the real ones when 0 was configured). */

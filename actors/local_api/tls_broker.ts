@@ -30,6 +30,8 @@ export async function startTlsBroker(
   // Every TCP connection, also those still in (or refused at) the handshake.
   const sockets = new Set<Socket>();
   server.on("connection", (socket: Socket) => {
+    // Small request/reply messages: Nagle plus delayed ACKs would add ~40 ms to each.
+    socket.setNoDelay(true);
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
   });

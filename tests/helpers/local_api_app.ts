@@ -118,6 +118,7 @@ export async function connectApi(
     reconnectPeriod: 0,
     connectTimeout: 5000,
   });
+  (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
   const prefix = `/v1.0/${identity.clientId}`;
   const messages: AppMessage[] = [];
   const waiters = new Set<() => void>();
