@@ -177,3 +177,41 @@ export async function connectApi(
     close: () => client.endAsync(true).then(() => undefined),
   };
 }
+
+/** How a connection attempt ended. */
+export type Attempt = { connected: true; client: MqttClient } | {
+  connected: false;
+  reason: string;
+};
+
+/**
+ * Tries an MQTT connection over TLS and reports whether the broker
+ * accepted it (CONNACK 0) or refused it (handshake failure, refused
+ * CONNACK, closed socket). Never throws; a connected client is the
+ * caller's to close.
+ */
+export function attemptConnect(
+  port: number,
+  options: { ca: string; key?: string; cert?: string },
+  timeoutMs = 5000,
+): Promise<Attempt> {
+  return new Promise((resolve) => {
+    const client = mqtt.connect(`mqtts://127.0.0.1:${port}`, {
+      ...options,
+      reconnectPeriod: 0,
+      connectTimeout: timeoutMs,
+    });
+    let done = false;
+    const finish = (attempt: Attempt) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (!attempt.connected) client.end(true);
+      resolve(attempt);
+    };
+    const timer = setTimeout(() => finish({ connected: false, reason: "timeout" }), timeoutMs);
+    client.on("connect", () => finish({ connected: true, client }));
+    client.on("error", (error) => finish({ connected: false, reason: error.message }));
+    client.on("close", () => finish({ connected: false, reason: "closed" }));
+  });
+}
