@@ -36,10 +36,10 @@ export const VALUE_UNITS: readonly string[] = [
 ];
 
 /** The value types of a metric with a custom unit. */
-export const VALUE_TYPES = ["bool", "string", "double", "integer"] as const;
+export const VALUE_TYPES: readonly ValueType[] = ["bool", "string", "double", "integer"];
 
-/** One of {@link VALUE_TYPES}. */
-export type ValueType = typeof VALUE_TYPES[number];
+/** The type of a custom-unit metric's values. */
+export type ValueType = "bool" | "string" | "double" | "integer";
 
 /** Longest sensor or metric name, annotation or matching id. */
 export const MAX_TEXT = 256;
@@ -50,18 +50,23 @@ export const MAX_METRICS = 1000;
 export interface MetricDefinition {
   /** The app's own id, echoed back with the new metric id (string or number, as sent). */
   matchingId: string | number;
+  /** The metric's name. */
   name: string;
   /** Set for a metric with a predefined unit (its values are numbers). */
   valueUnit?: string;
   /** Set for a metric with a custom unit. */
   valueType?: ValueType;
+  /** A custom unit's label. */
   valueAnnotation?: string;
 }
 
 /** One change of `updateMetrics`. */
 export interface MetricUpdate {
+  /** Which metric. */
   metricId: string;
+  /** A new name. */
   name?: string;
+  /** A new annotation. */
   valueAnnotation?: string;
 }
 

@@ -22,6 +22,7 @@ export type {
   C8yRestart,
   C8yShell,
   ConnectionBackoff,
+  LocalApiSection,
   LogSection,
   MqttCloudConfig,
   MqttEndpointConfig,

@@ -14,14 +14,17 @@ export type ClientState = "pending" | "active" | "revoked";
 
 /** One known client. */
 export interface LocalApiClientRecord {
+  /** 32 hex characters, the CN of its certificate. */
   clientId: string;
   /** The CN the app put in its CSR (its own name for itself). */
   name: string;
   /** sha256 hex of the CSR PEM: the `/certBack/<hash>` it waits on. */
   csrHash: string;
+  /** pending, active or revoked. */
   state: ClientState;
   /** The certificate serial (hex) once signed. */
   serial?: string;
+  /** When it first asked, ms since 1970. */
   createdAt: number;
 }
 

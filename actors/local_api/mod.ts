@@ -31,13 +31,16 @@ import { SensorStore } from "./sensor_store.ts";
 import { serviceActor } from "./service_actor.ts";
 
 export type { LocalApiModule, LocalApiOutput, LocalApiRequest } from "./module.ts";
+export type { ClientState, LocalApiClientRecord } from "./client_registry.ts";
+export type { PublishTelemetry } from "./sensor_api.ts";
 
 /** What the local API is configured with (`[localApi]`). */
 export interface LocalApiSettings {
+  /** Address of both ports; loopback only. */
   host: string;
-  /** 0 takes a free port. */
+  /** The TLS provisioning port; 0 takes a free port. */
   provisioningPort: number;
-  /** 0 takes a free port. */
+  /** The mutual-TLS API port; 0 takes a free port. */
   apiPort: number;
   /** Where the CA certificate is written for apps. */
   caCertPath: string;
@@ -47,8 +50,11 @@ export interface LocalApiSettings {
 
 /** Options of the {@link LocalApi} constructor. */
 export interface LocalApiOptions {
+  /** The `[localApi]` section. */
   settings: LocalApiSettings;
+  /** The agent's state directory; the CA lives in `<stateDir>/local-api/`. */
   stateDir: string;
+  /** The agent's database (known clients, sensors, metrics). */
   db: DatabaseSync;
   /** The agent's `TelemetryRouter.publish`. */
   publish: PublishTelemetry;
@@ -58,11 +64,23 @@ export interface LocalApiOptions {
 
 const log = getLogger("local-api");
 
-/** The local API: its state, its subtree, and the operator's handle on it. */
+/**
+ * The local API: its state, its subtree, and the operator's handle on it.
+ * The agent builds one when `[localApi]` is enabled (`agent.localApi()`).
+ *
+ * @example Approving apps that wait (approval = "operator")
+ * ```ts
+ * const localApi = agent.localApi();
+ * for (const { clientId, name } of localApi.clients("pending")) {
+ *   if (name === "thermometer") await localApi.approve(clientId);
+ *   else await localApi.reject(clientId);
+ * }
+ * ```
+ */
 export class LocalApi {
-  readonly registry: ClientRegistry;
-  readonly sensors: SensorStore;
-  readonly modules: readonly LocalApiModule[];
+  #registry: ClientRegistry;
+  #sensors: SensorStore;
+  #modules: readonly LocalApiModule[];
   #authority?: Authority;
   // The servers wait for the authority child, which starts before them.
   #authorityLoaded = Promise.withResolvers<Authority>();
@@ -71,11 +89,12 @@ export class LocalApi {
   #provisioningUp = Promise.withResolvers<void>();
   #apiUp = Promise.withResolvers<void>();
 
+  /** Opens the local API's tables in `options.db`; nothing listens until the subtree starts. */
   constructor(private readonly options: LocalApiOptions) {
-    this.registry = new ClientRegistry(options.db);
-    this.sensors = new SensorStore(options.db);
-    this.modules = [
-      sensorApi({ store: this.sensors, publish: options.publish }),
+    this.#registry = new ClientRegistry(options.db);
+    this.#sensors = new SensorStore(options.db);
+    this.#modules = [
+      sensorApi({ store: this.#sensors, publish: options.publish }),
       ...options.modules ?? [],
     ];
   }
@@ -110,7 +129,7 @@ export class LocalApi {
             host: settings.host,
             port: settings.provisioningPort,
             authority: await this.#authorityLoaded.promise,
-            registry: this.registry,
+            registry: this.#registry,
             approval: settings.approval === "operator",
           });
           this.#provisioning = server;
@@ -130,8 +149,8 @@ export class LocalApi {
             host: settings.host,
             port: settings.apiPort,
             authority: await this.#authorityLoaded.promise,
-            registry: this.registry,
-            modules: this.modules,
+            registry: this.#registry,
+            modules: this.#modules,
           });
           this.#api = server;
           log.info("Local API listening on {host}:{port} (mutual TLS)", {
@@ -168,7 +187,12 @@ export class LocalApi {
 
   /** Known clients, optionally only those in one state. */
   clients(state?: LocalApiClientRecord["state"]): LocalApiClientRecord[] {
-    return this.registry.list(state);
+    return this.#registry.list(state);
+  }
+
+  /** The sensors of one client, with their metric ids. */
+  sensorsOf(clientId: string): { sensorId: string; name: string; metricIds: string[] }[] {
+    return this.#sensors.sensors(clientId);
   }
 
   /** Approves a client waiting in approval mode: it receives its certificate. */

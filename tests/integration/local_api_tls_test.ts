@@ -72,10 +72,10 @@ Deno.test("a deprovisioned app loses its sensors and its certificate is refused 
     const identity = await provisionApp(world.provisioningPort, world.caPem);
     const app = await connectApi(world.apiPort, world.caPem, identity);
     await app.call("/sensor/create", { name: "s" }, ["/sensor/inbox"]);
-    equal(world.api.sensors.sensors(identity.clientId).length, 1);
+    equal(world.api.sensorsOf(identity.clientId).length, 1);
     const reply = await app.call("/delete", {}, ["/delete/info/inbox", "/delete/error/inbox"]);
     equal(reply.topic, `/v1.0/${identity.clientId}/delete/info/inbox`);
-    deepEqual(world.api.sensors.sensors(identity.clientId), []);
+    deepEqual(world.api.sensorsOf(identity.clientId), []);
     equal(world.api.clients("revoked")[0].clientId, identity.clientId);
     await app.close();
     equal(
