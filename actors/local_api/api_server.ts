@@ -54,11 +54,12 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const { registry, modules } = options;
   const ids = new WeakMap<Client, string>();
   const connected = new Map<string, Set<Client>>();
+  // A connection was active when it authenticated; only `/delete` on this
+  // port revokes an active client, so that is all a publish must check.
+  const revoked = new Set<string>();
   const active = (client: Client | null): string | undefined => {
     const clientId = client ? ids.get(client) : undefined;
-    return clientId !== undefined && registry.get(clientId)?.state === "active"
-      ? clientId
-      : undefined;
+    return clientId !== undefined && !revoked.has(clientId) ? clientId : undefined;
   };
 
   const server = await startTlsBroker("local API", {
@@ -158,6 +159,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   async function deprovision(clientId: string, payload: Uint8Array): Promise<void> {
     parseObject(payload);
     registry.revoke(clientId);
+    revoked.add(clientId);
     for (const module of modules) await module.clientRemoved?.(clientId);
     log.info("Deprovisioned local API client {clientId}", { clientId });
     output.send(clientId, "/delete/info/inbox", { message: "Client was deprovisioned" });

@@ -6,7 +6,7 @@
  * refused) never again: a certificate whose client is not `active` with
  * that serial is refused even though the CA signed it.
  */
-import type { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { migrate } from "../store/database.ts";
 
 /** A client's state. */
@@ -54,25 +54,35 @@ export class ClientRegistry {
   constructor(private readonly db: DatabaseSync) {
     migrate(db, "local_api_clients", STEPS);
   }
+  // Statements are compiled once: preparing one per call cost more than running it.
+  #statements = new Map<string, StatementSync>();
+  #statement(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
 
   /** Records a new client asking for a certificate. */
   add(
     record: { clientId: string; name: string; csrHash: string; csrPem: string; state: ClientState },
   ): void {
-    this.db.prepare(
+    this.#statement(
       "INSERT INTO local_api_clients (client_id, name, csr_hash, csr_pem, state, created_at) VALUES (?, ?, ?, ?, ?, ?)",
     ).run(record.clientId, record.name, record.csrHash, record.csrPem, record.state, Date.now());
   }
 
   /** Marks a client active with the serial of the certificate it was given. */
   activate(clientId: string, serial: string): void {
-    this.db.prepare("UPDATE local_api_clients SET state = 'active', serial = ? WHERE client_id = ?")
+    this.#statement("UPDATE local_api_clients SET state = 'active', serial = ? WHERE client_id = ?")
       .run(serial, clientId);
   }
 
   /** Marks a client revoked; true when it existed and was not revoked yet. */
   revoke(clientId: string): boolean {
-    const { changes } = this.db.prepare(
+    const { changes } = this.#statement(
       "UPDATE local_api_clients SET state = 'revoked' WHERE client_id = ? AND state != 'revoked'",
     ).run(clientId);
     return Number(changes) > 0;
@@ -80,7 +90,7 @@ export class ClientRegistry {
 
   /** One client, or undefined. */
   get(clientId: string): LocalApiClientRecord | undefined {
-    const row = this.db.prepare("SELECT * FROM local_api_clients WHERE client_id = ?").get(
+    const row = this.#statement("SELECT * FROM local_api_clients WHERE client_id = ?").get(
       clientId,
     ) as
       | Row
@@ -90,7 +100,7 @@ export class ClientRegistry {
 
   /** The CSR PEM a pending client sent. */
   csrOf(clientId: string): string | undefined {
-    const row = this.db.prepare("SELECT csr_pem FROM local_api_clients WHERE client_id = ?").get(
+    const row = this.#statement("SELECT csr_pem FROM local_api_clients WHERE client_id = ?").get(
       clientId,
     ) as { csr_pem: string } | undefined;
     return row?.csr_pem;
@@ -98,7 +108,7 @@ export class ClientRegistry {
 
   /** The client waiting on `csrHash` (not revoked), if any: a repeated request is not a new client. */
   byCsrHash(csrHash: string): LocalApiClientRecord | undefined {
-    const row = this.db.prepare(
+    const row = this.#statement(
       "SELECT * FROM local_api_clients WHERE csr_hash = ? AND state != 'revoked' ORDER BY created_at DESC LIMIT 1",
     ).get(csrHash) as Row | undefined;
     return row && toRecord(row);
@@ -115,8 +125,8 @@ export class ClientRegistry {
   list(state?: ClientState): LocalApiClientRecord[] {
     const rows =
       (state === undefined
-        ? this.db.prepare("SELECT * FROM local_api_clients ORDER BY created_at").all()
-        : this.db.prepare("SELECT * FROM local_api_clients WHERE state = ? ORDER BY created_at")
+        ? this.#statement("SELECT * FROM local_api_clients ORDER BY created_at").all()
+        : this.#statement("SELECT * FROM local_api_clients WHERE state = ? ORDER BY created_at")
           .all(
             state,
           )) as unknown as Row[];

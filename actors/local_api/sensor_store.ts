@@ -4,7 +4,7 @@
  * 32-hex strings, as the SDK's agent makes them. Deleting a sensor deletes
  * its metrics; deprovisioning a client deletes its sensors.
  */
-import type { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { migrate } from "../store/database.ts";
 import type {
   MetricDefinition,
@@ -68,10 +68,20 @@ export class SensorStore {
   constructor(private readonly db: DatabaseSync) {
     migrate(db, "local_api_sensors", STEPS);
   }
+  // Statements are compiled once: preparing one per call cost more than running it.
+  #statements = new Map<string, StatementSync>();
+  #statement(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
 
   /** How many sensors `clientId` has. */
   countSensors(clientId: string): number {
-    return (this.db.prepare("SELECT count(*) AS n FROM local_api_sensors WHERE client_id = ?").get(
+    return (this.#statement("SELECT count(*) AS n FROM local_api_sensors WHERE client_id = ?").get(
       clientId,
     ) as { n: number }).n;
   }
@@ -79,7 +89,7 @@ export class SensorStore {
   /** Creates a sensor; returns its id. */
   createSensor(clientId: string, name: string): string {
     const sensorId = newId();
-    this.db.prepare(
+    this.#statement(
       "INSERT INTO local_api_sensors (sensor_id, client_id, name, created_at) VALUES (?, ?, ?, ?)",
     ).run(sensorId, clientId, name, Date.now());
     return sensorId;
@@ -87,7 +97,7 @@ export class SensorStore {
 
   /** The sensor `sensorId` of `clientId`, or undefined (another client's sensor is unknown too). */
   sensor(clientId: string, sensorId: string): StoredSensor | undefined {
-    const row = this.db.prepare(
+    const row = this.#statement(
       "SELECT sensor_id, name FROM local_api_sensors WHERE client_id = ? AND sensor_id = ?",
     ).get(clientId, sensorId) as { sensor_id: string; name: string } | undefined;
     return row && { sensorId: row.sensor_id, name: row.name };
@@ -95,10 +105,10 @@ export class SensorStore {
 
   /** Every sensor of `clientId`, oldest first, with its metric ids. */
   sensors(clientId: string): (StoredSensor & { metricIds: string[] })[] {
-    const rows = this.db.prepare(
+    const rows = this.#statement(
       "SELECT sensor_id, name FROM local_api_sensors WHERE client_id = ? ORDER BY created_at, rowid",
     ).all(clientId) as unknown as { sensor_id: string; name: string }[];
-    const ids = this.db.prepare(
+    const ids = this.#statement(
       "SELECT metric_id FROM local_api_metrics WHERE sensor_id = ? ORDER BY created_at, rowid",
     );
     return rows.map((row) => ({
@@ -112,7 +122,7 @@ export class SensorStore {
 
   /** Renames a sensor. */
   renameSensor(sensorId: string, name: string): void {
-    this.db.prepare("UPDATE local_api_sensors SET name = ? WHERE sensor_id = ?").run(
+    this.#statement("UPDATE local_api_sensors SET name = ? WHERE sensor_id = ?").run(
       name,
       sensorId,
     );
@@ -120,12 +130,12 @@ export class SensorStore {
 
   /** Deletes a sensor and its metrics. */
   deleteSensor(sensorId: string): void {
-    this.db.prepare("DELETE FROM local_api_sensors WHERE sensor_id = ?").run(sensorId);
+    this.#statement("DELETE FROM local_api_sensors WHERE sensor_id = ?").run(sensorId);
   }
 
   /** Deletes every sensor of `clientId`; returns how many. */
   deleteClient(clientId: string): number {
-    const { changes } = this.db.prepare("DELETE FROM local_api_sensors WHERE client_id = ?").run(
+    const { changes } = this.#statement("DELETE FROM local_api_sensors WHERE client_id = ?").run(
       clientId,
     );
     return Number(changes);
@@ -133,7 +143,7 @@ export class SensorStore {
 
   /** The metrics of a sensor, by id. */
   metrics(sensorId: string): Map<string, StoredMetric> {
-    const rows = this.db.prepare(
+    const rows = this.#statement(
       "SELECT * FROM local_api_metrics WHERE sensor_id = ? ORDER BY created_at, rowid",
     ).all(sensorId) as unknown as MetricRow[];
     return new Map(rows.map((row) => [row.metric_id, toMetric(row)]));
@@ -141,7 +151,7 @@ export class SensorStore {
 
   /** Creates metrics in one transaction; returns their ids in order. */
   createMetrics(sensorId: string, definitions: MetricDefinition[]): string[] {
-    const insert = this.db.prepare(
+    const insert = this.#statement(
       `INSERT INTO local_api_metrics
        (metric_id, sensor_id, matching_id, name, value_unit, value_type, value_annotation, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -166,10 +176,10 @@ export class SensorStore {
 
   /** Applies updates in one transaction; returns the ids whose row changed. */
   updateMetrics(updates: MetricUpdate[]): string[] {
-    const rename = this.db.prepare(
+    const rename = this.#statement(
       "UPDATE local_api_metrics SET name = ? WHERE metric_id = ? AND name != ?",
     );
-    const annotate = this.db.prepare(
+    const annotate = this.#statement(
       "UPDATE local_api_metrics SET value_annotation = ? WHERE metric_id = ? AND value_annotation IS NOT ?",
     );
     return this.#transaction(() => {
@@ -191,7 +201,7 @@ export class SensorStore {
 
   /** Deletes metrics in one transaction. */
   deleteMetrics(metricIds: string[]): void {
-    const remove = this.db.prepare("DELETE FROM local_api_metrics WHERE metric_id = ?");
+    const remove = this.#statement("DELETE FROM local_api_metrics WHERE metric_id = ?");
     this.#transaction(() => metricIds.forEach((id) => remove.run(id)));
   }
 
