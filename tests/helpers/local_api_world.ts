@@ -5,6 +5,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { LocalApi, type LocalApiModule } from "../../actors/local_api/mod.ts";
 import { createSystem } from "../../actors/runtime/system.ts";
+import type { ActorTreeNode } from "../../actors/runtime/node.ts";
 import { openDatabase } from "../../actors/store/database.ts";
 
 /** A pushed record as the TelemetryRouter would have received it. */
@@ -22,6 +23,8 @@ export interface LocalApiWorld {
   apiPort: number;
   stateDir: string;
   published: PublishedRecord[];
+  /** Restarts so far anywhere in the subtree (0 while nothing crashed). */
+  restarts(): number;
   /** Makes the next publishes throw (an outbox that cannot store). */
   failPublish: boolean;
   stop(): Promise<void>;
@@ -68,10 +71,15 @@ export async function startLocalApiWorld(options: WorldOptions = {}): Promise<Lo
     apiPort: ports.api!,
     stateDir,
     published,
+    restarts: () => countRestarts(system.tree()),
     async stop() {
       await system.stop();
       db.close();
       if (!options.stateDir) await Deno.remove(stateDir, { recursive: true });
     },
   });
+}
+
+function countRestarts(node: ActorTreeNode): number {
+  return node.restarts + (node.children ?? []).reduce((sum, c) => sum + countRestarts(c), 0);
 }

@@ -80,6 +80,7 @@ Deno.test("bad CSRs are answered on /certBack/<hash>/error with the SDK's error 
       equal(typeof body.errorMessage, "string");
     }
     deepEqual(world.api.clients(), [], "no refused CSR became a client");
+    equal(world.restarts(), 0, "nothing in the local-api subtree crashed");
     await provisionApp(world.provisioningPort, world.caPem);
   } finally {
     await world.stop();

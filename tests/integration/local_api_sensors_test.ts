@@ -351,6 +351,7 @@ Deno.test("malformed payloads on every call topic get error replies and the brok
     // Still alive: the sensor and its metric are intact and answer.
     const inventory = await app.call("/inventory", {}, ["/inventory/inbox"]);
     equal((inventory.body as unknown[]).length, 1);
+    equal(t.world.restarts(), 0, "nothing in the local-api subtree crashed");
   } finally {
     await t.stop();
   }
