@@ -81,7 +81,7 @@ export function sensorApi(options: SensorApiOptions): LocalApiModule {
     return sensor;
   }
 
-  function metricOf(metrics: Map<string, StoredMetric>, metricId: string): StoredMetric {
+  function metricOf(metrics: ReadonlyMap<string, StoredMetric>, metricId: string): StoredMetric {
     const metric = metrics.get(metricId);
     if (!metric) {
       throw new LocalApiError("UnknownMetricId", `Unknown metric id ${JSON.stringify(metricId)}`);

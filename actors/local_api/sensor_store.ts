@@ -95,12 +95,23 @@ export class SensorStore {
     return sensorId;
   }
 
+  // Every push looks up its sensor and metrics; this process is the only
+  // writer, so caches dropped on every write of the same rows stay exact.
+  #sensorCache = new Map<string, StoredSensor & { clientId: string }>();
+  #metricCache = new Map<string, Map<string, StoredMetric>>();
+
   /** The sensor `sensorId` of `clientId`, or undefined (another client's sensor is unknown too). */
   sensor(clientId: string, sensorId: string): StoredSensor | undefined {
+    const cached = this.#sensorCache.get(sensorId);
+    if (cached) {
+      return cached.clientId === clientId ? { sensorId, name: cached.name } : undefined;
+    }
     const row = this.#statement(
       "SELECT sensor_id, name FROM local_api_sensors WHERE client_id = ? AND sensor_id = ?",
     ).get(clientId, sensorId) as { sensor_id: string; name: string } | undefined;
-    return row && { sensorId: row.sensor_id, name: row.name };
+    if (!row) return undefined;
+    this.#sensorCache.set(sensorId, { clientId, sensorId, name: row.name });
+    return { sensorId: row.sensor_id, name: row.name };
   }
 
   /** Every sensor of `clientId`, oldest first, with its metric ids. */
@@ -122,6 +133,7 @@ export class SensorStore {
 
   /** Renames a sensor. */
   renameSensor(sensorId: string, name: string): void {
+    this.#sensorCache.delete(sensorId);
     this.#statement("UPDATE local_api_sensors SET name = ? WHERE sensor_id = ?").run(
       name,
       sensorId,
@@ -130,11 +142,15 @@ export class SensorStore {
 
   /** Deletes a sensor and its metrics. */
   deleteSensor(sensorId: string): void {
+    this.#sensorCache.delete(sensorId);
+    this.#metricCache.delete(sensorId);
     this.#statement("DELETE FROM local_api_sensors WHERE sensor_id = ?").run(sensorId);
   }
 
   /** Deletes every sensor of `clientId`; returns how many. */
   deleteClient(clientId: string): number {
+    this.#sensorCache.clear();
+    this.#metricCache.clear();
     const { changes } = this.#statement("DELETE FROM local_api_sensors WHERE client_id = ?").run(
       clientId,
     );
@@ -142,15 +158,20 @@ export class SensorStore {
   }
 
   /** The metrics of a sensor, by id. */
-  metrics(sensorId: string): Map<string, StoredMetric> {
+  metrics(sensorId: string): ReadonlyMap<string, StoredMetric> {
+    const cached = this.#metricCache.get(sensorId);
+    if (cached) return cached;
     const rows = this.#statement(
       "SELECT * FROM local_api_metrics WHERE sensor_id = ? ORDER BY created_at, rowid",
     ).all(sensorId) as unknown as MetricRow[];
-    return new Map(rows.map((row) => [row.metric_id, toMetric(row)]));
+    const metrics = new Map(rows.map((row) => [row.metric_id, toMetric(row)]));
+    this.#metricCache.set(sensorId, metrics);
+    return metrics;
   }
 
   /** Creates metrics in one transaction; returns their ids in order. */
   createMetrics(sensorId: string, definitions: MetricDefinition[]): string[] {
+    this.#metricCache.delete(sensorId);
     const insert = this.#statement(
       `INSERT INTO local_api_metrics
        (metric_id, sensor_id, matching_id, name, value_unit, value_type, value_annotation, created_at)
@@ -176,6 +197,7 @@ export class SensorStore {
 
   /** Applies updates in one transaction; returns the ids whose row changed. */
   updateMetrics(updates: MetricUpdate[]): string[] {
+    this.#metricCache.clear();
     const rename = this.#statement(
       "UPDATE local_api_metrics SET name = ? WHERE metric_id = ? AND name != ?",
     );
@@ -201,6 +223,7 @@ export class SensorStore {
 
   /** Deletes metrics in one transaction. */
   deleteMetrics(metricIds: string[]): void {
+    this.#metricCache.clear();
     const remove = this.#statement("DELETE FROM local_api_metrics WHERE metric_id = ?");
     this.#transaction(() => metricIds.forEach((id) => remove.run(id)));
   }
