@@ -36,6 +36,7 @@ const STEPS = [
     csr_pem TEXT NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('pending', 'active', 'revoked')),
     serial TEXT,
+    cert_pem TEXT,
     created_at INTEGER NOT NULL
   )`,
 ];
@@ -74,10 +75,19 @@ export class ClientRegistry {
     ).run(record.clientId, record.name, record.csrHash, record.csrPem, record.state, Date.now());
   }
 
-  /** Marks a client active with the serial of the certificate it was given. */
-  activate(clientId: string, serial: string): void {
-    this.#statement("UPDATE local_api_clients SET state = 'active', serial = ? WHERE client_id = ?")
-      .run(serial, clientId);
+  /** Marks a client active with the certificate it was given. */
+  activate(clientId: string, serial: string, certPem: string): void {
+    this.#statement(
+      "UPDATE local_api_clients SET state = 'active', serial = ?, cert_pem = ? WHERE client_id = ?",
+    ).run(serial, certPem, clientId);
+  }
+
+  /** The certificate an active client was given. */
+  certificateOf(clientId: string): string | undefined {
+    const row = this.#statement(
+      "SELECT cert_pem FROM local_api_clients WHERE client_id = ? AND state = 'active'",
+    ).get(clientId) as { cert_pem: string | null } | undefined;
+    return row?.cert_pem ?? undefined;
   }
 
   /** Marks a client revoked; true when it existed and was not revoked yet. */

@@ -90,7 +90,7 @@ export async function startProvisioning(options: ProvisioningOptions): Promise<P
 
   async function issue(clientId: string, csrPem: string, hash: string): Promise<void> {
     const { certPem, serial } = authority.signClient(csrPem, clientId);
-    registry.activate(clientId, serial);
+    registry.activate(clientId, serial, certPem);
     log.info("Provisioned local API client {clientId}", { clientId });
     await send(certBackTopic(hash), certPem, approval);
   }
@@ -119,7 +119,12 @@ export async function startProvisioning(options: ProvisioningOptions): Promise<P
       });
       return;
     }
-    if (known?.state === "active") return issue(known.clientId, csrPem, hash);
+    // An app that lost the reply asks again: it gets the same certificate, so
+    // whoever else holds a copy of its CSR cannot make the agent replace it.
+    if (known?.state === "active") {
+      const certPem = registry.certificateOf(known.clientId);
+      if (certPem) return send(certBackTopic(hash), certPem, approval);
+    }
     const clientId = newId();
     registry.add({
       clientId,

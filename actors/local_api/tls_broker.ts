@@ -7,6 +7,9 @@ import { Aedes, type AedesOptions } from "aedes";
 import type { Socket } from "node:net";
 import { createServer, type TlsOptions } from "node:tls";
 import { isLoopbackHost } from "../broker/embedded_broker.ts";
+import { getLogger } from "../runtime/logging.ts";
+
+const log = getLogger("local-api", "tls");
 
 /** A running TLS broker. */
 export interface TlsBroker {
@@ -35,8 +38,11 @@ export async function startTlsBroker(
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
   });
-  // A refused handshake (no or a foreign client certificate) is the client's problem, not ours.
-  server.on("tlsClientError", () => {});
+  // A refused handshake (no, a foreign or a v1 client certificate) ends that
+  // connection only; it is worth a line, since it may be a probe.
+  server.on("tlsClientError", (error: Error) => {
+    log.warn("Refused a TLS connection to the {what}: {reason}", { what, reason: error.message });
+  });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);

@@ -55,6 +55,9 @@ Deno.test("a CSR on /createConnector gets a CA-signed X.509 v3 client certificat
       "my-app",
       await csrHash(csrPem),
     ]);
+    const repeated = await requestCertificate(world.provisioningPort, world.caPem, csrPem);
+    equal(repeated.text, reply.text, "the same CSR again gets the same certificate");
+    equal(world.api.clients().length, 1);
     const again = await provisionApp(world.provisioningPort, world.caPem);
     notEqual(again.clientId, clientId, "each app gets its own client id");
   } finally {
