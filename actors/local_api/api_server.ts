@@ -186,7 +186,14 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       }
       await module.handle({ clientId, path, payload }, output);
     } catch (error) {
-      if (error instanceof LocalApiError) return output.send(clientId, errorPath, error.toBody());
+      if (error instanceof LocalApiError) {
+        log.debug("Refused {path} from {clientId}: {reason}", {
+          path,
+          clientId,
+          reason: error.message,
+        });
+        return output.send(clientId, errorPath, error.toBody());
+      }
       log.error("Answering {path} for {clientId} failed: {error}", { path, clientId, error });
       output.send(
         clientId,

@@ -26,6 +26,7 @@ import {
   routeOf,
 } from "../../protocols/local_api_topics.ts";
 import type { LocalApiModule, LocalApiOutput, LocalApiRequest } from "./module.ts";
+import { getLogger } from "../runtime/logging.ts";
 import type { SensorStore, StoredMetric } from "./sensor_store.ts";
 
 /** Stores a telemetry record for every cloud (the agent's `TelemetryRouter.publish`). */
@@ -44,6 +45,8 @@ export interface SensorApiOptions {
   /** Most metrics per sensor. Default 1000. */
   maxMetrics?: number;
 }
+
+const log = getLogger("local-api", "sensors");
 
 /** The telemetry stream of a sensor's pushed values. */
 export function sensorStream(sensorId: string): string {
@@ -186,6 +189,11 @@ export function sensorApi(options: SensorApiOptions): LocalApiModule {
         output.send(request.clientId, route.ok, await answer(request, route, output));
       } catch (error) {
         if (!(error instanceof LocalApiError)) throw error;
+        log.debug("Refused {path} from {clientId}: {reason}", {
+          path: request.path,
+          clientId: request.clientId,
+          reason: error.message,
+        });
         output.send(request.clientId, route.error, error.toBody());
       }
     },
