@@ -209,7 +209,12 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     const path = parseApiTopic(packet.topic)?.path;
     // Replies and live data are the agent's to send; an app echoing them is ignored.
     if (!path || /\/(inbox|livedata)$/.test(path)) return;
-    void dispatch(clientId, path, new Uint8Array(packet.payload as Buffer));
+    // dispatch answers every failure itself; this only catches a reply that
+    // could not be sent (the broker closing), which must not become an
+    // unhandled rejection that ends the agent.
+    dispatch(clientId, path, new Uint8Array(packet.payload as Buffer)).catch((error) =>
+      log.error("Cannot answer {path} for {clientId}: {error}", { path, clientId, error })
+    );
   });
 
   return { port: server.port, output, close: server.close };
