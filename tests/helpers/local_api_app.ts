@@ -6,7 +6,6 @@
 import { Buffer } from "node:buffer";
 import forge from "node-forge";
 import mqtt, { type MqttClient } from "mqtt";
-import { generateKeyAndCsr } from "../../protocols/aws_csr.ts";
 
 /** A key, its CSR and (once provisioned) the certificate. */
 export interface AppIdentity {
@@ -14,6 +13,27 @@ export interface AppIdentity {
   csrPem: string;
   certPem: string;
   clientId: string;
+}
+
+/**
+ * An RSA 2048 key and a SHA-256 CSR with CN `name` and basicConstraints
+ * CA:false, as the SDK makes them; node-forge directly, not the agent's
+ * own CSR code, so the test does not share the agent's assumptions.
+ */
+export function makeKeyAndCsr(name: string): { privateKeyPem: string; csrPem: string } {
+  const keys = forge.pki.rsa.generateKeyPair({ bits: 2048, workers: -1 });
+  const csr = forge.pki.createCertificationRequest();
+  csr.publicKey = keys.publicKey;
+  csr.setSubject([{ name: "commonName", value: name }]);
+  csr.setAttributes([{
+    name: "extensionRequest",
+    extensions: [{ name: "basicConstraints", cA: false }],
+  }]);
+  csr.sign(keys.privateKey, forge.md.sha256.create());
+  return {
+    privateKeyPem: forge.pki.privateKeyToPem(keys.privateKey),
+    csrPem: forge.pki.certificationRequestToPem(csr),
+  };
 }
 
 /** sha256 hex of the CSR PEM bytes: the `/certBack/<hash>` level. */
@@ -73,7 +93,7 @@ export async function provisionApp(
   caPem: string,
   name = "test-app",
 ): Promise<AppIdentity> {
-  const { privateKeyPem, csrPem } = await generateKeyAndCsr({ commonName: name });
+  const { privateKeyPem, csrPem } = makeKeyAndCsr(name);
   const reply = await requestCertificate(port, caPem, csrPem);
   if (!reply.ok) throw new Error(`Provisioning failed: ${reply.text}`);
   return { keyPem: privateKeyPem, csrPem, certPem: reply.text, clientId: commonNameOf(reply.text) };

@@ -13,11 +13,11 @@ import {
   connectApi,
   connectProvisioning,
   csrHash,
+  makeKeyAndCsr,
   provisionApp,
   requestCertificate,
 } from "../helpers/local_api_app.ts";
 import { until } from "../helpers/c8y_agent.ts";
-import { generateKeyAndCsr } from "../../protocols/aws_csr.ts";
 
 function csrWith(bits: number, md = forge.md.sha256.create()): string {
   const keys = forge.pki.rsa.generateKeyPair({ bits, workers: -1 });
@@ -38,7 +38,7 @@ function tampered(csrPem: string): string {
 Deno.test("a CSR on /createConnector gets a CA-signed X.509 v3 client certificate with a 32-hex CN on /certBack/<sha256>", async () => {
   const world = await startLocalApiWorld();
   try {
-    const { csrPem } = await generateKeyAndCsr({ commonName: "my-app" });
+    const { csrPem } = makeKeyAndCsr("my-app");
     const reply = await requestCertificate(world.provisioningPort, world.caPem, csrPem);
     ok(reply.ok, reply.text);
     const cert = forge.pki.certificateFromPem(reply.text);
@@ -112,7 +112,7 @@ Deno.test("the provisioning port allows only /createConnector and the app's own 
 Deno.test("in approval mode a new app waits until the operator approves it, and a refused one gets ForbiddendAccess", async () => {
   const world = await startLocalApiWorld({ approval: "operator" });
   try {
-    const first = await generateKeyAndCsr({ commonName: "waiting-app" });
+    const first = makeKeyAndCsr("waiting-app");
     const reply = requestCertificate(world.provisioningPort, world.caPem, first.csrPem, 10_000);
     await until("the client to be pending", () => world.api.clients("pending").length === 1);
     const [pending] = world.api.clients("pending");
@@ -124,7 +124,7 @@ Deno.test("in approval mode a new app waits until the operator approves it, and 
     ok(answered.ok, answered.text);
     equal(commonNameOf(answered.text), pending.clientId);
 
-    const second = await generateKeyAndCsr({ commonName: "unwanted-app" });
+    const second = makeKeyAndCsr("unwanted-app");
     const rejected = requestCertificate(world.provisioningPort, world.caPem, second.csrPem, 10_000);
     await until("the second client to be pending", () => world.api.clients("pending").length === 1);
     await world.api.reject(world.api.clients("pending")[0].clientId);
