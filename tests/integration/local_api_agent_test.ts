@@ -1,5 +1,6 @@
 /**
  * The local API inside a whole agent whose cloud is a generic MQTT broker
+ * (or the Cumulocity emulator)
  * (PROTOCOLS.md §0, §4): values an app pushes over the local API arrive
  * on the cloud's telemetry topics through the outbox, and the agent tree
  * shows the `local-api` subtree.
@@ -9,6 +10,7 @@ import { startAedes } from "../helpers/brokers.ts";
 import { observe } from "../helpers/mqtt_observer.ts";
 import { testAgent } from "../helpers/agent.ts";
 import { connectApi, provisionApp } from "../helpers/local_api_app.ts";
+import { setup as c8ySetup } from "../helpers/c8y_agent.ts";
 
 const LOCAL_API = `
 [localApi]
@@ -57,5 +59,38 @@ Deno.test("values an app pushes through the local API arrive at the generic clou
     await cloud.close();
     await broker.stop();
     await Deno.remove(stateDir, { recursive: true });
+  }
+});
+
+Deno.test("values an app pushes through the local API arrive at Cumulocity as measurements", async () => {
+  const t = await c8ySetup({ extra: LOCAL_API });
+  try {
+    const localApi = t.agent.localApi();
+    await localApi.ready();
+    const { provisioning, api } = localApi.ports();
+    const caPem = await Deno.readTextFile(`${t.stateDir}/local-api/ca.crt`);
+    const app = await connectApi(api!, caPem, await provisionApp(provisioning!, caPem));
+    try {
+      const sid = ((await app.call("/sensor/create", { name: "climate" }, ["/sensor/inbox"]))
+        .body as { sensorId: string }).sensorId;
+      const [metric] = (await app.call(
+        `/sensor/${sid}/metric`,
+        { metrics: [{ matchingId: "1", name: "t", valueUnit: "SI.Temperature.CELSIUS" }] },
+        [`/sensor/${sid}/metric/inbox`],
+      )).body as { metricId: string }[];
+      await app.call(
+        `/sensor/${sid}/metric/pushValues`,
+        { metrics: [{ metricId: metric.metricId, value: 21.5 }], timestamp: 1700000000000 },
+        [`/sensor/${sid}/info/inbox`],
+      );
+      const [line] = await t.emulator.waitForLines((f) =>
+        f[0] === "200" && f[1] === `local.${sid}`
+      );
+      deepEqual(line.fields.slice(1, 4), [`local.${sid}`, metric.metricId, "21.5"]);
+    } finally {
+      await app.close();
+    }
+  } finally {
+    await t.teardown();
   }
 });
