@@ -1,9 +1,8 @@
 /**
  * The local API inside a whole agent whose cloud is a generic MQTT broker
- * (or the Cumulocity emulator)
- * (PROTOCOLS.md §0, §4): values an app pushes over the local API arrive
- * on the cloud's telemetry topics through the outbox, and the agent tree
- * shows the `local-api` subtree.
+ * or the Cumulocity emulator (PROTOCOLS.md §0, §1, §4): values an app
+ * pushes over the local API arrive in the cloud's own format through the
+ * outbox, and the agent tree shows the `local-api` subtree.
  */
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { startAedes } from "../helpers/brokers.ts";
