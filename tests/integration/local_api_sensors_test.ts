@@ -10,8 +10,17 @@ import { type ApiApp, connectApi, provisionApp } from "../helpers/local_api_app.
 
 async function setup(): Promise<{ world: LocalApiWorld; app: ApiApp; stop(): Promise<void> }> {
   const world = await startLocalApiWorld();
-  const identity = await provisionApp(world.provisioningPort, world.caPem);
-  const app = await connectApi(world.apiPort, world.caPem, identity);
+  let app: ApiApp;
+  try {
+    app = await connectApi(
+      world.apiPort,
+      world.caPem,
+      await provisionApp(world.provisioningPort, world.caPem),
+    );
+  } catch (error) {
+    await world.stop();
+    throw error;
+  }
   return {
     world,
     app,
