@@ -55,3 +55,28 @@ export {
   type TelemetrySettings,
 } from "./actors/aws/mod.ts";
 export * from "./actors/support/client.ts";
+export {
+  LocalApiClient,
+  type LocalApiClientOptions,
+  LocalApiRequestError,
+  type MetricInfo,
+  type MetricValue,
+  type SensorInfo,
+} from "./actors/local_api/client.ts";
+export {
+  type ClientState,
+  LocalApi,
+  type LocalApiClientRecord,
+  type LocalApiModule,
+  type LocalApiOptions,
+  type LocalApiOutput,
+  type LocalApiRequest,
+  type LocalApiSettings,
+  type PublishTelemetry,
+} from "./actors/local_api/mod.ts";
+export {
+  LocalApiErrorCode,
+  type MetricDefinition,
+  type MetricUpdate,
+  type ValueType,
+} from "./actors/local_api/public_types.ts";

@@ -16,13 +16,13 @@ import { getLogger } from "../runtime/logging.ts";
 import { openDatabase } from "../store/database.ts";
 import { Outbox } from "../telemetry/outbox.ts";
 import type { AccessCheck } from "../tunnels/types.ts";
-import type { LocalApiModule } from "../local_api/module.ts";
 import { supportModule, SupportService, supportTree } from "../support/mod.ts";
 import { buildCloud, type CloudHandle, type CloudParts } from "./clouds.ts";
 import { controlCommands, serveControl } from "./control.ts";
 import { type CommandHandler, type DesiredHandler, HandlerRegistry } from "./handlers.ts";
 import { TelemetryRouter } from "./telemetry_router.ts";
 import { agentTree } from "./tree.ts";
+import { LocalApi, type LocalApiModule } from "../local_api/mod.ts";
 import { type Config, parseConfig } from "./config.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 
@@ -42,6 +42,8 @@ export interface AgentOptions {
   accessCheck?: AccessCheck;
   /** Called with the built clouds at every start, before any actor runs (to attach handlers). */
   onCloudsBuilt?: (clouds: readonly CloudHandle[]) => void;
+  /** More local API modules after the sensor/metric one (used when `[localApi]` is enabled). */
+  localApiModules?: LocalApiModule[];
 }
 
 /** What `outpost status` shows. */
@@ -86,6 +88,8 @@ export interface Agent {
   cloud(name: string): CloudHandle | undefined;
   /** The modules the local API serves for this agent (the `support` module, docs/support.md). */
   localApiModules(): LocalApiModule[];
+  /** The local API (clients, approval, ports); throws when `[localApi]` is not enabled. */
+  localApi(): LocalApi;
 }
 
 const log = getLogger("agent");
@@ -133,6 +137,11 @@ export function createAgent(
     startActor: (spec) => live().system.startChild("agent/apps", spec),
     cloud: (name) => running?.clouds.find((c) => c.name === name),
     localApiModules: () => [live().supportModule],
+    localApi() {
+      const localApi = live().localApi;
+      if (!localApi) throw new Error("The local API is not enabled: set [localApi] enabled = true");
+      return localApi;
+    },
     connected: () =>
       Promise.all(live().clouds.map((c) => firstConnect(c.link))).then(() => undefined),
   };
@@ -144,6 +153,7 @@ interface Running {
   outbox: Outbox;
   router: TelemetryRouter;
   clouds: CloudParts[];
+  localApi?: LocalApi;
   system: ActorSystem;
   supportModule: LocalApiModule;
   drops: DropReporter;
@@ -211,12 +221,23 @@ async function startRunning(
       log.error("Cannot store a {stream} record: {error}", { stream, error })
     );
   };
+  const supportLocal = supportModule(support);
+  const localApi = config.localApi.enabled
+    ? new LocalApi({
+      settings: config.localApi,
+      stateDir: config.agent.stateDir,
+      db,
+      publish: (stream, values, ts) => router.publish(stream, values, ts),
+      modules: [supportLocal, ...options.localApiModules ?? []],
+    })
+    : undefined;
   const system: ActorSystem = createSystem(
     agentTree({
       config,
       clouds: clouds.map((c) => c.spec),
       emit,
       apps: options.actors ?? [],
+      localApi: localApi?.spec(),
       support: supportTree(support, () => ({
         startChild: (path, spec) => system.startChild(path, spec),
         terminateChild: (path, id) => system.terminateChild(path, id),
@@ -235,7 +256,8 @@ async function startRunning(
     router,
     clouds,
     system,
-    supportModule: supportModule(support),
+    supportModule: supportLocal,
+    localApi,
     drops,
     closed: false,
   };

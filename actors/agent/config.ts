@@ -150,6 +150,20 @@ export const configFileSchema = z.strictObject({
     message: LOOPBACK_EXPECTED,
     when: validAt("host", "allowRemote"),
   }).prefault({}),
+  localApi: z.strictObject({
+    enabled: flag().default(false),
+    host: text("a loopback address (127.0.0.0/8, ::1, localhost)").refine(isLoopback, {
+      message: "a loopback address (127.0.0.0/8, ::1, localhost): apps on this device only",
+    }).default("127.0.0.1"),
+    provisioningPort: int(0, 65535).default(18883),
+    apiPort: int(0, 65535).default(18884),
+    caCertPath: text("a file path").default(""),
+    approval: oneOf(["auto", "operator"]).default("auto"),
+  }).refine((l) => l.apiPort === 0 || l.apiPort !== l.provisioningPort, {
+    path: ["apiPort"],
+    message: "a port other than localApi.provisioningPort (or 0)",
+    when: validAt("apiPort", "provisioningPort"),
+  }).prefault({}),
   clouds: z.record(
     z.string().regex(CLOUD_NAME).describe(
       "a cloud name of 1 to 32 characters from A-Z a-z 0-9 _ -",
@@ -179,6 +193,11 @@ function resolveDefaults(file: FileConfig) {
       socket: file.control.socket || `${agent.stateDir.replace(/\/+$/, "")}/control.sock`,
     },
     broker: { ...broker, enabled: broker.enabled ?? !configured },
+    localApi: {
+      ...file.localApi,
+      caCertPath: file.localApi.caCertPath ||
+        `${agent.stateDir.replace(/\/+$/, "")}/local-api/ca.crt`,
+    },
     clouds: Object.fromEntries(
       Object.entries(clouds).map(([name, cloud]) => [name, cloudDefaults(cloud, agent.deviceId)]),
     ),

@@ -76,6 +76,22 @@ export interface BrokerSection {
   allowRemote: boolean;
 }
 
+/** `[localApi]`: the TeamViewer IoT SDK compatible local API for apps (docs/local_api.md). */
+export interface LocalApiSection {
+  /** Off by default. */
+  enabled: boolean;
+  /** Loopback only. */
+  host: string;
+  /** TLS port for provisioning (`/createConnector`); 0 picks a free one. */
+  provisioningPort: number;
+  /** Mutual-TLS port for the API; 0 picks a free one. */
+  apiPort: number;
+  /** Where the CA certificate is written for apps; defaults to `<stateDir>/local-api/ca.crt`. */
+  caCertPath: string;
+  /** `auto` signs every valid CSR; `operator` waits for an approval. */
+  approval: "auto" | "operator";
+}
+
 /** Exponential backoff between connection attempts. */
 export interface ConnectionBackoff {
   /** First delay. */
@@ -277,6 +293,8 @@ export interface Config {
   broker: BrokerSection;
   /** `[support]`. */
   support: SupportSection;
+  /** `[localApi]`. */
+  localApi: LocalApiSection;
   /** Clouds by name; the embedded default is one cloud named `local`. */
   clouds: Record<string, CloudConfig>;
 }

@@ -26,6 +26,7 @@ export type {
   C8yRestart,
   C8yShell,
   ConnectionBackoff,
+  LocalApiSection,
   LogSection,
   MqttCloudConfig,
   MqttEndpointConfig,

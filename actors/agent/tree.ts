@@ -4,6 +4,10 @@
  * ```
  * agent                 one_for_one
  * ├── broker            the embedded MQTT broker (when enabled)
+ * ├── local-api         rest_for_one (when enabled; see actors/local_api/mod.ts)
+ * │   ├── authority
+ * │   ├── provisioning
+ * │   └── api
  * ├── telemetry         one_for_one: built-in sources (system)
  * ├── cloud:<name>      rest_for_one per configured cloud (see actors/generic/mod.ts)
  * │   ├── connection
@@ -40,10 +44,14 @@ export interface TreeParts {
   apps: Spec[];
   /** The remote-support subtree (sessions, access control, instant support, chats). */
   support: SupervisorSpec;
+  /** The `local-api` subtree, when `[localApi]` is enabled. */
+  localApi?: SupervisorSpec;
 }
 
 /** Builds the agent's root supervisor spec. */
-export function agentTree({ config, clouds, emit, apps, support }: TreeParts): SupervisorSpec {
+export function agentTree(
+  { config, clouds, emit, apps, support, localApi }: TreeParts,
+): SupervisorSpec {
   const broker: ChildSpec[] = config.broker.enabled
     ? [child("broker", embeddedBroker(config.broker), { backoff: { minMs: 1000, maxMs: 30_000 } })]
     : [];
@@ -53,6 +61,7 @@ export function agentTree({ config, clouds, emit, apps, support }: TreeParts): S
     : [];
   return supervisor("agent", { strategy: "one_for_one", intensity: 5, periodMs: 30_000 }, [
     ...broker,
+    ...localApi ? [localApi] : [],
     supervisor("telemetry", { strategy: "one_for_one", intensity: 5, periodMs: 30_000 }, sources),
     // Before the clouds: their tunnels ask its access control and report to its sessions.
     support,

@@ -43,4 +43,6 @@ export interface LocalApiModule {
   handles(path: string): boolean;
   /** Answers one request; a throw is logged and answered with InternalError by the router. */
   handle(request: LocalApiRequest, output: LocalApiOutput): void | Promise<void>;
+  /** Optional: forgets everything of a client that was deprovisioned (`/delete`). */
+  clientRemoved?(clientId: string): void | Promise<void>;
 }

@@ -98,6 +98,14 @@ Deno.test("with no file and no environment the configuration is complete and run
       sendTimeoutSec: 30,
     },
     broker: { enabled: true, host: "127.0.0.1", port: 1883, allowRemote: false },
+    localApi: {
+      enabled: false,
+      host: "127.0.0.1",
+      provisioningPort: 18883,
+      apiPort: 18884,
+      caCertPath: ".outpost/local-api/ca.crt",
+      approval: "auto",
+    },
     clouds: {
       local: {
         type: "mqtt",
@@ -178,7 +186,7 @@ Deno.test("each kind of mistake names its key, what was expected and what was fo
   deepEqual(issuesOf("colour = 1"), [{
     key: "colour",
     expected:
-      "no such key (known keys: agent, log, control, outbox, telemetry, remoteAccess, support, broker, clouds)",
+      "no such key (known keys: agent, log, control, outbox, telemetry, remoteAccess, support, broker, localApi, clouds)",
     found: 'key "colour"',
   }]);
   deepEqual(issuesOf(`${MAIN}[clouds.main.backoff]\nminMS = 5`), [{

@@ -1,0 +1,411 @@
+/**
+ * `LocalApiClient`: the app side of the local API (PROTOCOLS.md §4), for
+ * TypeScript apps on the device; the TeamViewer IoT SDK's calls as
+ * promises. It provisions itself with a CSR on the TLS port (key 0600,
+ * CSR and certificate kept in `certFolder`), then talks over mutual TLS.
+ * Replies carry no request id: each call waits on its reply topics, and
+ * calls waiting on the same topics are answered in order.
+ */
+import mqtt, { type MqttClient } from "mqtt";
+import forge from "node-forge";
+import { generateKeyAndCsr } from "../../protocols/aws_csr.ts";
+import { decodeErrorBody, errorName } from "../../protocols/local_api_errors.ts";
+import type { MetricDefinition, MetricUpdate } from "../../protocols/local_api_payloads.ts";
+import {
+  apiTopic,
+  certBackErrorTopic,
+  certBackTopic,
+  CREATE_CONNECTOR,
+  liveDataPath,
+  routeOf,
+} from "../../protocols/local_api_topics.ts";
+import { readSecretFile, writeSecretFile } from "../store/secret_file.ts";
+
+/** Options of {@link LocalApiClient}. */
+export interface LocalApiClientOptions {
+  /** The CA certificate file the agent wrote (`localApi.caCertPath`). */
+  caFile: string;
+  /** Where the key (0600), CSR and certificate are kept. */
+  certFolder: string;
+  /** Default "127.0.0.1". */
+  host?: string;
+  /** The provisioning port. Default 18883. */
+  provisionPort?: number;
+  /** The mutual-TLS port. Default 18884. */
+  port?: number;
+  /** How long a call waits for its reply. Default 10000 ms. */
+  timeoutMs?: number;
+}
+
+/**
+ * A refusal from the agent, with the SDK's error code.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await client.deleteSensor("0".repeat(32));
+ * } catch (error) {
+ *   if (error instanceof LocalApiRequestError && error.code === 15) console.log("no such sensor");
+ * }
+ * ```
+ */
+export class LocalApiRequestError extends Error {
+  /** The SDK's error code (`errorcode`). */
+  readonly code: number;
+
+  /** Builds the error from the agent's `errorcode` and `errorMessage`. */
+  constructor(code: number, message: string) {
+    super(`${errorName(code) ?? "Error"} (${code}): ${message}`);
+    this.name = "LocalApiRequestError";
+    this.code = code;
+  }
+}
+
+/** A sensor as `listSensors` returns it. */
+export interface SensorInfo {
+  /** The sensor's id. */
+  sensorId: string;
+  /** Its name. */
+  name: string;
+  /** Always true: values are stored (forwarded through the outbox). */
+  store: boolean;
+  /** Its metrics, each with the topic that describes it. */
+  metrics: { metricId: string; link: string }[];
+}
+
+/** A metric as `describeMetric` returns it. */
+export interface MetricInfo extends MetricDefinition {
+  /** The metric's id. */
+  metricId: string;
+  /** Its sensor's id. */
+  sensorId: string;
+  /** The topic that describes it. */
+  link: string;
+}
+
+/** One value to push. */
+export interface MetricValue {
+  /** Which metric. */
+  metricId: string;
+  /** A number (value unit, double, integer), a boolean (bool) or a string (string). */
+  value: number | boolean | string;
+}
+
+interface Waiter {
+  resolve(body: unknown): void;
+  reject(error: Error): void;
+}
+
+const KEY_FILE = "client.key";
+const CSR_FILE = "client.csr";
+const CERT_FILE = "client.crt";
+
+/**
+ * A local app's connection to the Outpost local API.
+ *
+ * @example
+ * ```ts
+ * const client = new LocalApiClient({ caFile: ".outpost/local-api/ca.crt", certFolder: "certs" });
+ * await client.provision("thermometer");
+ * await client.connect();
+ * const sensorId = await client.createSensor("kitchen");
+ * const [{ metricId }] = await client.createMetrics(sensorId, [
+ *   { matchingId: "t", name: "temperature", valueUnit: "SI.Temperature.CELSIUS" },
+ * ]);
+ * await client.pushValues(sensorId, [{ metricId, value: 21.5 }]);
+ * await client.close();
+ * ```
+ */
+export class LocalApiClient {
+  #options: Required<LocalApiClientOptions>;
+  #mqtt?: MqttClient;
+  #clientId?: string;
+  #waiting = new Map<string, Waiter[]>();
+  #live = new Map<string, Set<(values: { metrics: MetricValue[]; timestamp: number }) => void>>();
+
+  /** A client; nothing connects until `provision` or `connect`. */
+  constructor(options: LocalApiClientOptions) {
+    this.#options = {
+      host: "127.0.0.1",
+      provisionPort: 18883,
+      port: 18884,
+      timeoutMs: 10_000,
+      ...options,
+    };
+  }
+
+  /** The client id (CN of the certificate) once provisioned. */
+  get clientId(): string | undefined {
+    return this.#clientId;
+  }
+
+  /** True while the mutual-TLS connection is up. */
+  get connected(): boolean {
+    return this.#mqtt?.connected ?? false;
+  }
+
+  /**
+   * Uses the key and certificate in `certFolder`, or makes a key and CSR
+   * (CN = `name`) and asks the agent for a certificate. In approval mode
+   * this waits until the operator approves (up to `timeoutMs`).
+   */
+  async provision(
+    name = "outpost-app",
+  ): Promise<{ clientId: string; alreadyProvisioned: boolean }> {
+    const folder = this.#options.certFolder;
+    const [key, cert] = await Promise.all([
+      readSecretFile(`${folder}/${KEY_FILE}`),
+      readSecretFile(`${folder}/${CERT_FILE}`),
+    ]);
+    if (key !== undefined && cert !== undefined) {
+      this.#clientId = commonNameOf(cert);
+      return { clientId: this.#clientId, alreadyProvisioned: true };
+    }
+    const { privateKeyPem, csrPem } = await generateKeyAndCsr({ commonName: name });
+    const certPem = await this.#requestCertificate(csrPem);
+    await Deno.mkdir(folder, { recursive: true, mode: 0o700 });
+    await writeSecretFile(`${folder}/${KEY_FILE}`, privateKeyPem);
+    await Deno.writeTextFile(`${folder}/${CSR_FILE}`, csrPem);
+    await Deno.writeTextFile(`${folder}/${CERT_FILE}`, certPem);
+    this.#clientId = commonNameOf(certPem);
+    return { clientId: this.#clientId, alreadyProvisioned: false };
+  }
+
+  /** Opens the mutual-TLS connection; call `provision` first. */
+  async connect(): Promise<void> {
+    const folder = this.#options.certFolder;
+    const [key, cert] = await Promise.all([
+      readSecretFile(`${folder}/${KEY_FILE}`),
+      readSecretFile(`${folder}/${CERT_FILE}`),
+    ]);
+    if (key === undefined || cert === undefined) {
+      throw new Error(
+        `Not provisioned: no ${KEY_FILE} and ${CERT_FILE} in ${folder}; call provision()`,
+      );
+    }
+    const clientId = commonNameOf(cert);
+    this.#clientId = clientId;
+    const client = await mqtt.connectAsync(this.#url(this.#options.port), {
+      ca: await Deno.readTextFile(this.#options.caFile),
+      key,
+      cert,
+      reconnectPeriod: 0,
+      connectTimeout: this.#options.timeoutMs,
+    });
+    (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
+    client.on("message", (topic, payload) => this.#receive(topic, payload));
+    client.on("close", () => this.#failAll(new Error("The local API connection closed")));
+    await client.subscribeAsync(apiTopic(clientId, "/#"), { qos: 1 });
+    this.#mqtt = client;
+  }
+
+  /** Checks the connection: the agent answers `{"request":"Ping"}`. */
+  async ping(): Promise<void> {
+    await this.#call("/ping", { request: "Ping" });
+  }
+
+  /** Creates a sensor; resolves with its id. */
+  async createSensor(name: string): Promise<string> {
+    return (await this.#call("/sensor/create", { name }) as { sensorId: string }).sensorId;
+  }
+
+  /** Renames a sensor. */
+  async updateSensor(sensorId: string, name: string): Promise<void> {
+    await this.#call(`/sensor/${sensorId}/update`, { name });
+  }
+
+  /** Deletes a sensor and its metrics. */
+  async deleteSensor(sensorId: string): Promise<void> {
+    await this.#call(`/sensor/${sensorId}/delete`, {});
+  }
+
+  /** Every sensor of this client with its metric ids. */
+  async listSensors(): Promise<SensorInfo[]> {
+    return await this.#call("/inventory", {}) as SensorInfo[];
+  }
+
+  /** Creates metrics; resolves with their ids, matched by `matchingId`. */
+  async createMetrics(
+    sensorId: string,
+    metrics: MetricDefinition[],
+  ): Promise<{ matchingId: string | number; metricId: string }[]> {
+    return await this.#call(`/sensor/${sensorId}/metric`, { metrics }) as {
+      matchingId: string | number;
+      metricId: string;
+    }[];
+  }
+
+  /** One metric's definition. */
+  async describeMetric(sensorId: string, metricId: string): Promise<MetricInfo> {
+    return await this.#call(`/sensor/${sensorId}/metric/${metricId}/inventory`, {}) as MetricInfo;
+  }
+
+  /** Renames metrics or changes their annotation. */
+  async updateMetrics(sensorId: string, metrics: MetricUpdate[]): Promise<void> {
+    await this.#call(`/sensor/${sensorId}/metric/update`, { metrics });
+  }
+
+  /** Deletes metrics of a sensor. */
+  async deleteMetrics(sensorId: string, metricIds: string[]): Promise<void> {
+    await this.#call(`/sensor/${sensorId}/metric/delete`, {
+      metrics: metricIds.map((metricId) => ({ metricId })),
+    });
+  }
+
+  /** Pushes values (at `timestamp` ms, default now); resolves once the agent stored them. */
+  async pushValues(sensorId: string, values: MetricValue[], timestamp?: number): Promise<void> {
+    await this.#call(`/sensor/${sensorId}/metric/pushValues`, {
+      metrics: values,
+      ...timestamp === undefined ? {} : { timestamp },
+    });
+  }
+
+  /** Calls `listener` with every value pushed to `sensorId`; returns a function that stops it. */
+  onLiveData(
+    sensorId: string,
+    listener: (values: { metrics: MetricValue[]; timestamp: number }) => void,
+  ): () => void {
+    const path = liveDataPath(sensorId);
+    const set = this.#live.get(path) ?? new Set();
+    set.add(listener);
+    this.#live.set(path, set);
+    return () => set.delete(listener);
+  }
+
+  /** Deprovisions this client (its sensors are deleted), forgets the files and closes. */
+  async deprovision(): Promise<void> {
+    await this.#call("/delete", {});
+    const folder = this.#options.certFolder;
+    for (const file of [KEY_FILE, CSR_FILE, CERT_FILE]) {
+      await Deno.remove(`${folder}/${file}`).catch(() => {});
+    }
+    await this.close();
+  }
+
+  /** Closes the connection; pending calls reject. */
+  async close(): Promise<void> {
+    const client = this.#mqtt;
+    this.#mqtt = undefined;
+    this.#failAll(new Error("The local API client was closed"));
+    await client?.endAsync(true);
+  }
+
+  #url(port: number): string {
+    const host = this.#options.host.includes(":") ? `[${this.#options.host}]` : this.#options.host;
+    return `mqtts://${host}:${port}`;
+  }
+
+  async #requestCertificate(csrPem: string): Promise<string> {
+    const hash = await sha256Hex(csrPem);
+    const client = await mqtt.connectAsync(this.#url(this.#options.provisionPort), {
+      ca: await Deno.readTextFile(this.#options.caFile),
+      reconnectPeriod: 0,
+      connectTimeout: this.#options.timeoutMs,
+    });
+    try {
+      const reply = new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(
+          () =>
+            reject(new Error(`No certificate from the agent within ${this.#options.timeoutMs} ms`)),
+          this.#options.timeoutMs,
+        );
+        client.on("message", (topic, payload) => {
+          clearTimeout(timer);
+          const text = new TextDecoder().decode(payload);
+          if (topic === certBackTopic(hash)) return resolve(text);
+          const error = decodeErrorBody(safeJson(text));
+          reject(new LocalApiRequestError(error?.errorcode ?? 0, error?.errorMessage ?? text));
+        });
+      });
+      await client.subscribeAsync([certBackTopic(hash), certBackErrorTopic(hash)], { qos: 1 });
+      await client.publishAsync(CREATE_CONNECTOR, csrPem, { qos: 1 });
+      return await reply;
+    } finally {
+      await client.endAsync(true);
+    }
+  }
+
+  #call(path: string, body: unknown): Promise<unknown> {
+    const client = this.#mqtt;
+    const clientId = this.#clientId;
+    if (!client || !clientId) {
+      return Promise.reject(new Error("Not connected: call connect() first"));
+    }
+    const route = routeOf(path);
+    if (!route) return Promise.reject(new TypeError(`Not a local API call: ${path}`));
+    const key = `${apiTopic(clientId, route.ok)} ${apiTopic(clientId, route.error)}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const queue = this.#waiting.get(key) ?? [];
+        const at = queue.indexOf(waiter);
+        if (at >= 0) queue.splice(at, 1);
+        reject(new Error(`No reply to ${path} within ${this.#options.timeoutMs} ms`));
+      }, this.#options.timeoutMs);
+      const waiter: Waiter = {
+        resolve: (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      const queue = this.#waiting.get(key) ?? [];
+      queue.push(waiter);
+      this.#waiting.set(key, queue);
+      client.publishAsync(apiTopic(clientId, path), JSON.stringify(body), { qos: 1 }).catch(
+        (error) => waiter.reject(error),
+      );
+    });
+  }
+
+  #receive(topic: string, payload: Uint8Array): void {
+    const body = safeJson(new TextDecoder().decode(payload));
+    const prefix = apiTopic(this.#clientId!, "/");
+    const live = this.#live.get(topic.slice(prefix.length - 1));
+    if (live) {
+      for (const listener of live) {
+        listener(body as { metrics: MetricValue[]; timestamp: number });
+      }
+      return;
+    }
+    for (const [key, queue] of this.#waiting) {
+      const [ok, error] = key.split(" ");
+      if (topic !== ok && topic !== error) continue;
+      const waiter = queue.shift();
+      if (queue.length === 0) this.#waiting.delete(key);
+      if (!waiter) return;
+      const failure = topic === error ? decodeErrorBody(body) : undefined;
+      if (topic === error) {
+        waiter.reject(
+          new LocalApiRequestError(failure?.errorcode ?? 0, failure?.errorMessage ?? String(body)),
+        );
+      } else waiter.resolve(body);
+      return;
+    }
+  }
+
+  #failAll(error: Error): void {
+    const queues = [...this.#waiting.values()];
+    this.#waiting.clear();
+    for (const queue of queues) for (const waiter of queue) waiter.reject(error);
+  }
+}
+
+function commonNameOf(certPem: string): string {
+  return forge.pki.certificateFromPem(certPem).subject.getField("CN").value;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
