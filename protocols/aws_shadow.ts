@@ -274,8 +274,8 @@ export function newClientToken(): string {
   return crypto.randomUUID();
 }
 
-// A key read from JSON may be "__proto__"; plain assignment would set the prototype.
-function setKey(target: ShadowState, key: string, value: unknown): void {
+/** Sets `key` as an own property, even "__proto__" (from JSON), which assignment would not. */
+export function setKey(target: ShadowState, key: string, value: unknown): void {
   Object.defineProperty(target, key, {
     value,
     enumerable: true,

@@ -48,6 +48,20 @@ export type ChatEndpointType = typeof CHAT_ENDPOINT_TYPES[number];
 /** Outcome of `sendMessage`. */
 export type SendMessageResult = "Succeeded" | "Failed";
 
+/** A chat message, as the agent stores it and sends it to apps. */
+export interface ChatMessage {
+  /** The chat id (UUID). */
+  chatId: string;
+  /** The message id (UUID). */
+  messageId: string;
+  /** The text. */
+  content: string;
+  /** ISO-8601 time of the message. */
+  timeStamp: string;
+  /** Who wrote it. */
+  sender: string;
+}
+
 /** Errors of the support API itself (bad requests), sent as `…/event/<module>/error`. */
 export const SUPPORT_ERRORS = [
   "InvalidJson",

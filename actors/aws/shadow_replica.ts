@@ -15,6 +15,7 @@ import { getLogger } from "../runtime/logging.ts";
 import {
   encodeUpdate,
   mergeState,
+  setKey,
   SHADOW_STATE_LIMIT,
   ShadowError,
   type ShadowState,
@@ -231,14 +232,4 @@ function checkSize(desired: ShadowState, reported: ShadowState): void {
       `The shadow document would be ${size} bytes, more than AWS's limit of ${SHADOW_STATE_LIMIT}; refused locally`,
     );
   }
-}
-
-// A key from JSON may be "__proto__"; plain assignment would set the prototype.
-function setKey(target: ShadowState, key: string, value: unknown): void {
-  Object.defineProperty(target, key, {
-    value,
-    enumerable: true,
-    writable: true,
-    configurable: true,
-  });
 }

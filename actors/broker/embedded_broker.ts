@@ -12,7 +12,7 @@
  */
 import { Aedes } from "aedes";
 import { createServer, isIP, type Server, type Socket } from "node:net";
-import { assign, fromCallback, sendTo, setup } from "xstate";
+import { serviceActor } from "../runtime/service_actor.ts";
 import { getLogger } from "../runtime/logging.ts";
 import type { ActorLogic } from "../runtime/spec.ts";
 
@@ -139,11 +139,6 @@ function closeBroker(broker: Aedes): Promise<void> {
   return new Promise((resolve) => broker.close(() => resolve()));
 }
 
-type ServeEvent =
-  | { type: "listening"; port: number }
-  | { type: "failed"; error: unknown }
-  | { type: "closed" };
-
 /**
  * The embedded broker as a supervised actor: it starts the broker, and on
  * `outpost.stop` closes it and finishes. A bind failure is an error exit
@@ -158,57 +153,13 @@ type ServeEvent =
  * ```
  */
 export function embeddedBroker(options: EmbeddedBrokerOptions = {}): ActorLogic {
-  const serve = fromCallback<{ type: "close" }, void>(({ sendBack, receive }) => {
-    const starting = startEmbeddedBroker(options);
-    let closing: Promise<void> | undefined;
-    const close = () =>
-      closing ??= starting.then((broker) => broker.close(), () => {}).catch((error) =>
-        log.error("Closing the embedded MQTT broker failed: {error}", { error })
-      );
-    starting.then(
-      (broker) => {
-        log.info("Embedded MQTT broker listening on {host}:{port}", {
-          host: broker.host,
-          port: broker.port,
-        });
-        sendBack({ type: "listening", port: broker.port });
-      },
-      (error) => sendBack({ type: "failed", error }),
-    );
-    receive(() => void close().then(() => sendBack({ type: "closed" })));
-    return () => void close();
-  });
-
-  return setup({
-    types: {
-      context: {} as { host: string; port: number | undefined },
-      events: {} as ServeEvent | { type: "outpost.stop" },
-    },
-    actors: { serve },
-    actions: {
-      fail: (_, { error }: { error: unknown }) => {
-        throw error;
-      },
-    },
-  }).createMachine({
-    id: "embeddedBroker",
-    context: { host: options.host ?? "127.0.0.1", port: undefined },
-    invoke: { id: "serve", src: "serve" },
-    initial: "starting",
-    on: { "outpost.stop": ".stopping" },
-    states: {
-      starting: {
-        on: {
-          listening: { target: "running", actions: assign({ port: ({ event }) => event.port }) },
-          failed: { actions: { type: "fail", params: ({ event }) => ({ error: event.error }) } },
-        },
-      },
-      running: {},
-      stopping: {
-        entry: sendTo("serve", { type: "close" }),
-        on: { closed: "stopped", "outpost.stop": {} },
-      },
-      stopped: { type: "final" },
-    },
-  });
+  return serviceActor(
+    "embedded MQTT broker",
+    () => startEmbeddedBroker(options),
+    (broker) =>
+      log.info("Embedded MQTT broker listening on {host}:{port}", {
+        host: broker.host,
+        port: broker.port,
+      }),
+  );
 }

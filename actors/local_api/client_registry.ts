@@ -7,7 +7,7 @@
  * that serial is refused even though the CA signed it.
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { migrate } from "../store/database.ts";
+import { migrate, statementCache } from "../store/database.ts";
 
 /** A client's state. */
 export type ClientState = "pending" | "active" | "revoked";
@@ -52,18 +52,12 @@ interface Row {
 
 /** The known-clients table. */
 export class ClientRegistry {
+  // Statements are compiled once: preparing one per call cost more than running it.
+  readonly #statement: (sql: string) => StatementSync;
+
   constructor(private readonly db: DatabaseSync) {
     migrate(db, "local_api_clients", STEPS);
-  }
-  // Statements are compiled once: preparing one per call cost more than running it.
-  #statements = new Map<string, StatementSync>();
-  #statement(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
-    if (!statement) {
-      statement = this.db.prepare(sql);
-      this.#statements.set(sql, statement);
-    }
-    return statement;
+    this.#statement = statementCache(db);
   }
 
   /** Records a new client asking for a certificate. */

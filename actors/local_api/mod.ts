@@ -28,7 +28,7 @@ import type { LocalApiModule, LocalApiOutput } from "./module.ts";
 import { type ProvisioningServer, startProvisioning } from "./provisioning.ts";
 import { type PublishTelemetry, sensorApi } from "./sensor_api.ts";
 import { SensorStore } from "./sensor_store.ts";
-import { serviceActor } from "./service_actor.ts";
+import { serviceActor } from "../runtime/service_actor.ts";
 
 export type { LocalApiModule, LocalApiOutput, LocalApiRequest } from "./module.ts";
 export type { ClientState, LocalApiClientRecord } from "./client_registry.ts";

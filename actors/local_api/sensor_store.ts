@@ -5,7 +5,7 @@
  * its metrics; deprovisioning a client deletes its sensors.
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { migrate } from "../store/database.ts";
+import { migrate, statementCache } from "../store/database.ts";
 import type {
   MetricDefinition,
   MetricUpdate,
@@ -65,18 +65,12 @@ export function newId(): string {
 
 /** The sensor/metric tables. */
 export class SensorStore {
+  // Statements are compiled once: preparing one per call cost more than running it.
+  readonly #statement: (sql: string) => StatementSync;
+
   constructor(private readonly db: DatabaseSync) {
     migrate(db, "local_api_sensors", STEPS);
-  }
-  // Statements are compiled once: preparing one per call cost more than running it.
-  #statements = new Map<string, StatementSync>();
-  #statement(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
-    if (!statement) {
-      statement = this.db.prepare(sql);
-      this.#statements.set(sql, statement);
-    }
-    return statement;
+    this.#statement = statementCache(db);
   }
 
   /** How many sensors `clientId` has. */

@@ -7,7 +7,7 @@
  * The store actor opens it first and closes it last; the outbox, credential
  * cache, shadow state and chat history live in it as tables of their own.
  */
-import { DatabaseSync } from "node:sqlite";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
 
 /**
  * How much a committed transaction survives.
@@ -152,4 +152,27 @@ export function migrate(db: DatabaseSync, component: string, steps: readonly str
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Prepares each SQL text once and returns the same statement after that:
+ * preparing a statement costs more than running it, so stores on hot paths
+ * ask this instead of `db.prepare`.
+ *
+ * @example
+ * ```ts
+ * const statement = statementCache(db);
+ * statement("SELECT * FROM sensors WHERE id = ?").get(id);
+ * ```
+ */
+export function statementCache(db: DatabaseSync): (sql: string) => StatementSync {
+  const statements = new Map<string, StatementSync>();
+  return (sql) => {
+    let statement = statements.get(sql);
+    if (!statement) {
+      statement = db.prepare(sql);
+      statements.set(sql, statement);
+    }
+    return statement;
+  };
 }

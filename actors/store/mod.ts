@@ -5,5 +5,11 @@
  *
  * @module
  */
-export { type Durability, migrate, openDatabase, type OpenDatabaseOptions } from "./database.ts";
+export {
+  type Durability,
+  migrate,
+  openDatabase,
+  type OpenDatabaseOptions,
+  statementCache,
+} from "./database.ts";
 export { readSecretFile, writeSecretFile } from "./secret_file.ts";

@@ -8,12 +8,15 @@ import type {
   Access,
   CaseState,
   ChatEndpointType,
+  ChatMessage,
   Feature,
   InstantSupportError,
   SendMessageResult,
   SupportModuleName,
 } from "../../protocols/support_api.ts";
 import type { InstantSupportRequest } from "../../protocols/support_instant.ts";
+
+export type { ChatMessage } from "../../protocols/support_api.ts";
 
 /** How a module talks through its connection. */
 export interface ModuleLink {
@@ -230,20 +233,6 @@ export interface ChatInfo {
   endpointId: string;
   /** True once the remote side closed the chat. */
   closed: boolean;
-}
-
-/** A chat message. */
-export interface ChatMessage {
-  /** The chat id (UUID). */
-  chatId: string;
-  /** The message id (UUID). */
-  messageId: string;
-  /** The text. */
-  content: string;
-  /** ISO-8601 time of the message. */
-  timeStamp: string;
-  /** Who wrote it. */
-  sender: string;
 }
 
 /** Chat callbacks, as the seed names them. */

@@ -3,7 +3,9 @@
  * outlive restarts of the apps and of the agent (PROTOCOLS.md §5).
  */
 import type { DatabaseSync } from "node:sqlite";
-import type { ChatEndpointType } from "../../protocols/support_api.ts";
+import type { ChatEndpointType, ChatMessage } from "../../protocols/support_api.ts";
+
+export type { ChatMessage } from "../../protocols/support_api.ts";
 import { migrate } from "../store/database.ts";
 
 /** A stored chat room. */
@@ -16,15 +18,6 @@ export interface ChatInfo {
   cloud: string;
   /** True once the remote side closed it: it keeps its history but takes no new messages. */
   closed: boolean;
-}
-
-/** A stored chat message. */
-export interface ChatMessage {
-  chatId: string;
-  messageId: string;
-  content: string;
-  timeStamp: string;
-  sender: string;
 }
 
 /** A page of history, oldest first. */
