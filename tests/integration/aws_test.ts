@@ -3,6 +3,8 @@ import mqtt from "mqtt";
 import { ShadowError } from "../../protocols/aws_shadow.ts";
 import { type AwsEmulator, startAwsEmulator } from "../helpers/aws_emulator.ts";
 import { startAwsAgent, THING } from "../helpers/aws_agent.ts";
+import type { Agent } from "../../actors/agent/agent.ts";
+import type { AwsParts } from "../../actors/aws/mod.ts";
 
 async function withEmulator(fn: (emulator: AwsEmulator, stateDir: string) => Promise<void>) {
   const emulator = await startAwsEmulator();
@@ -13,6 +15,25 @@ async function withEmulator(fn: (emulator: AwsEmulator, stateDir: string) => Pro
     await emulator.stop();
     await Deno.remove(stateDir, { recursive: true });
   }
+}
+
+/** An emulator and an agent whose classic shadow is in sync; both stopped after `fn`. */
+async function withSyncedAgent(
+  fn: (world: { emulator: AwsEmulator; agent: Agent; aws: AwsParts }) => Promise<void>,
+) {
+  await withEmulator(async (emulator, stateDir) => {
+    const { agent, aws } = await startAwsAgent(emulator, stateDir);
+    try {
+      await agent.connected();
+      await emulator.until(
+        "the shadow",
+        () => reported(emulator).event_publishing_enabled === true,
+      );
+      await fn({ emulator, agent, aws });
+    } finally {
+      await agent.stop();
+    }
+  });
 }
 
 const reported = (emulator: AwsEmulator) => emulator.shadow(THING)?.reported ?? {};
@@ -73,24 +94,14 @@ Deno.test("a rejected provisioning ends in a clear error with AWS's code and mes
 });
 
 Deno.test("a desired change while connected is applied and reported", async () => {
-  await withEmulator(async (emulator, stateDir) => {
-    const { agent, aws } = await startAwsAgent(emulator, stateDir);
-    try {
-      await agent.connected();
-      await emulator.until(
-        "the shadow",
-        () => reported(emulator).event_publishing_enabled === true,
-      );
-      await emulator.setDesired(THING, { event_type_blacklist: ["debug"] });
-      await emulator.until(
-        "the reported blacklist",
-        () => JSON.stringify(reported(emulator).event_type_blacklist) === '["debug"]',
-      );
-      deepEqual(aws.gate.settings.event_type_blacklist, ["debug"]);
-      equal(Object.keys(emulator.shadow(THING)!.desired).length, 1);
-    } finally {
-      await agent.stop();
-    }
+  await withSyncedAgent(async ({ emulator, aws }) => {
+    await emulator.setDesired(THING, { event_type_blacklist: ["debug"] });
+    await emulator.until(
+      "the reported blacklist",
+      () => JSON.stringify(reported(emulator).event_type_blacklist) === '["debug"]',
+    );
+    deepEqual(aws.gate.settings.event_type_blacklist, ["debug"]);
+    equal(Object.keys(emulator.shadow(THING)!.desired).length, 1);
   });
 });
 
@@ -118,56 +129,36 @@ Deno.test("a desired change made while the device was offline is applied after r
 });
 
 Deno.test("a version conflict makes the device get the shadow again and re-sync", async () => {
-  await withEmulator(async (emulator, stateDir) => {
-    const { agent } = await startAwsAgent(emulator, stateDir);
-    try {
-      await agent.connected();
-      await emulator.until(
-        "the shadow",
-        () => reported(emulator).event_publishing_enabled === true,
-      );
-      const gets = () => emulator.requests.filter((r) => r.topic.endsWith("/shadow/get")).length;
-      const before = gets();
-      emulator.conflictNextUpdate();
-      await emulator.setDesired(THING, { event_type_blacklist: ["noise"] });
-      await emulator.until(
-        "the reported blacklist after the conflict",
-        () => JSON.stringify(reported(emulator).event_type_blacklist) === '["noise"]',
-      );
-      ok(gets() > before, "a get followed the 409");
-      const versioned = emulator.requests.filter((r) =>
-        r.topic.endsWith("/shadow/update") &&
-        typeof (r.body as { version?: number }).version === "number"
-      );
-      ok(versioned.length >= 2, "the answer to a delta carries the version it answers");
-    } finally {
-      await agent.stop();
-    }
+  await withSyncedAgent(async ({ emulator }) => {
+    const gets = () => emulator.requests.filter((r) => r.topic.endsWith("/shadow/get")).length;
+    const before = gets();
+    emulator.conflictNextUpdate();
+    await emulator.setDesired(THING, { event_type_blacklist: ["noise"] });
+    await emulator.until(
+      "the reported blacklist after the conflict",
+      () => JSON.stringify(reported(emulator).event_type_blacklist) === '["noise"]',
+    );
+    ok(gets() > before, "a get followed the 409");
+    const versioned = emulator.requests.filter((r) =>
+      r.topic.endsWith("/shadow/update") &&
+      typeof (r.body as { version?: number }).version === "number"
+    );
+    ok(versioned.length >= 2, "the answer to a delta carries the version it answers");
   });
 });
 
 Deno.test("a report that would make the document larger than 8 KB is refused locally", async () => {
-  await withEmulator(async (emulator, stateDir) => {
-    const { agent, aws } = await startAwsAgent(emulator, stateDir);
-    try {
-      await agent.connected();
-      await emulator.until(
-        "the shadow",
-        () => reported(emulator).event_publishing_enabled === true,
-      );
-      const shadow = aws.shadows.get("classic")!;
-      throws(
-        () => shadow.report({ blob: "x".repeat(9000) }),
-        (error: unknown) =>
-          error instanceof ShadowError && error.code === "too_large" && /8192/.test(error.message),
-      );
-      equal(shadow.reported.blob, undefined);
-      shadow.report({ firmware: "1.2.3" });
-      await emulator.until("the small report", () => reported(emulator).firmware === "1.2.3");
-      ok(!emulator.requests.some((r) => JSON.stringify(r.body).includes("xxxxxxxx")));
-    } finally {
-      await agent.stop();
-    }
+  await withSyncedAgent(async ({ emulator, aws }) => {
+    const shadow = aws.shadows.get("classic")!;
+    throws(
+      () => shadow.report({ blob: "x".repeat(9000) }),
+      (error: unknown) =>
+        error instanceof ShadowError && error.code === "too_large" && /8192/.test(error.message),
+    );
+    equal(shadow.reported.blob, undefined);
+    shadow.report({ firmware: "1.2.3" });
+    await emulator.until("the small report", () => reported(emulator).firmware === "1.2.3");
+    ok(!emulator.requests.some((r) => JSON.stringify(r.body).includes("xxxxxxxx")));
   });
 });
 
@@ -215,91 +206,71 @@ Deno.test("a malformed delta is logged and answered with the current state; the 
 });
 
 Deno.test("while the shadow disables publishing nothing reaches the ingest topic; blacklisted types are dropped and counted", async () => {
-  await withEmulator(async (emulator, stateDir) => {
-    const { agent, aws } = await startAwsAgent(emulator, stateDir);
-    try {
-      await agent.connected();
-      await emulator.until(
-        "the shadow",
-        () => reported(emulator).event_publishing_enabled === true,
-      );
-      await emulator.setDesired(THING, {
-        event_publishing_enabled: false,
-        event_type_blacklist: ["debug"],
-      });
-      await emulator.until(
-        "publishing off",
-        () => reported(emulator).event_publishing_enabled === false,
-      );
-      for (let i = 0; i < 5; i++) await agent.publish("production", { n: i });
-      equal(aws.gate.drops.disabled, 5);
-      await emulator.setDesired(THING, { event_publishing_enabled: true });
-      await emulator.until(
-        "publishing on",
-        () => reported(emulator).event_publishing_enabled === true,
-      );
-      await agent.publish("debug", { noisy: true });
-      await agent.publish("production", { n: 99 });
-      await emulator.until(
-        "the record after publishing came back",
-        () => emulator.ingest.length >= 1,
-      );
-      equal(aws.gate.drops.blacklisted, 1);
-      const bodies = emulator.ingest.map((m) => m.body);
-      deepEqual(bodies.map((b) => [b.eventType, b.payload]), [["production", { n: 99 }]]);
-      const envelope = bodies[0];
-      deepEqual(Object.keys(envelope), [
-        "payloadVersion",
-        "assetType",
-        "senderEventUuid",
-        "senderType",
-        "eventType",
-        "eventSubtype",
-        "assetTimestamp",
-        "assetId",
-        "senderId",
-        "senderTimestamp",
-        "connectionDeviceId",
-        "payload",
-      ]);
-      equal(envelope.connectionDeviceId, THING);
-      equal(emulator.ingest[0].topic, "$aws/rules/telemetry");
-    } finally {
-      await agent.stop();
-    }
+  await withSyncedAgent(async ({ emulator, agent, aws }) => {
+    await emulator.setDesired(THING, {
+      event_publishing_enabled: false,
+      event_type_blacklist: ["debug"],
+    });
+    await emulator.until(
+      "publishing off",
+      () => reported(emulator).event_publishing_enabled === false,
+    );
+    for (let i = 0; i < 5; i++) await agent.publish("production", { n: i });
+    equal(aws.gate.drops.disabled, 5);
+    await emulator.setDesired(THING, { event_publishing_enabled: true });
+    await emulator.until(
+      "publishing on",
+      () => reported(emulator).event_publishing_enabled === true,
+    );
+    await agent.publish("debug", { noisy: true });
+    await agent.publish("production", { n: 99 });
+    await emulator.until(
+      "the record after publishing came back",
+      () => emulator.ingest.length >= 1,
+    );
+    equal(aws.gate.drops.blacklisted, 1);
+    const bodies = emulator.ingest.map((m) => m.body);
+    deepEqual(bodies.map((b) => [b.eventType, b.payload]), [["production", { n: 99 }]]);
+    const envelope = bodies[0];
+    deepEqual(Object.keys(envelope), [
+      "payloadVersion",
+      "assetType",
+      "senderEventUuid",
+      "senderType",
+      "eventType",
+      "eventSubtype",
+      "assetTimestamp",
+      "assetId",
+      "senderId",
+      "senderTimestamp",
+      "connectionDeviceId",
+      "payload",
+    ]);
+    equal(envelope.connectionDeviceId, THING);
+    equal(emulator.ingest[0].topic, "$aws/rules/telemetry");
   });
 });
 
 Deno.test("after a broker restart the subtree recovers and no telemetry is lost", async () => {
-  await withEmulator(async (emulator, stateDir) => {
-    const { agent } = await startAwsAgent(emulator, stateDir);
-    try {
-      await agent.connected();
-      await emulator.until(
-        "the shadow",
-        () => reported(emulator).event_publishing_enabled === true,
-      );
-      await agent.publish("production", { n: 0 });
-      await emulator.until("the first record", () => emulator.ingest.length === 1);
-      const link = agent.cloud("aws")!.link;
-      const down = new Promise<void>((resolve) => {
-        const stop = link.onStatus((up) => !up && (stop(), resolve()));
-      });
-      const restarting = emulator.restartBroker();
-      await down;
-      for (let n = 1; n <= 50; n++) await agent.publish("production", { n });
-      await restarting;
-      await emulator.until("every record", () => emulator.ingest.length >= 51, 20_000);
-      const seen = new Set(emulator.ingest.map((m) => (m.body.payload as { n: number }).n));
-      equal(seen.size, 51);
-      // The shadow is fetched again on the new connection.
-      await emulator.setDesired(THING, { event_type_blacklist: ["after-restart"] });
-      await emulator.until(
-        "the change after the restart",
-        () => JSON.stringify(reported(emulator).event_type_blacklist) === '["after-restart"]',
-      );
-    } finally {
-      await agent.stop();
-    }
+  await withSyncedAgent(async ({ emulator, agent }) => {
+    await agent.publish("production", { n: 0 });
+    await emulator.until("the first record", () => emulator.ingest.length === 1);
+    const link = agent.cloud("aws")!.link;
+    const down = new Promise<void>((resolve) => {
+      const stop = link.onStatus((up) => !up && (stop(), resolve()));
+    });
+    const restarting = emulator.restartBroker();
+    await down;
+    for (let n = 1; n <= 50; n++) await agent.publish("production", { n });
+    await restarting;
+    await emulator.until("every record", () => emulator.ingest.length >= 51, 20_000);
+    const seen = new Set(emulator.ingest.map((m) => (m.body.payload as { n: number }).n));
+    equal(seen.size, 51);
+    // The shadow is fetched again on the new connection.
+    await emulator.setDesired(THING, { event_type_blacklist: ["after-restart"] });
+    await emulator.until(
+      "the change after the restart",
+      () => JSON.stringify(reported(emulator).event_type_blacklist) === '["after-restart"]',
+    );
   });
 });
