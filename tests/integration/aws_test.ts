@@ -274,3 +274,38 @@ Deno.test("after a broker restart the subtree recovers and no telemetry is lost"
     );
   });
 });
+
+Deno.test("a named shadow syncs beside the classic one, through the app's own handler", async () => {
+  await withEmulator(async (emulator, stateDir) => {
+    const { agent, aws } = await startAwsAgent(
+      emulator,
+      stateDir,
+      'shadows = ["classic", "config"]',
+    );
+    try {
+      aws.shadows.get("config")!.handle("interval", (value) => {
+        if (typeof value !== "number" || value < 1) throw new RangeError("interval must be >= 1");
+        return value;
+      });
+      await agent.connected();
+      await emulator.until(
+        "the named shadow",
+        () => emulator.shadow(THING, "config") !== undefined,
+      );
+      await emulator.setDesired(THING, { interval: 30 }, "config");
+      await emulator.until(
+        "the interval",
+        () => emulator.shadow(THING, "config")?.reported.interval === 30,
+      );
+      await emulator.setDesired(THING, { interval: 0 }, "config");
+      await emulator.until(
+        "the refusal reported",
+        () => emulator.requests.filter((r) => r.topic.endsWith("/name/config/update")).length >= 3,
+      );
+      equal(emulator.shadow(THING, "config")?.reported.interval, 30);
+      equal(reported(emulator).interval, undefined, "the classic shadow is untouched");
+    } finally {
+      await agent.stop();
+    }
+  });
+});
