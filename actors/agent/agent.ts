@@ -153,6 +153,7 @@ async function startRunning(
   ): Promise<number> => router.event(type, text, data);
   const tree = (): ActorTreeNode => system.tree();
   const startChild = (path: string, spec: Spec): Promise<string> => system.startChild(path, spec);
+  const sendTo = (path: string, event: { type: string }) => system.get(path)?.send(event);
   const deps = {
     config,
     outbox,
@@ -161,6 +162,7 @@ async function startRunning(
     reportEvent,
     accessCheck: options.accessCheck ?? allowAll,
     startChild,
+    sendTo,
   };
   const clouds: CloudParts[] = await Promise.all(
     Object.entries(config.clouds).map(([name, cloud]) => buildCloud(name, cloud, deps)),

@@ -15,6 +15,7 @@ export {
 export type { CommandContext, CommandHandler, DesiredHandler } from "./handlers.ts";
 export type {
   AgentSection,
+  AzureCloudConfig,
   BrokerSection,
   C8yBootstrap,
   C8yCloudConfig,

@@ -38,10 +38,11 @@ export interface MqttConnectionOptions extends MqttConnectOptions {
   backoff?: Partial<RetryBackoff>;
   /**
    * Called before every attempt; what it returns replaces `username` and
-   * `password`. Lets Azure renew a SAS token or Cumulocity a JWT. When it
-   * rejects, the attempt fails and the actor backs off.
+   * `password` (and `url`, for a cloud that learns its broker at run time,
+   * as Azure does from DPS). Lets Azure renew a SAS token or Cumulocity a
+   * JWT. When it rejects, the attempt fails and the actor backs off.
    */
-  credentials?: () => Promise<{ username?: string; password?: string }>;
+  credentials?: () => Promise<{ username?: string; password?: string; url?: string }>;
 }
 
 /** What one run (one start of the actor) keeps between its invoked actors. */
@@ -122,7 +123,7 @@ export function mqttConnection(link: MqttLink, options: MqttConnectionOptions): 
       run.warnedInsecure = true;
       log.warn("TLS verification is OFF for {url}: any server can pose as this broker", { url });
     }
-    let login = {};
+    let login: { username?: string; password?: string; url?: string } = {};
     if (credentials) {
       try {
         login = await credentials();
@@ -134,7 +135,7 @@ export function mqttConnection(link: MqttLink, options: MqttConnectionOptions): 
       }
     }
     log.info("Connecting to MQTT broker {url} as {clientId} (attempt {attempt})", {
-      url,
+      url: login.url ?? url,
       clientId: connect.clientId,
       attempt,
     });
