@@ -16,6 +16,7 @@ import type { DatabaseSync } from "node:sqlite";
 import { type ActorSystem, createSystem } from "../runtime/system.ts";
 import { supervisor } from "../runtime/spec.ts";
 import type { Clock } from "../runtime/clock.ts";
+import type { ActorTreeNode } from "../runtime/node.ts";
 import { openDatabase } from "../store/database.ts";
 import { Outbox } from "../telemetry/outbox.ts";
 import type { RetryBackoff } from "../../machines/mqtt_connection.ts";
@@ -182,6 +183,11 @@ export class AzureDevice {
     if (event === "properties") this.#properties = callback as PropertiesCallback;
     else if (event === "command") this.#command = callback as CommandCallback;
     else throw new TypeError(`Unknown event "${event}": use "properties" or "command"`);
+  }
+
+  /** The device's supervision tree (`device/cloud:azure/…`), for inspection. */
+  tree(): ActorTreeNode | undefined {
+    return this.#running?.system.tree();
   }
 
   /** Whether the hub connection is up. */

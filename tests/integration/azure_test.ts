@@ -1,11 +1,15 @@
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
+import { SimulatedClock } from "xstate";
 import { AzureDevice, type AzureDeviceOptions } from "../../actors/azure/device.ts";
 import { type CachedCredentials, memoryCredentialStorage } from "../../actors/azure/credentials.ts";
 import { type AzureEmulator, startAzureEmulator } from "../helpers/azure_emulator.ts";
 import { testPki } from "../helpers/tls.ts";
+import { until } from "../helpers/c8y_agent.ts";
 
 const DEVICE_KEY = btoa("device-key-of-dev-1-0123456789ab");
 const GROUP_KEY = btoa("the-enrollment-group-key-0123456");
+const connectionState = (device: AzureDevice) =>
+  device.tree()?.children[0]?.children.find((c) => c.id === "connection")?.state;
 const quiet = { info: () => {}, debug: () => {} };
 
 async function withDevice(
@@ -275,6 +279,32 @@ Deno.test("an X.509 device registers and connects with its certificate and no pa
         "hub",
         undefined,
       ]]);
+    },
+  );
+});
+
+Deno.test("before the SAS token expires the connection reconnects with a new token (simulated clock)", async () => {
+  const clock = new SimulatedClock();
+  const now = () => Date.now() + clock.now();
+  await withDevice(
+    { devices: { "dev-1": DEVICE_KEY } },
+    keyed("dev-1", "deviceKey", DEVICE_KEY, { clock, now, tokenTtlSec: 600 }),
+    async (emulator, device) => {
+      await device.connect();
+      const hubLogins = () => emulator.connects.filter((c) => c.service === "hub" && c.accepted);
+      equal(hubLogins().length, 1);
+      // A reconnect is taken once the connection machine is in `connected`.
+      await until(
+        "the connection actor is connected",
+        () => connectionState(device) === "connected",
+      );
+      clock.increment(479_000);
+      equal(hubLogins().length, 1, "not before 80 % of the token's life");
+      clock.increment(1_000);
+      await emulator.waitFor("a renewed login", () => hubLogins().length === 2);
+      const [first, second] = hubLogins().map((c) => Number(/se=(\d+)/.exec(c.password!)![1]));
+      ok(second - first >= 479, `the new token expires later (${first} → ${second})`);
+      await emulator.waitFor("connected again", () => device.isConnected());
     },
   );
 });
