@@ -12,7 +12,9 @@ import { isPlainObject } from "./describe_value.ts";
 export interface DesiredProperty {
   /** The component holding it, if any. */
   component?: string;
+  /** The property's name. */
   name: string;
+  /** The desired value. */
   value: unknown;
 }
 

@@ -18,7 +18,9 @@ import { hubUsername } from "../../protocols/azure_topics.ts";
 
 /** What the iotc seed caches: the assigned hub, the device id and its key (none with X.509). */
 export interface CachedCredentials {
+  /** The assigned hub's host name. */
   hubName: string;
+  /** The device id the hub knows. */
   deviceId: string;
   /** The device's SAS key; absent for an X.509 device. */
   deviceKey?: string;
@@ -64,7 +66,16 @@ export function fileCredentialStorage(path: string): CredentialStorage {
   };
 }
 
-/** Keeps credentials in memory only (a process restart runs DPS again). */
+/**
+ * Keeps credentials in memory only (a process restart runs DPS again).
+ *
+ * @example
+ * ```ts
+ * const device = new AzureDevice("dev-1", scopeId, "deviceKey", key, {
+ *   storage: memoryCredentialStorage(),
+ * });
+ * ```
+ */
 export function memoryCredentialStorage(): CredentialStorage {
   let kept: CachedCredentials | undefined;
   return {

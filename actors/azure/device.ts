@@ -31,7 +31,14 @@ import { type AzureCloud, azureCloud } from "./mod.ts";
 /** How the device authenticates, as the seed's `IOTCConnectType`. */
 export type AzureConnectType = "deviceKey" | "groupKey" | "x509";
 
-/** The seed's connect types by their seed names. */
+/**
+ * The seed's connect types by their seed names.
+ *
+ * @example
+ * ```ts
+ * new AzureDevice("dev-1", scopeId, IOTCConnectType.IOTC_CONNECT_SYMM_KEY, groupKey);
+ * ```
+ */
 export const IOTCConnectType = {
   /** A group (enrollment) key; the device key is derived from it. */
   IOTC_CONNECT_SYMM_KEY: "groupKey",
@@ -44,7 +51,14 @@ export const IOTCConnectType = {
 /** The seed's log levels. */
 export type AzureLogLevel = "disabled" | "api_only" | "all";
 
-/** The seed's log level names. */
+/**
+ * The seed's log level names.
+ *
+ * @example
+ * ```ts
+ * device.setLogLevel(IOTCLogLevel.IOTC_LOGGING_ALL);
+ * ```
+ */
 export const IOTCLogLevel = {
   IOTC_LOGGING_DISABLED: "disabled",
   IOTC_LOGGING_API_ONLY: "api_only",
@@ -53,13 +67,17 @@ export const IOTCLogLevel = {
 
 /** A logger with the seed's shape. */
 export interface AzureDeviceLogger {
+  /** API-level messages (levels `api_only` and `all`). */
   info(message: string): void;
+  /** Everything else (level `all`). */
   debug(message: string): void;
 }
 
 /** A certificate for X.509 devices (PEM text). */
 export interface X509Key {
+  /** The device certificate (chain), PEM. */
   cert: string;
+  /** Its private key, PEM. */
   key: string;
 }
 
@@ -97,13 +115,18 @@ export interface IoTCCommand extends AzureCommand {
   ack(payload?: unknown, status?: number): Promise<void>;
 }
 
-type PropertiesCallback = (
+/**
+ * Decides a writable property: return true to apply and acknowledge it
+ * (200), false (or nothing) to leave it unacknowledged.
+ */
+export type PropertiesCallback = (
   name: string,
   value: unknown,
   component: string | undefined,
   change: PropertyChange,
 ) => boolean | void | Promise<boolean | void>;
-type CommandCallback = (command: IoTCCommand) => void | Promise<void>;
+/** Handles a command; call `command.ack(...)` to answer, or leave it for a 501. */
+export type CommandCallback = (command: IoTCCommand) => void | Promise<void>;
 
 const CLOUD = "azure";
 
@@ -178,6 +201,7 @@ export class AzureDevice {
 
   /** Registers the writable-property or command callback (the seed's `on`). */
   on(event: "properties", callback: PropertiesCallback): void;
+  /** Registers the command callback. */
   on(event: "command", callback: CommandCallback): void;
   on(event: "properties" | "command", callback: PropertiesCallback | CommandCallback): void {
     if (event === "properties") this.#properties = callback as PropertiesCallback;

@@ -33,6 +33,7 @@ import { isPlainObject } from "../../protocols/describe_value.ts";
 
 /** A desired property handed to the app, with the `$version` it came with. */
 export interface PropertyChange extends DesiredProperty {
+  /** The desired document's `$version` (the ack's `av`). */
   version: number;
 }
 
