@@ -32,7 +32,8 @@ export const SYSTEM_PROPERTIES = {
 
 /** IoT Hub's user name: `<hub>/<deviceId>/?api-version=<v>[&model-id=<dtmi>]`. */
 export function hubUsername(hub: string, deviceId: string, modelId?: string): string {
-  const model = modelId ? `&model-id=${encodeURIComponent(modelId)}` : "";
+  // Raw, as the official SDKs send it: IoT Hub reads `dtmi:…;1` from the user name as is.
+  const model = modelId ? `&model-id=${modelId}` : "";
   return `${hub}/${deviceId}/?api-version=${HUB_API_VERSION}${model}`;
 }
 

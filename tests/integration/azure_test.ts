@@ -61,7 +61,7 @@ Deno.test("a device key registers with DPS, connects to the assigned hub and sen
       const hubLogin = emulator.connects.find((c) => c.service === "hub" && c.accepted)!;
       equal(
         hubLogin.username,
-        `${emulator.hub}/dev-1/?api-version=2021-04-12&model-id=dtmi%3Aoutpost%3Atest%3B1`,
+        `${emulator.hub}/dev-1/?api-version=2021-04-12&model-id=dtmi:outpost:test;1`,
       );
       match(hubLogin.password!, /^SharedAccessSignature sr=[^&]+&sig=[^&]+&se=\d+$/);
       await device.sendTelemetry({ temperature: 21.5 }, { alert: "a b", "$.sub": "thermostat1" });

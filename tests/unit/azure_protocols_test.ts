@@ -97,7 +97,7 @@ Deno.test("user names follow PROTOCOLS.md for the hub (api-version, model-id) an
   equal(hubUsername("h.net", "d1"), "h.net/d1/?api-version=2021-04-12");
   equal(
     hubUsername("h.net", "d1", "dtmi:a:b;1"),
-    "h.net/d1/?api-version=2021-04-12&model-id=dtmi%3Aa%3Ab%3B1",
+    "h.net/d1/?api-version=2021-04-12&model-id=dtmi:a:b;1",
   );
   equal(dpsUsername("0ne1", "d1"), "0ne1/registrations/d1/api-version=2019-03-31");
 });
