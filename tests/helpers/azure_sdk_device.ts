@@ -24,7 +24,13 @@ const say = (step: string, data: Record<string, unknown> = {}) =>
   console.log(JSON.stringify({ step, ...data }));
 
 const security = new SymmetricKeySecurityClient(deviceId, key);
-const provisioning = ProvisioningDeviceClient.create(dpsHost, idScope, new DpsMqtt(), security);
+// Two copies of azure-iot-common in the SDK's tree make the same class two types.
+const provisioning = ProvisioningDeviceClient.create(
+  dpsHost,
+  idScope,
+  new DpsMqtt(),
+  security as unknown as Parameters<typeof ProvisioningDeviceClient.create>[3],
+);
 provisioning.setProvisioningPayload({ iotcModelId: modelId, modelId });
 // deno-lint-ignore no-explicit-any
 const registration: any = await provisioning.register();
