@@ -318,6 +318,20 @@ export class AzureDevice {
     this.#debug(`telemetry queued on ${record.topic}`);
   }
 
+  /**
+   * Resolves true once every queued message reached the hub, or false when
+   * `timeoutMs` passed first (they stay queued).
+   */
+  async flush(timeoutMs = 10_000): Promise<boolean> {
+    const running = this.#live();
+    const deadline = Date.now() + timeoutMs;
+    while (running.outbox.size(CLOUD) > 0) {
+      if (Date.now() >= deadline || this.#running !== running) return false;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return true;
+  }
+
   /** Reports properties (wrapped as a component when `component` is given). */
   async sendProperty(data: Record<string, unknown>, component?: string): Promise<void> {
     const running = this.#live();
