@@ -9,8 +9,9 @@
  * DPS transport takes no CA option):
  *   deno run -A --cert ca.pem tests/helpers/azure_sdk_device.ts <mode> <dpsHost> <idScope> <deviceId> <key> <modelId> [count]
  * mode `oracle`: the flow above, then waits for a `reboot` method and exits.
- * mode `bench`: registers, connects, sends `count` events with sendEvent
- * (one at a time, each awaited), prints `{"sent":n,"ms":t}` and exits.
+ * mode `bench`: registers, connects, sends `count` events with sendEvent,
+ * `window` of them awaiting their PUBACK at once (1: one at a time), prints
+ * `{"step":"sent","sent":n,"ms":t}` and exits.
  * Progress is one JSON line per step on stdout.
  */
 import { ProvisioningDeviceClient } from "azure-iot-provisioning-device";
@@ -19,7 +20,7 @@ import { SymmetricKeySecurityClient } from "azure-iot-security-symmetric-key";
 import { Client, Message } from "azure-iot-device";
 import { Mqtt } from "azure-iot-device-mqtt";
 
-const [mode, dpsHost, idScope, deviceId, key, modelId, countText] = Deno.args;
+const [mode, dpsHost, idScope, deviceId, key, modelId, countText, windowText] = Deno.args;
 const say = (step: string, data: Record<string, unknown> = {}) =>
   console.log(JSON.stringify({ step, ...data }));
 
@@ -54,10 +55,16 @@ function message(body: unknown, id: string): Message {
 
 if (mode === "bench") {
   const count = Number(countText ?? 1000);
+  const window = Number(windowText ?? 1);
   const started = performance.now();
-  for (let i = 0; i < count; i++) {
-    await client.sendEvent(message({ i, temperature: 21.5 }, `m${i}`));
-  }
+  let next = 0;
+  const lane = async () => {
+    while (next < count) {
+      const i = next++;
+      await client.sendEvent(message({ i, temperature: 21.5 }, `m${i}`));
+    }
+  };
+  await Promise.all(Array.from({ length: window }, lane));
   say("sent", { sent: count, ms: performance.now() - started });
   await client.close();
   Deno.exit(0);
