@@ -31,6 +31,7 @@ import {
   writableAckPatch,
 } from "../../protocols/azure_pnp.ts";
 import { dpsRegistrationBody, parseDpsReply } from "../../protocols/azure_dps.ts";
+import { parseConfig } from "../../actors/agent/config.ts";
 
 const KEY = btoa("0123456789abcdef0123456789abcdef");
 const nodeHmac = (key: string, text: string) =>
@@ -237,4 +238,30 @@ Deno.test("DPS bodies carry the IoT Central model payload; replies map to assign
     }),
     { numRuns: 500 },
   );
+});
+
+Deno.test("the example's azure block is valid and every azure key is documented", () => {
+  const text = Deno.readTextFileSync(new URL("../../outpost.example.toml", import.meta.url));
+  const lines = text.split("\n");
+  const start = lines.indexOf("# [clouds.azure]");
+  const end = lines.findIndex((l, i) => i > start && l.startsWith("# A Cumulocity IoT cloud"));
+  ok(start > 0 && end > start, "no commented [clouds.azure] block before the c8y one");
+  const block = lines.slice(start, end).map((line) => line.replace(/^# ?/, "")).join("\n");
+  const config = parseConfig(`[agent]\ndeviceId = "outpost-1"\n${block}`, { env: {} });
+  const cloud = config.clouds.azure;
+  equal(cloud.type, "azure");
+  const docs = Deno.readTextFileSync(new URL("../../docs/configuration.md", import.meta.url));
+  for (const key of Object.keys(cloud)) {
+    if (key === "type") continue;
+    if (key === "backoff") {
+      for (const inner of ["minMs", "maxMs", "jitter"]) {
+        ok(docs.includes(`\`clouds.<name>.backoff.${inner}\``), inner);
+      }
+      continue;
+    }
+    ok(docs.includes(`\`clouds.<name>.${key}\``), `docs lack clouds.<name>.${key}`);
+  }
+  for (const key of ["groupKey", "certFile", "keyFile", "hub", "caFile"]) {
+    ok(docs.includes(`\`clouds.<name>.${key}\``), key);
+  }
 });
