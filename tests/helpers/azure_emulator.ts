@@ -18,14 +18,15 @@
  *   direct methods (`invoke`), cloud-to-device messages (`sendC2d`), and
  *   device-to-cloud messages with their property bags decoded (`messages`).
  *
- * Its SAS check and topic parsing are its own (node:crypto, URLSearchParams-free).
+ * Its SAS check (tests/helpers/azure_enrollments.ts, node:crypto) and topic
+ * parsing are its own.
  */
 import { Aedes, type Client } from "aedes";
-import { createHmac } from "node:crypto";
-import { createServer as createTlsServer, type TLSSocket } from "node:tls";
+import { createServer as createTlsServer } from "node:tls";
 import type { Socket } from "node:net";
 import { Buffer } from "node:buffer";
 import type { TestPki } from "./tls.ts";
+import { AzureEnrollments, bagOf, merge } from "./azure_enrollments.ts";
 
 /** Options of {@link startAzureEmulator}. */
 export interface AzureEmulatorOptions {
@@ -112,68 +113,20 @@ export interface AzureEmulator {
   sendC2d(deviceId: string, payload: string, properties?: Record<string, string>): Promise<void>;
   /** Resolves once `check()` is true (checked on every device event). */
   waitFor(what: string, check: () => boolean, timeoutMs?: number): Promise<void>;
-  /** Drops every client's connection, as a service restart would. */
+  /** Drops every client's connection; the listener stays up. */
   dropClients(): void;
+  /**
+   * Closes the listener and every connection, runs `down` while nothing
+   * listens (to observe the outage), then listens again on the same port.
+   */
+  restart(down?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
-function hmac(key: string, text: string): string {
-  return createHmac("sha256", Buffer.from(key, "base64")).update(text, "utf8").digest("base64");
-}
-
-/** Why `token` is not a valid SAS for `resource` under `key`, or undefined when it is. */
-function sasProblem(
-  token: string | undefined,
-  resource: string,
-  key: string,
-  policy: string | undefined,
-): string | undefined {
-  if (!token?.startsWith("SharedAccessSignature ")) return "no SAS token";
-  const fields = new Map<string, string>();
-  for (const part of token.slice("SharedAccessSignature ".length).split("&")) {
-    const at = part.indexOf("=");
-    fields.set(part.slice(0, at), part.slice(at + 1));
-  }
-  const sr = fields.get("sr") ?? "";
-  const se = fields.get("se") ?? "";
-  if (decodeURIComponent(sr) !== resource) return `sr ${sr} is not ${resource}`;
-  if (!/^\d+$/.test(se) || Number(se) * 1000 < Date.now()) return "expired or no se";
-  if (fields.get("skn") !== policy) return `skn ${fields.get("skn")} is not ${policy}`;
-  if (decodeURIComponent(fields.get("sig") ?? "") !== hmac(key, `${sr}\n${se}`)) {
-    return "bad signature";
-  }
-  return undefined;
-}
-
-function bagOf(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const pair of text.split("&")) {
-    if (!pair) continue;
-    const at = pair.indexOf("=");
-    out[decodeURIComponent(at < 0 ? pair : pair.slice(0, at))] = at < 0
-      ? ""
-      : decodeURIComponent(pair.slice(at + 1));
-  }
-  return out;
-}
-
-function merge(target: Record<string, unknown>, patch: Record<string, unknown>): void {
-  for (const [key, value] of Object.entries(patch)) {
-    if (value === null) delete target[key];
-    else if (
-      typeof value === "object" && !Array.isArray(value) && typeof target[key] === "object" &&
-      target[key] !== null
-    ) merge(target[key] as Record<string, unknown>, value as Record<string, unknown>);
-    else target[key] = structuredClone(value);
-  }
-}
-
-/** Starts the emulator on 127.0.0.1, on a port the OS picks. */
 export async function startAzureEmulator(options: AzureEmulatorOptions): Promise<AzureEmulator> {
   const idScope = options.idScope ?? "0ne00TEST00";
-  const x509 = new Set(options.x509Devices ?? []);
-  const hubKeys = new Map<string, string | "x509">(Object.entries(options.hubDevices ?? {}));
-  const forgotten = new Set<string>();
+  const enrollments = new AzureEnrollments({ ...options, idScope });
+  const passwords = new Map<Client, string | undefined>();
   const twins = new Map<string, Twin>();
   const clients = new Map<string, Client>();
   const services = new Map<Client, "dps" | "hub">();
@@ -200,63 +153,14 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
     return twin;
   };
 
-  function dpsKey(id: string): string | undefined {
-    if (options.devices?.[id]) return options.devices[id];
-    for (const group of options.groupKeys ?? []) return hmac(group, id);
-    return undefined;
-  }
-
-  function peerCn(client: Client): string | undefined {
-    const cn = (client.conn as unknown as TLSSocket).getPeerCertificate?.()?.subject?.CN;
-    return Array.isArray(cn) ? cn[0] : cn;
-  }
-
-  function authenticateDps(
-    client: Client,
-    username: string,
-    password?: string,
-  ): string | undefined {
-    const expected = `${idScope}/registrations/${client.id}/api-version=`;
-    if (!username.startsWith(expected)) return `user name ${username} is not ${expected}…`;
-    if (x509.has(client.id) && password === undefined) {
-      return peerCn(client) === client.id ? undefined : "certificate CN is not the registration id";
-    }
-    // With groups, any derived key is accepted: try the individual key, then each group.
-    const keys = [
-      ...(options.devices?.[client.id] ? [options.devices[client.id]] : []),
-      ...(options.groupKeys ?? []).map((g) => hmac(g, client.id)),
-    ];
-    if (keys.length === 0) return "not enrolled";
-    const resource = `${idScope}/registrations/${client.id}`;
-    const problems = keys.map((key) => sasProblem(password, resource, key, "registration"));
-    return problems.includes(undefined) ? undefined : problems[0];
-  }
-
-  function authenticateHub(
-    client: Client,
-    username: string,
-    password?: string,
-  ): string | undefined {
-    const prefix = `${hub}/${client.id}/`;
-    if (!username.startsWith(prefix) || !/api-version=/.test(username)) {
-      return `user name ${username} is not ${prefix}?api-version=…`;
-    }
-    const key = hubKeys.get(client.id);
-    if (key === undefined || forgotten.has(client.id)) return "device not registered";
-    if (key === "x509") {
-      return peerCn(client) === client.id ? undefined : "certificate CN is not the device id";
-    }
-    return sasProblem(password, `${hub}/devices/${client.id}`, key, undefined);
-  }
-
   const broker = await Aedes.createBroker({
     authenticate(client, username, rawPassword, done) {
       const password = rawPassword === undefined ? undefined : Buffer.from(rawPassword).toString();
       const service = username?.includes("/registrations/") ? "dps" : username ? "hub" : "unknown";
       const reason = service === "dps"
-        ? authenticateDps(client, username!, password)
+        ? enrollments.dpsProblem(client, username!, password)
         : service === "hub"
-        ? authenticateHub(client, username!, password)
+        ? enrollments.hubProblem(hub, client, username!, password)
         : "no user name";
       connects.push({
         service,
@@ -272,6 +176,7 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
         return done(error as Error & { returnCode: 5 }, false);
       }
       services.set(client, service as "dps" | "hub");
+      passwords.set(client, password);
       if (service === "hub") clients.set(client.id, client);
       done(null, true);
     },
@@ -300,6 +205,7 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
 
   broker.on("clientDisconnect", (client) => {
     services.delete(client);
+    passwords.delete(client);
     if (clients.get(client.id) === client) clients.delete(client.id);
     wake();
   });
@@ -348,8 +254,7 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
       );
     }
     if (!bag.operationId) return void violations.push(`poll without operationId: ${topic}`);
-    hubKeys.set(client.id, x509.has(client.id) ? "x509" : dpsKey(client.id)!);
-    forgotten.delete(client.id);
+    enrollments.assigned(client.id, passwords.get(client));
     answer(200, {
       operationId: bag.operationId,
       status: "assigned",
@@ -429,7 +334,7 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
     key: options.pki.server.key,
     cert: options.pki.server.cert,
     ca: options.pki.ca.cert,
-    ...(x509.size > 0 && { requestCert: true, rejectUnauthorized: true }),
+    ...(enrollments.x509.size > 0 && { requestCert: true, rejectUnauthorized: true }),
   }, broker.handle);
   server.on("secureConnection", (socket: Socket) => {
     sockets.add(socket);
@@ -482,9 +387,7 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
     failDps(status, times = 1, body = { errorCode: status * 1000, message: `status ${status}` }) {
       for (let i = 0; i < times; i++) failures.push({ status, body });
     },
-    forget(deviceId) {
-      forgotten.add(deviceId);
-    },
+    forget: (deviceId) => enrollments.forget(deviceId),
     twin: twinOf,
     async setDesired(deviceId, patch) {
       const twin = twinOf(deviceId);
@@ -533,6 +436,17 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
     waitFor,
     dropClients() {
       for (const socket of sockets) socket.destroy();
+    },
+    async restart(down) {
+      // Stop listening and drop everyone, as a service going down does; come back on the same port.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of sockets) socket.destroy();
+      await closed;
+      await down?.();
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, "127.0.0.1", () => resolve());
+      });
     },
     stop() {
       stopped ??= (async () => {

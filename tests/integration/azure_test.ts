@@ -241,7 +241,7 @@ Deno.test("commands with and without components are answered; unknown ones get 5
   );
 });
 
-Deno.test("after the service drops the connection the device reconnects and subscribes again", async () => {
+Deno.test("after the service restarts the device reconnects and subscribes again", async () => {
   await withDevice(
     { devices: { "dev-1": DEVICE_KEY } },
     keyed("dev-1", "deviceKey", DEVICE_KEY),
@@ -252,7 +252,9 @@ Deno.test("after the service drops the connection the device reconnects and subs
       await emulator.waitFor("the first subscription", () => subscribed() === 1);
       const hubLogins = () =>
         emulator.connects.filter((c) => c.service === "hub" && c.accepted).length;
-      emulator.dropClients();
+      await emulator.restart(() =>
+        until("the device to see the outage", () => !device.isConnected(), 10_000)
+      );
       await emulator.waitFor("a second hub login", () => hubLogins() === 2);
       await emulator.waitFor("subscriptions made again", () => subscribed() === 2);
       device.on("command", (command) => command.ack("pong"));
