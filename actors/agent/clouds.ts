@@ -98,6 +98,7 @@ export async function buildCloud(
         modelId: cloud.modelId,
         hub: cloud.hub,
         tokenTtlSec: cloud.tokenTtlSec,
+        dpsRetryMs: cloud.dpsRetrySec * 1000,
         keepaliveSec: cloud.keepaliveSec,
         backoff: cloud.backoff,
         storage: fileCredentialStorage(

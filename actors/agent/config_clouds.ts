@@ -191,6 +191,7 @@ const azureCloud = tlsPairing(
       "global.azure-devices-provisioning.net",
     ),
     tokenTtlSec: int(60, 31_536_000).default(3600),
+    dpsRetrySec: int(1, 86_400).default(300),
     keepaliveSec: int(1, 1177).default(30),
     backoff: mqttConnectionFields.backoff,
   }).refine(

@@ -212,6 +212,8 @@ export interface AzureCloudConfig {
   dpsHost: string;
   /** Lifetime of each SAS token; the connection is renewed at 80 % of it. */
   tokenTtlSec: number;
+  /** Seconds before DPS is asked again after it refused the device. */
+  dpsRetrySec: number;
   /** MQTT keep-alive (IoT Hub allows at most 1177). */
   keepaliveSec: number;
   /** Delays between connection attempts. */

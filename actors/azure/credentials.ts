@@ -188,6 +188,7 @@ export class AzureCredentials {
    * SAS token (no password with X.509). Waits while DPS runs.
    */
   async login(): Promise<{ url: string; username: string; password?: string }> {
+    if (this.#failure) throw this.#failure;
     if (this.#attempts >= (this.options.refusalsBeforeProvisioning ?? 3)) {
       this.#requestProvisioning(
         `the hub refused the ${this.#source} credentials ${this.#attempts} times`,
@@ -220,7 +221,7 @@ export class AzureCredentials {
 
   /** For the DPS actor: resolves once a registration is wanted. */
   waitForDemand(signal: AbortSignal): Promise<void> {
-    if (this.#demand || signal.aborted) return Promise.resolve();
+    if (this.#demand || this.#failure || signal.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         this.#demandWaiters.delete(done);
@@ -251,9 +252,20 @@ export class AzureCredentials {
   /** For the DPS actor: it failed for good; whoever waits for credentials gets `error`. */
   failed(error: Error): void {
     this.#failure = error;
+    this.#demand = false;
     for (const waiter of this.#loginWaiters) waiter.reject(error);
     this.#loginWaiters.clear();
     for (const listener of this.#failureListeners) listener(error);
+    for (const waiter of [...this.#demandWaiters]) waiter();
+  }
+
+  /** For the DPS actor, a while after a failure: forget it and register again. */
+  retryAfterFailure(): void {
+    const reason = this.#failure?.message ?? "retrying";
+    this.#failure = undefined;
+    this.#provisionings = 0;
+    this.#attempts = 0;
+    this.#requestProvisioning(`retrying after: ${reason}`);
   }
 
   /** For the DPS actor: it stopped; a connection waiting for credentials is released. */

@@ -101,6 +101,8 @@ export interface AzureDeviceOptions {
   backoff?: Partial<RetryBackoff>;
   /** DPS retry limits. */
   dpsLimits?: DpsMachineInput;
+  /** Wait before registering again after DPS refused the device. Default 300000 ms. */
+  dpsRetryMs?: number;
   /** Failed hub connects with cached credentials before DPS runs again. Default 3. */
   refusalsBeforeProvisioning?: number;
   /** Timers of the token renewal (tests). */
@@ -259,6 +261,7 @@ export class AzureDevice {
           system?.get(`device/cloud:${CLOUD}/connection`)?.send({ type: "reconnect" }),
         clock: this.options.clock,
         dpsLimits: this.options.dpsLimits,
+        dpsRetryMs: this.options.dpsRetryMs,
         refusalsBeforeProvisioning: this.options.refusalsBeforeProvisioning,
         now: this.options.now,
       });

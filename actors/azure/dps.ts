@@ -11,7 +11,8 @@
  * assigned hub and device id to the credentials, which cache them and let
  * the connection dial. A failed registration (a 4xx other than 429, or
  * throttling past its attempts) is reported to the credentials with the
- * service's reason and makes this actor fail, so its supervisor decides.
+ * service's reason (the connection then fails its attempts with it) and
+ * retried after a while; this actor itself does not fail.
  * Supervised by: `cloud:<name>` (rest_for_one), before the connection.
  */
 import { createActor, fromPromise, setup } from "xstate";
@@ -53,6 +54,8 @@ export interface DpsOptions {
   tls: Pick<MqttConnectOptions, "ca" | "cert" | "key" | "rejectUnauthorized">;
   /** Retry limits of the statechart. */
   limits?: DpsMachineInput;
+  /** Wait before registering again after a registration failed for good. Default 300000 ms. */
+  retryAfterFailureMs?: number;
 }
 
 const log = getLogger("azure");
@@ -87,18 +90,52 @@ export function dpsProvisioning(options: DpsOptions): ActorLogic {
   });
 }
 
+/**
+ * Registers whenever asked, until `signal` aborts. Never throws: an
+ * unreachable DPS is retried with exponential backoff (1 s doubling to
+ * 60 s); a registration that failed for good is reported to the
+ * credentials and retried after `retryAfterFailureMs`, so one cloud's
+ * refusal never takes the agent's tree down.
+ */
 async function serve(options: DpsOptions, signal: AbortSignal): Promise<void> {
   const { cloud, credentials, registrationId } = options;
+  let unreachable = 0;
   while (!signal.aborted) {
     await credentials.waitForDemand(signal);
-    if (signal.aborted || credentials.failure) return;
+    if (signal.aborted) return;
+    if (credentials.failure) {
+      const waitMs = options.retryAfterFailureMs ?? 300_000;
+      log.info("Cloud {cloud}: asking DPS again in {seconds} s", {
+        cloud,
+        seconds: Math.round(waitMs / 1000),
+      });
+      await delay(waitMs, signal);
+      if (!signal.aborted) credentials.retryAfterFailure();
+      continue;
+    }
     log.info("Cloud {cloud}: registering {id} with DPS {host} (scope {scope})", {
       cloud,
       id: registrationId,
       host: options.dpsHost,
       scope: options.idScope,
     });
-    const result = await register(options, signal);
+    let result: DpsResult;
+    try {
+      result = await register(options, signal);
+      unreachable = 0;
+    } catch (error) {
+      if (signal.aborted) return;
+      unreachable += 1;
+      const waitMs = Math.min(60_000, 1000 * 2 ** (unreachable - 1));
+      log.warn("Cloud {cloud}: cannot reach DPS {host}: {error}; retrying in {ms} ms", {
+        cloud,
+        host: options.dpsHost,
+        error: (error as Error).message,
+        ms: waitMs,
+      });
+      await delay(waitMs, signal);
+      continue;
+    }
     if (signal.aborted) return;
     if (result.kind === "failed") {
       const error = new Error(
@@ -106,7 +143,7 @@ async function serve(options: DpsOptions, signal: AbortSignal): Promise<void> {
       );
       log.error("{message}", { message: error.message });
       credentials.failed(error);
-      throw error;
+      continue;
     }
     log.info("Cloud {cloud}: DPS assigned {id} to hub {hub}", {
       cloud,
@@ -220,4 +257,18 @@ export async function register(options: DpsOptions, signal: AbortSignal): Promis
     actor.stop();
     await open.end();
   }
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts, leaving no timer behind. */
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
 }

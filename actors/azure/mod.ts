@@ -98,6 +98,8 @@ export interface AzureCloudOptions {
   clock?: Clock;
   /** DPS retry limits. */
   dpsLimits?: DpsMachineInput;
+  /** Wait before registering again after DPS refused the device. Default 300000 ms. */
+  dpsRetryMs?: number;
   /** Failed hub connects with cached credentials before DPS runs again. Default 3. */
   refusalsBeforeProvisioning?: number;
   /** Wall-clock time for SAS expiries (tests). */
@@ -172,6 +174,7 @@ export async function azureCloud(options: AzureCloudOptions): Promise<AzureCloud
         modelId: options.modelId,
         tls,
         limits: options.dpsLimits,
+        retryAfterFailureMs: options.dpsRetryMs,
       }),
       { shutdownMs: 2000, backoff: { minMs: 1000, maxMs: 60_000 } },
     ));

@@ -91,3 +91,50 @@ Deno.test("an azure cloud table is checked: one credential, an idScope or hub, b
     equal(cloud.deviceId, config.agent.deviceId);
   }
 });
+
+Deno.test("a DPS refusal leaves the agent running; DPS is asked again after dpsRetrySec and the cloud connects", async () => {
+  const pki = await testPki();
+  const emulator = await startAzureEmulator({ pki, groupKeys: [GROUP_KEY] });
+  const stateDir = await Deno.makeTempDir({ prefix: "outpost-azure-agent-" });
+  const config = parseConfig(
+    `
+[agent]
+deviceId = "gw-2"
+stateDir = "${stateDir}"
+
+[telemetry.system]
+enabled = false
+
+[clouds.central]
+type = "azure"
+idScope = "${emulator.idScope}"
+groupKey = "${GROUP_KEY}"
+dpsHost = "${emulator.hub}"
+caFile = "${pki.ca.certFile}"
+dpsRetrySec = 1
+
+[clouds.central.backoff]
+minMs = 20
+maxMs = 200
+`,
+    { source: "azure agent test", env: {} },
+  );
+  emulator.failDps(401, 1, { errorCode: 401002, message: "The device is disabled" });
+  const agent = createAgent(config, { control: false });
+  let exited = false;
+  agent.exited.then(() => (exited = true));
+  try {
+    await agent.start();
+    await agent.connected();
+    const registers = emulator.publishes.filter((p) => p.topic.includes("iotdps-register"));
+    equal(registers.length, 2, "refused once, then registered");
+    equal(exited, false);
+    const cloud = agent.tree().children.find((c) => c.id === "cloud:central")!;
+    equal(cloud.status, "running");
+    equal(cloud.restarts, 0, "the refusal crashed nothing");
+  } finally {
+    await agent.stop();
+    await emulator.stop();
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
