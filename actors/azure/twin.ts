@@ -9,7 +9,8 @@
  * has no ack or an older `av` (boot sync); each desired patch goes property
  * by property to the property handler and its answer goes back as a
  * reported ack (`value`, `ac`, `av`, `ad`; wrapped with `"__t":"c"` inside a
- * component). Unreadable JSON is logged and ignored. Supervised by:
+ * component). A patch whose `$version` is not newer than the last twin or
+ * patch seen is skipped. Unreadable JSON is logged and ignored. Supervised by:
  * `cloud:<name>` (rest_for_one), after the connection.
  */
 import { fromCallback } from "xstate";
@@ -210,7 +211,16 @@ export class AzureTwin {
     }
     const desired = patch as Record<string, unknown>;
     const v = typeof desired.$version === "number" ? desired.$version : version ?? 0;
-    this.#lastDesired = Math.max(this.#lastDesired, v);
+    if (v <= this.#lastDesired) {
+      // Already covered: the boot sync read a newer twin, or this patch came twice.
+      log.debug("Cloud {cloud}: ignoring desired patch {version}: already at {last}", {
+        cloud: this.options.cloud,
+        version: v,
+        last: this.#lastDesired,
+      });
+      return;
+    }
+    this.#lastDesired = v;
     for (const property of desiredProperties(desired)) {
       await this.#decide({ ...property, version: v });
     }

@@ -186,11 +186,17 @@ Deno.test("malformed desired JSON is logged and the device keeps working", async
     keyed("dev-1", "deviceKey", DEVICE_KEY),
     async (emulator, device) => {
       device.on("properties", () => true);
+      emulator.presetDesired("dev-1", { boot: 1 });
       await device.connect();
-      await emulator.sendRawDesired("dev-1", "{not json");
-      await emulator.setDesired("dev-1", { fan: 1 });
       const twin = emulator.twin("dev-1");
+      await emulator.waitFor("the boot sync", () => twin.reported.boot !== undefined);
+      await emulator.sendRawDesired("dev-1", "{not json");
+      // Not newer than the twin read at connect ($version 2): already covered, so skipped.
+      await emulator.sendRawDesired("dev-1", '{"stale":1,"$version":2}');
+      await emulator.setDesired("dev-1", { fan: 1 });
+
       await emulator.waitFor("the ack after the bad patch", () => twin.reported.fan !== undefined);
+      equal(twin.reported.stale, undefined, "the stale patch was not acknowledged");
       ok(device.isConnected());
     },
   );
