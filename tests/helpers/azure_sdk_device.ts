@@ -7,7 +7,8 @@
  *
  * Run as a subprocess with the test CA trusted through `--cert` (the SDK's
  * DPS transport takes no CA option):
- *   deno run -A --cert ca.pem tests/helpers/azure_sdk_device.ts <mode> <dpsHost> <idScope> <deviceId> <key> <modelId> [count]
+ *   deno run -A --cert ca.pem tests/helpers/azure_sdk_device.ts <mode> <dpsHost> <idScope> <deviceId> <key> <modelId> [count] [window]
+ * `<key>` is the device's base64 key, or `x509:<certFile>:<keyFile>`.
  * mode `oracle`: the flow above, then waits for a `reboot` method and exits.
  * mode `bench`: registers, connects, sends `count` events with sendEvent,
  * `window` of them awaiting their PUBACK at once (1: one at a time), prints
@@ -17,6 +18,7 @@
 import { ProvisioningDeviceClient } from "azure-iot-provisioning-device";
 import { Mqtt as DpsMqtt } from "azure-iot-provisioning-device-mqtt";
 import { SymmetricKeySecurityClient } from "azure-iot-security-symmetric-key";
+import { X509Security } from "azure-iot-security-x509";
 import { Client, Message } from "azure-iot-device";
 import { Mqtt } from "azure-iot-device-mqtt";
 
@@ -24,7 +26,16 @@ const [mode, dpsHost, idScope, deviceId, key, modelId, countText, windowText] = 
 const say = (step: string, data: Record<string, unknown> = {}) =>
   console.log(JSON.stringify({ step, ...data }));
 
-const security = new SymmetricKeySecurityClient(deviceId, key);
+// `key` is a base64 symmetric key, or `x509:<certFile>:<keyFile>` for an X.509 device.
+const x509 = key.startsWith("x509:")
+  ? {
+    cert: await Deno.readTextFile(key.split(":")[1]),
+    key: await Deno.readTextFile(key.split(":")[2]),
+  }
+  : undefined;
+const security = x509
+  ? new X509Security(deviceId, x509)
+  : new SymmetricKeySecurityClient(deviceId, key);
 // Two copies of azure-iot-common in the SDK's tree make the same class two types.
 const provisioning = ProvisioningDeviceClient.create(
   dpsHost,
@@ -38,10 +49,11 @@ const registration: any = await provisioning.register();
 say("registered", { hub: registration.assignedHub });
 
 const client = Client.fromConnectionString(
-  `HostName=${registration.assignedHub};DeviceId=${registration.deviceId};SharedAccessKey=${key}`,
+  `HostName=${registration.assignedHub};DeviceId=${registration.deviceId};` +
+    (x509 ? "x509=true" : `SharedAccessKey=${key}`),
   Mqtt,
 );
-await client.setOptions({ modelId });
+await client.setOptions({ modelId, ...x509 });
 await client.open();
 say("connected");
 

@@ -19,8 +19,13 @@ const KEY = btoa("the-device-key-for-the-oracle-01");
 const MODEL = "dtmi:outpost:oracle;1";
 const DESIRED = { fanSpeed: 3, thermostat: { __t: "c", target: 22 } };
 
-/** Runs the SDK's flow as `sdk-1`; resolves once it answered the method and exited. */
-async function runSdk(emulator: AzureEmulator, caFile: string): Promise<void> {
+/** Runs the SDK's flow as `id` with `secret` (a key or `x509:<cert>:<key>`); resolves once it answered the method and exited. */
+async function runSdk(
+  emulator: AzureEmulator,
+  caFile: string,
+  id = "sdk-1",
+  secret = KEY,
+): Promise<void> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -31,8 +36,8 @@ async function runSdk(emulator: AzureEmulator, caFile: string): Promise<void> {
       "oracle",
       emulator.hub,
       emulator.idScope,
-      "sdk-1",
-      KEY,
+      id,
+      secret,
       MODEL,
     ],
     stdout: "piped",
@@ -54,7 +59,7 @@ async function runSdk(emulator: AzureEmulator, caFile: string): Promise<void> {
         buffer = buffer.slice(newline + 1);
         const step = JSON.parse(line).step as string;
         steps.push(step);
-        if (step === "listening") invoked = emulator.invoke("sdk-1", "reboot", {});
+        if (step === "listening") invoked = emulator.invoke(id, "reboot", {});
       }
     }
   } finally {
@@ -75,9 +80,15 @@ async function runSdk(emulator: AzureEmulator, caFile: string): Promise<void> {
   ]);
 }
 
-/** Does the same flow with Outpost as `out-1`. */
-async function runOutpost(emulator: AzureEmulator, ca: string, stateDir: string): Promise<void> {
-  const device = new AzureDevice("out-1", emulator.idScope, "deviceKey", KEY, {
+/** Does the same flow with Outpost as `id`, with a key or an X.509 identity. */
+async function runOutpost(
+  emulator: AzureEmulator,
+  ca: string,
+  stateDir: string,
+  id = "out-1",
+  x509?: { cert: string; key: string },
+): Promise<void> {
+  const device = new AzureDevice(id, emulator.idScope, x509 ? "x509" : "deviceKey", x509 ?? KEY, {
     stateDir,
     dpsHost: emulator.hub,
     ca,
@@ -90,16 +101,16 @@ async function runOutpost(emulator: AzureEmulator, ca: string, stateDir: string)
   try {
     await device.connect();
     await device.sendTelemetry({ temperature: 21.5 }, { alert: "a b", "$.sub": "thermostat1" });
-    const twin = emulator.twin("out-1");
+    const twin = emulator.twin(id);
     await emulator.waitFor(
       "both acks",
       () => twin.reported.fanSpeed !== undefined && twin.reported.thermostat !== undefined,
     );
     await emulator.waitFor(
       "the telemetry",
-      () => emulator.messages.some((m) => m.deviceId === "out-1"),
+      () => emulator.messages.some((m) => m.deviceId === id),
     );
-    deepEqual(await emulator.invoke("out-1", "reboot", {}), {
+    deepEqual(await emulator.invoke(id, "reboot", {}), {
       status: 200,
       payload: { ok: "reboot" },
     });
@@ -111,7 +122,7 @@ async function runOutpost(emulator: AzureEmulator, ca: string, stateDir: string)
 /** The wire as one client used it, normalized. */
 function wire(emulator: AzureEmulator, id: string) {
   const norm = (text: string) =>
-    text.replaceAll(id, "<id>")
+    text.replaceAll(id, "<id>").replaceAll(emulator.hub, "<hub>")
       .replace(/([?&]\$rid=)[^&]*/g, "$1<rid>")
       .replace(/(operationId=)[^&]*/g, "$1<op>")
       .replace(/&ClientVersion=[^&]*/g, "")
@@ -180,6 +191,41 @@ Deno.test("the official SDK and Outpost put the same CONNECT, topics, property b
     deepEqual(emulator.violations, []);
   } finally {
     await emulator.stop();
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
+
+Deno.test("with X.509 the official SDK and Outpost log in the same way (certificate, no password) and agree on the rest", async () => {
+  const pki = await testPki();
+  const stateDir = await Deno.makeTempDir({ prefix: "outpost-azure-oracle-" });
+  // One X.509 identity (CN dev-1), so each side gets an emulator of its own.
+  const forSdk = await startAzureEmulator({ pki, x509Devices: ["dev-1"] });
+  const forOutpost = await startAzureEmulator({ pki, x509Devices: ["dev-1"] });
+  try {
+    for (const emulator of [forSdk, forOutpost]) emulator.presetDesired("dev-1", DESIRED);
+    await runSdk(
+      forSdk,
+      pki.ca.certFile,
+      "dev-1",
+      `x509:${pki.client.certFile}:${pki.client.keyFile}`,
+    );
+    await runOutpost(forOutpost, pki.ca.cert, stateDir, "dev-1", {
+      cert: pki.client.cert,
+      key: pki.client.key,
+    });
+    const sdk = wire(forSdk, "dev-1");
+    const outpost = wire(forOutpost, "dev-1");
+    deepEqual(outpost.logins, sdk.logins);
+    deepEqual(sdk.logins.map((l) => l.sas), [[], []], "no password on either side");
+    deepEqual(outpost.registration, sdk.registration);
+    deepEqual(outpost.telemetry, sdk.telemetry);
+    deepEqual(outpost.method, sdk.method);
+    deepEqual(outpost.reported, sdk.reported);
+    for (const topic of sdk.topics) ok(outpost.topics.has(topic), `Outpost never used ${topic}`);
+    deepEqual([...forSdk.violations, ...forOutpost.violations], []);
+  } finally {
+    await forSdk.stop();
+    await forOutpost.stop();
     await Deno.remove(stateDir, { recursive: true });
   }
 });
