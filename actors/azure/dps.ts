@@ -13,7 +13,8 @@
  * throttling past its attempts) is reported to the credentials with the
  * service's reason (the connection then fails its attempts with it) and
  * retried after a while; this actor itself does not fail.
- * Supervised by: `cloud:<name>` (rest_for_one), before the connection.
+ * Supervised by: `cloud:<name>` (rest_for_one), right after the connection,
+ * so that it stops first and a connection waiting for credentials is released.
  */
 import { createActor, fromPromise, setup } from "xstate";
 import { getLogger } from "../runtime/logging.ts";

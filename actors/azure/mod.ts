@@ -5,18 +5,21 @@
  *
  * ```
  * cloud:<name>     rest_for_one
- * ├── provisioning (with an idScope) DPS whenever the credentials ask: no
- * │                cached credentials, or the hub keeps refusing them
  * ├── connection   the MQTT connection actor; its credentials hook gives the
  * │                hub URL, `<hub>/<id>/?api-version=…&model-id=…` and a new SAS token
+ * │                (and waits while DPS runs)
+ * ├── provisioning (with an idScope) DPS whenever the credentials ask: no
+ * │                cached credentials, or the hub keeps refusing them
  * ├── token        (SAS only) reconnects before the token expires
  * ├── twin         GET + boot sync on connect, desired patches → acks
  * ├── commands     direct methods → responses; offline commands (C2D)
  * └── drain        this cloud's outbox → devices/<id>/messages/events/<bag>
  * ```
- * rest_for_one: provisioning starts first so that a connection never dials
- * without knowing its hub; a new connection restarts everything that holds
- * its subscriptions; a crashed drain restarts alone.
+ * rest_for_one: a new connection restarts everything that holds its
+ * subscriptions; a crashed drain restarts alone. Provisioning comes right
+ * after the connection (as Cumulocity's bootstrap does) so that it stops
+ * first: a connection still waiting for DPS is then released at once. It
+ * never fails (DPS errors are retried inside it), so it restarts nothing.
  *
  * @module
  */
@@ -162,6 +165,20 @@ export async function azureCloud(options: AzureCloudOptions): Promise<AzureCloud
     rejectUnauthorized: options.rejectUnauthorized ?? true,
   };
   const children: Spec[] = [];
+  children.push(child(
+    "connection",
+    mqttConnection(link, {
+      // Replaced by the hub the credentials know at each attempt.
+      url: `mqtts://${options.hub ?? "hub.invalid"}`,
+      clientId: deviceId,
+      ...tls,
+      clean: false,
+      keepaliveSec: options.keepaliveSec ?? 30,
+      backoff: options.backoff,
+      credentials: () => credentials.login(),
+    }),
+    { shutdownMs: 2000 },
+  ));
   if (options.idScope !== undefined) {
     children.push(child(
       "provisioning",
@@ -179,20 +196,6 @@ export async function azureCloud(options: AzureCloudOptions): Promise<AzureCloud
       { shutdownMs: 2000, backoff: { minMs: 1000, maxMs: 60_000 } },
     ));
   }
-  children.push(child(
-    "connection",
-    mqttConnection(link, {
-      // Replaced by the hub the credentials know at each attempt.
-      url: `mqtts://${options.hub ?? "hub.invalid"}`,
-      clientId: deviceId,
-      ...tls,
-      clean: false,
-      keepaliveSec: options.keepaliveSec ?? 30,
-      backoff: options.backoff,
-      credentials: () => credentials.login(),
-    }),
-    { shutdownMs: 2000 },
-  ));
   if (deviceKey !== undefined) {
     children.push(child(
       "token",

@@ -5,6 +5,12 @@ import { type CachedCredentials, memoryCredentialStorage } from "../../actors/az
 import { type AzureEmulator, startAzureEmulator } from "../helpers/azure_emulator.ts";
 import { testPki } from "../helpers/tls.ts";
 import { until } from "../helpers/c8y_agent.ts";
+import { freePort } from "../helpers/brokers.ts";
+import { azureCloud } from "../../actors/azure/mod.ts";
+import { createSystem } from "../../actors/runtime/system.ts";
+import { supervisor } from "../../actors/runtime/spec.ts";
+import { openDatabase } from "../../actors/store/database.ts";
+import { Outbox } from "../../actors/telemetry/outbox.ts";
 
 const DEVICE_KEY = btoa("device-key-of-dev-1-0123456789ab");
 const GROUP_KEY = btoa("the-enrollment-group-key-0123456");
@@ -315,4 +321,40 @@ Deno.test("before the SAS token expires the connection reconnects with a new tok
       await emulator.waitFor("connected again", () => device.isConnected());
     },
   );
+});
+
+Deno.test("stopping while DPS is unreachable releases the waiting connection: DPS and connection stop gracefully", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "outpost-azure-" });
+  const db = openDatabase(stateDir);
+  const outbox = new Outbox(db);
+  const cloud = await azureCloud({
+    name: "azure",
+    deviceId: "dev-1",
+    idScope: "0ne00TEST00",
+    dpsHost: `127.0.0.1:${freePort()}`,
+    deviceKey: DEVICE_KEY,
+    storage: memoryCredentialStorage(),
+    outbox,
+    properties: () => undefined,
+    commands: () => undefined,
+    reconnect: () => {},
+  });
+  const system = createSystem(supervisor("device", {}, [cloud.spec]));
+  const stops: { path: string; forced: boolean }[] = [];
+  system.subscribe((event) => event.type === "stopped" && stops.push(event));
+  try {
+    await system.start();
+    const connection = () =>
+      system.tree().children[0].children.find((c) => c.id === "connection")?.state;
+    await until("the connection waits for DPS", () => connection() === "connecting");
+  } finally {
+    await system.stop();
+    outbox.close();
+    db.close();
+    await Deno.remove(stateDir, { recursive: true });
+  }
+  // Callback actors (token, twin, commands) have no graceful stop; the two that do must use it.
+  const stopped = (id: string) => stops.find((s) => s.path === `device/cloud:azure/${id}`);
+  deepEqual(stopped("provisioning")?.forced, false);
+  deepEqual(stopped("connection")?.forced, false);
 });
