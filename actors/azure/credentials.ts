@@ -145,7 +145,18 @@ export class AzureCredentials {
   async load(): Promise<void> {
     if (!this.#current) {
       const cached = await this.options.storage.retrieve();
-      if (cached && (this.options.deviceKey === undefined || cached.deviceKey !== undefined)) {
+      // A cache of another device or key (the configuration changed) would only be refused.
+      const matches = cached?.deviceId === this.options.deviceId &&
+        cached.deviceKey === this.options.deviceKey;
+      if (cached && !matches) {
+        log.info(
+          "Cloud {cloud}: the cached credentials are for another device or key; ignoring them",
+          {
+            cloud: this.options.cloud,
+          },
+        );
+      }
+      if (cached && matches) {
         this.#current = cached;
         this.#source = "cached";
         log.info("Cloud {cloud}: using cached credentials for hub {hub}; DPS skipped", {

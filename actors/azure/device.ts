@@ -83,7 +83,10 @@ export interface X509Key {
 
 /** Options of an {@link AzureDevice}. */
 export interface AzureDeviceOptions {
-  /** Where the outbox (and, by default, the credential cache) lives. Default `.outpost-azure`. */
+  /**
+   * Where the outbox (and, by default, the credential cache) lives; one
+   * device per directory. Default `.outpost-azure/<deviceId>`.
+   */
   stateDir?: string;
   /** Credential cache; default `<stateDir>/azure-<deviceId>.credentials.json` (0600). */
   storage?: CredentialStorage;
@@ -231,7 +234,7 @@ export class AzureDevice {
       if (this.isConnected()) return;
       await this.disconnect();
     }
-    const stateDir = this.options.stateDir ?? ".outpost-azure";
+    const stateDir = this.options.stateDir ?? `.outpost-azure/${this.deviceId}`;
     await Deno.mkdir(stateDir, { recursive: true });
     const db = openDatabase(stateDir);
     const outbox = new Outbox(db);

@@ -64,7 +64,7 @@ export function azureMessage(
  *
  * @example
  * ```ts
- * azureEncoder("central", "dev-1").telemetry(1, new Date(0), "climate", { celsius: 21 }).topic;
+ * azureEncoder("central", () => "dev-1").telemetry(1, new Date(0), "climate", { celsius: 21 }).topic;
  * // "devices/dev-1/messages/events/%24.mid=…&%24.ct=application%2Fjson&%24.ce=utf-8&stream=climate"
  * ```
  */

@@ -134,3 +134,28 @@ Deno.test("the SAS token is renewed by reconnecting at 80 % of its life, never b
   clock.increment(10_000_000);
   equal(reconnects, 2, "no timer after stop");
 });
+
+Deno.test("cached credentials are used only for the same device and key; otherwise DPS is asked", async () => {
+  const storage = memoryCredentialStorage();
+  await storage.persist({ hubName: "h.net", deviceId: "d1", deviceKey: KEY });
+  const make = (deviceId: string, deviceKey: string) =>
+    new AzureCredentials({
+      cloud: "t",
+      deviceId,
+      deviceKey,
+      tokenTtlSec: 60,
+      canProvision: true,
+      storage,
+    });
+  const same = make("d1", KEY);
+  await same.load();
+  equal(same.source, "cached");
+  const otherKey = make("d1", btoa("another-key-0123456789abcdef0123"));
+  await otherKey.load();
+  equal(otherKey.source, undefined, "a changed key means provisioning again");
+  const controller = new AbortController();
+  await otherKey.waitForDemand(controller.signal); // resolves: DPS is wanted
+  const otherDevice = make("d2", KEY);
+  await otherDevice.load();
+  equal(otherDevice.current, undefined);
+});
