@@ -138,3 +138,41 @@ maxMs = 200
     await Deno.remove(stateDir, { recursive: true });
   }
 });
+
+Deno.test("with a hub and no idScope the cloud connects straight to the hub, never to DPS", async () => {
+  const pki = await testPki();
+  const key = btoa("a-device-known-to-the-hub-012345");
+  const emulator = await startAzureEmulator({ pki, hubDevices: { "gw-3": key } });
+  const stateDir = await Deno.makeTempDir({ prefix: "outpost-azure-agent-" });
+  const config = parseConfig(
+    `
+[agent]
+deviceId = "gw-3"
+stateDir = "${stateDir}"
+
+[telemetry.system]
+enabled = false
+
+[clouds.hub]
+type = "azure"
+hub = "${emulator.hub}"
+deviceKey = "${key}"
+caFile = "${pki.ca.certFile}"
+`,
+    { source: "azure agent test", env: {} },
+  );
+  const agent = createAgent(config, { control: false });
+  try {
+    await agent.start();
+    await agent.connected();
+    deepEqual(emulator.connects.map((c) => [c.service, c.accepted]), [["hub", true]]);
+    const names = agent.tree().children.find((c) => c.id === "cloud:hub")!.children.map((c) =>
+      c.id
+    );
+    deepEqual(names, ["connection", "token", "twin", "commands", "drain"]);
+  } finally {
+    await agent.stop();
+    await emulator.stop();
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
