@@ -114,11 +114,19 @@ export interface AzureCredentialsOptions {
 
 const log = getLogger("azure");
 
+// CONNACK return codes (MQTT 3.1.1) and reason codes (MQTT 5) that refuse the login.
+const REFUSALS = new Set([4, 5, 134, 135]);
+
+function isRefusal(error: Error | undefined): boolean {
+  const code = (error as { returnCode?: unknown } | undefined)?.returnCode;
+  return typeof code === "number" && REFUSALS.has(code);
+}
+
 /** The hub credentials of one Azure cloud. */
 export class AzureCredentials {
   #current: CachedCredentials | undefined;
   #source: "configured" | "cached" | "provisioned" | undefined;
-  #attempts = 0;
+  #refusals = 0;
   #provisionings = 0;
   #demand = false;
   #demandWaiters = new Set<() => void>();
@@ -198,18 +206,19 @@ export class AzureCredentials {
    * The connection's `credentials` hook: the hub URL, user name and a fresh
    * SAS token (no password with X.509). Waits while DPS runs.
    */
-  async login(): Promise<{ url: string; username: string; password?: string }> {
+  async login(lastError?: Error): Promise<{ url: string; username: string; password?: string }> {
     if (this.#failure) throw this.#failure;
-    if (this.#attempts >= (this.options.refusalsBeforeProvisioning ?? 3)) {
+    // Only the hub's refusal counts; a network error says nothing about the credentials.
+    if (isRefusal(lastError)) this.#refusals += 1;
+    if (this.#refusals >= (this.options.refusalsBeforeProvisioning ?? 3)) {
       this.#requestProvisioning(
-        `the hub refused the ${this.#source} credentials ${this.#attempts} times`,
+        `the hub refused the ${this.#source} credentials ${this.#refusals} times in a row`,
       );
     }
     while (!this.#current || this.#demand) {
       if (this.#failure) throw this.#failure;
       await new Promise<void>((resolve, reject) => this.#loginWaiters.add({ resolve, reject }));
     }
-    this.#attempts += 1;
     const { hubName, deviceId, deviceKey } = this.#current;
     const username = hubUsername(hubName, deviceId, this.options.modelId);
     const url = `mqtts://${hubName.includes(":") ? hubName : `${hubName}:8883`}`;
@@ -226,7 +235,7 @@ export class AzureCredentials {
 
   /** For the link's status: a connection is up, so the credentials work. */
   connected(): void {
-    this.#attempts = 0;
+    this.#refusals = 0;
     this.#provisionings = 0;
   }
 
@@ -254,7 +263,7 @@ export class AzureCredentials {
     await this.options.storage.persist(credentials);
     this.#current = credentials;
     this.#source = "provisioned";
-    this.#attempts = 0;
+    this.#refusals = 0;
     this.#demand = false;
     for (const waiter of this.#loginWaiters) waiter.resolve();
     this.#loginWaiters.clear();
@@ -275,7 +284,7 @@ export class AzureCredentials {
     const reason = this.#failure?.message ?? "retrying";
     this.#failure = undefined;
     this.#provisionings = 0;
-    this.#attempts = 0;
+    this.#refusals = 0;
     this.#requestProvisioning(`retrying after: ${reason}`);
   }
 
@@ -308,7 +317,7 @@ export class AzureCredentials {
     this.#provisionings += 1;
     log.info("Cloud {cloud}: running DPS: {reason}", { cloud: this.options.cloud, reason });
     this.#demand = true;
-    this.#attempts = 0;
+    this.#refusals = 0;
     for (const waiter of [...this.#demandWaiters]) waiter();
   }
 }

@@ -175,7 +175,7 @@ export async function azureCloud(options: AzureCloudOptions): Promise<AzureCloud
       clean: false,
       keepaliveSec: options.keepaliveSec ?? 30,
       backoff: options.backoff,
-      credentials: () => credentials.login(),
+      credentials: (lastError) => credentials.login(lastError),
     }),
     { shutdownMs: 2000 },
   ));

@@ -40,9 +40,13 @@ export interface MqttConnectionOptions extends MqttConnectOptions {
    * Called before every attempt; what it returns replaces `username` and
    * `password` (and `url`, for a cloud that learns its broker at run time,
    * as Azure does from DPS). Lets Azure renew a SAS token or Cumulocity a
-   * JWT. When it rejects, the attempt fails and the actor backs off.
+   * JWT. `lastError` is why the previous attempt of this run failed, if it
+   * did (an `MqttConnectError` carries the broker's refusal code). When it
+   * rejects, the attempt fails and the actor backs off.
    */
-  credentials?: () => Promise<{ username?: string; password?: string; url?: string }>;
+  credentials?: (
+    lastError?: Error,
+  ) => Promise<{ username?: string; password?: string; url?: string }>;
 }
 
 /** What one run (one start of the actor) keeps between its invoked actors. */
@@ -51,6 +55,8 @@ interface Run {
   open: OpenSession | undefined;
   /** Why the last session closed, for a watch that starts after the fact. */
   lossError: Error | undefined;
+  /** Why the last attempt failed; cleared by a successful one. */
+  dialError: Error | undefined;
   /** Set by `watch` while connected. */
   onLost: ((error?: Error) => void) | undefined;
   /** The attempt in progress, so a graceful stop waits for its socket to close. */
@@ -88,6 +94,7 @@ export function mqttConnection(link: MqttLink, options: MqttConnectionOptions): 
       run = {
         open: undefined,
         lossError: undefined,
+        dialError: undefined,
         onLost: undefined,
         dialing: Promise.resolve(),
         warnedInsecure: false,
@@ -126,7 +133,7 @@ export function mqttConnection(link: MqttLink, options: MqttConnectionOptions): 
     let login: { username?: string; password?: string; url?: string } = {};
     if (credentials) {
       try {
-        login = await credentials();
+        login = await credentials(run.dialError);
       } catch (error) {
         throw new Error(
           `Cannot get credentials for MQTT broker ${url}: ${(error as Error).message}`,
@@ -195,7 +202,10 @@ export function mqttConnection(link: MqttLink, options: MqttConnectionOptions): 
         // previous session here, and it is closed politely first.
         const previous = release(run, true);
         const attempt = previous.then(() => dial(run, input, signal));
-        run.dialing = attempt.catch(() => {});
+        run.dialing = attempt.then(
+          () => void (run.dialError = undefined),
+          (error) => void (run.dialError = error as Error),
+        );
         return attempt;
       }),
       watch: fromCallback(({ system, sendBack }) => {

@@ -159,3 +159,34 @@ Deno.test("cached credentials are used only for the same device and key; otherwi
   await otherDevice.load();
   equal(otherDevice.current, undefined);
 });
+
+Deno.test("only the hub's refusals (CONNACK 4/5) make DPS run again, not network errors", async () => {
+  const storage = memoryCredentialStorage();
+  await storage.persist({ hubName: "h.net", deviceId: "d1", deviceKey: KEY });
+  const credentials = new AzureCredentials({
+    cloud: "t",
+    deviceId: "d1",
+    deviceKey: KEY,
+    tokenTtlSec: 60,
+    canProvision: true,
+    storage,
+  });
+  await credentials.load();
+  let demanded = false;
+  const controller = new AbortController();
+  credentials.waitForDemand(controller.signal).then(() => (demanded = !controller.signal.aborted));
+  const network = new Error("connect ECONNREFUSED");
+  const refused = Object.assign(new Error("not authorized"), { returnCode: 5 });
+  for (let i = 0; i < 6; i++) await credentials.login(network);
+  await Promise.resolve();
+  equal(demanded, false, "network errors are not refusals");
+  await credentials.login(refused);
+  await credentials.login(refused);
+  equal(demanded, false);
+  const waiting = credentials.login(refused); // the third refusal: DPS is asked, the login waits
+  await Promise.resolve();
+  equal(demanded, true);
+  await credentials.provisioned({ hub: "h2.net", deviceId: "d1" });
+  equal((await waiting).url, "mqtts://h2.net:8883");
+  controller.abort();
+});
