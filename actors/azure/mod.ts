@@ -21,6 +21,13 @@
  * first: a connection still waiting for DPS is then released at once. It
  * never fails (DPS errors are retried inside it), so it restarts nothing.
  *
+ * Owns: the cloud's MqttLink and its AzureCredentials (hub, device key, the
+ * credential cache), shared by its children. Receives: the agent's records
+ * through the outbox, properties and commands from the hub. Sends: telemetry,
+ * reported properties, acks and command answers to the hub; properties and
+ * commands to the handlers it is given (the agent's, or AzureDevice's).
+ * Supervised by: the agent's root supervisor (or AzureDevice's `device`).
+ *
  * @module
  */
 import { child, type Spec, supervisor, type SupervisorSpec } from "../runtime/spec.ts";
