@@ -24,6 +24,16 @@
  * await system.start();
  * await system.stop();
  * ```
+ * @example An Azure IoT Central device (the iotc client's shape)
+ * ```ts
+ * import { AzureDevice } from "./mod.ts";
+ *
+ * const device = new AzureDevice("dev-1", "0ne00000000", "groupKey", Deno.env.get("GROUP_KEY")!);
+ * device.on("properties", (name, value) => true); // true acknowledges
+ * device.on("command", (command) => command.ack({ done: true }));
+ * await device.connect();
+ * await device.sendTelemetry({ temperature: 21.5 });
+ * ```
  * @module
  */
 export * from "./actors/runtime/mod.ts";
@@ -80,3 +90,26 @@ export {
   type MetricUpdate,
   type ValueType,
 } from "./actors/local_api/public_types.ts";
+export {
+  type AzureConnectType,
+  AzureDevice,
+  type AzureDeviceLogger,
+  type AzureDeviceOptions,
+  type AzureLogLevel,
+  type CommandCallback,
+  type IoTCCommand,
+  IOTCConnectType,
+  IOTCLogLevel,
+  type PropertiesCallback,
+  type X509Key,
+} from "./actors/azure/device.ts";
+export {
+  type CachedCredentials,
+  type CredentialStorage,
+  fileCredentialStorage,
+  memoryCredentialStorage,
+} from "./actors/azure/credentials.ts";
+export type { AzureCommand } from "./actors/azure/commands.ts";
+export type { PropertyChange } from "./actors/azure/twin.ts";
+export type { DpsMachineInput } from "./machines/azure_dps.ts";
+export type { DesiredProperty } from "./protocols/azure_pnp.ts";

@@ -182,6 +182,7 @@ async function startRunning(
     config: config.support,
     deviceId: config.agent.deviceId,
   });
+  const sendTo = (path: string, event: { type: string }) => system.get(path)?.send(event);
   const deps = {
     config,
     db,
@@ -193,6 +194,7 @@ async function startRunning(
     tunnelObserver: support.sessions,
     support: support.channel,
     startChild,
+    sendTo,
   };
   const clouds: CloudParts[] = await Promise.all(
     Object.entries(config.clouds).map(([name, cloud]) => buildCloud(name, cloud, deps)),

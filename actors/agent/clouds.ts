@@ -13,6 +13,8 @@ import type { AccessCheck, TunnelObserver } from "../tunnels/types.ts";
 import { genericCloud, type SupportChannel } from "../generic/mod.ts";
 import { c8yCloud } from "../c8y/mod.ts";
 import { awsCloud, type AwsParts } from "../aws/mod.ts";
+import { azureCloud, fileCredentialStorage } from "../azure/mod.ts";
+import { azureCommandHandler, azurePropertyHandler } from "../azure/agent_handlers.ts";
 import type { CloudConfig, Config, MqttCloudConfig } from "./config_types.ts";
 import type { HandlerRegistry } from "./handlers.ts";
 import type { CloudEncoder } from "./telemetry_router.ts";
@@ -36,6 +38,8 @@ export interface CloudDeps {
   support?: SupportChannel;
   /** Starts a child under a dynamic supervisor of the running tree (a cloud's `tunnels`). */
   startChild: (supervisorPath: string, spec: Spec) => Promise<string>;
+  /** Delivers an event to the actor at `path` of the running tree, if it runs. */
+  sendTo: (path: string, event: { type: string }) => void;
 }
 
 /** A running cloud as an embedding app sees it. */
@@ -114,6 +118,36 @@ export async function buildCloud(
         },
       });
       return { name, link: built.link, encoder: built.encoder, spec: built.spec, aws: built };
+    }
+    case "azure": {
+      const x509 = cloud.certFile === undefined
+        ? undefined
+        : { cert: (await readPem(cloud.certFile))!, key: (await readPem(cloud.keyFile))! };
+      const built = await azureCloud({
+        name,
+        deviceId: cloud.deviceId,
+        idScope: cloud.idScope,
+        dpsHost: cloud.dpsHost,
+        deviceKey: cloud.deviceKey,
+        groupKey: cloud.groupKey,
+        x509,
+        ca: await readPem(cloud.caFile),
+        rejectUnauthorized: !cloud.insecure,
+        modelId: cloud.modelId,
+        hub: cloud.hub,
+        tokenTtlSec: cloud.tokenTtlSec,
+        dpsRetryMs: cloud.dpsRetrySec * 1000,
+        keepaliveSec: cloud.keepaliveSec,
+        backoff: cloud.backoff,
+        storage: fileCredentialStorage(
+          `${deps.config.agent.stateDir.replace(/\/+$/, "")}/azure-${name}.credentials.json`,
+        ),
+        outbox: deps.outbox,
+        properties: () => azurePropertyHandler(deps.handlers),
+        commands: () => azureCommandHandler(deps.handlers, name),
+        reconnect: () => deps.sendTo(`agent/cloud:${name}/connection`, { type: "reconnect" }),
+      });
+      return { name, link: built.link, encoder: built.encoder, spec: built.spec };
     }
   }
 }

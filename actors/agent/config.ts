@@ -211,6 +211,8 @@ function cloudDefaults(cloud: FileCloud, deviceId: string) {
     return { ...cloud, clientId: cloud.clientId || `outpost-${deviceId}` };
   }
   if (cloud.type === "aws") return cloud;
+  // Azure registers the agent's device id unless the table names another.
+  if (cloud.type === "azure") return { ...cloud, deviceId: cloud.deviceId ?? deviceId };
   // Cumulocity knows a device by its serial: the client id and the device's name follow it.
   const serial = cloud.serial ?? deviceId;
   return {

@@ -230,9 +230,54 @@ const awsCloud = tlsPairing(
   }),
 );
 
+// Azure: the hub URL, client id and login all follow from DPS or `hub` and the device id.
+const AZURE_KEY_EXPECTED = "a base64 key";
+const base64Key = () =>
+  optionalText(AZURE_KEY_EXPECTED).refine(
+    (v) => v === undefined || (/^[A-Za-z0-9+/]+={0,2}$/.test(v) && v.length % 4 === 0),
+    { message: AZURE_KEY_EXPECTED },
+  );
+const AZURE_AUTH_EXPECTED = "exactly one of deviceKey, groupKey or certFile (with keyFile)";
+const azureCloud = tlsPairing(
+  z.strictObject({
+    type: z.literal("azure"),
+    idScope: optionalText('a DPS id scope like "0ne00012345"'),
+    deviceId: optionalText('a device id of 1 to 128 characters without "/", "+" or "#"')
+      .refine((v) => v === undefined || /^[A-Za-z0-9\-.:_]{1,128}$/.test(v), {
+        message: "a device id of 1 to 128 characters from A-Z a-z 0-9 - . : _",
+      }),
+    deviceKey: base64Key(),
+    groupKey: base64Key(),
+    certFile: mqttConnectionFields.certFile,
+    keyFile: mqttConnectionFields.keyFile,
+    caFile: mqttConnectionFields.caFile,
+    insecure: mqttConnectionFields.insecure,
+    modelId: optionalText('a model id like "dtmi:com:example:Thermostat;1"'),
+    hub: optionalText('an IoT Hub host name like "myhub.azure-devices.net"'),
+    dpsHost: text("a host name (or host:port)").min(1).default(
+      "global.azure-devices-provisioning.net",
+    ),
+    tokenTtlSec: int(60, 31_536_000).default(3600),
+    dpsRetrySec: int(1, 86_400).default(300),
+    keepaliveSec: int(1, 1177).default(30),
+    backoff: mqttConnectionFields.backoff,
+  }).refine(
+    (c) => [c.deviceKey, c.groupKey, c.certFile].filter((v) => v !== undefined).length === 1,
+    {
+      path: ["deviceKey"],
+      message: AZURE_AUTH_EXPECTED,
+      when: validAt("deviceKey", "groupKey", "certFile"),
+    },
+  ).refine((c) => c.idScope !== undefined || c.hub !== undefined, {
+    path: ["idScope"],
+    message: "a DPS id scope, or a hub to connect to without DPS",
+    when: validAt("idScope", "hub"),
+  }),
+);
+
 // Adding a cloud type is adding its object here: the union, CLOUD_TYPES, the
 // error messages and the environment overrides all follow from this list.
-const cloudSchemas = [mqttCloud, c8yCloud, awsCloud] as const;
+const cloudSchemas = [mqttCloud, c8yCloud, awsCloud, azureCloud] as const;
 
 /** The values `type` may take in a `[clouds.<name>]` table. */
 export const CLOUD_TYPES: readonly string[] = cloudSchemas.map((s) => s.shape.type.value);

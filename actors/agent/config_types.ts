@@ -272,8 +272,53 @@ export interface AwsCloudConfig extends Omit<MqttEndpointConfig, "clientId" | "p
   provisioning: AwsProvisioning;
 }
 
+/**
+ * `[clouds.<name>]` with `type = "azure"`: Azure IoT Hub through DPS, with
+ * IoT Central's conventions. One of `deviceKey`, `groupKey` (the device key
+ * is derived from it) or `certFile` + `keyFile` (X.509); DPS results are
+ * cached in `<stateDir>/azure-<name>.credentials.json` (mode 0600).
+ */
+export interface AzureCloudConfig {
+  /** Selects this cloud type. */
+  type: "azure";
+  /** DPS id scope; without it, `hub` is required and DPS is never asked. */
+  idScope?: string;
+  /** The registration (device) id; defaults to `agent.deviceId`. */
+  deviceId: string;
+  /** The device's symmetric key, base64 (never logged). */
+  deviceKey?: string;
+  /** An enrollment group's symmetric key, base64 (never logged). */
+  groupKey?: string;
+  /** PEM client certificate (X.509 authentication, with `keyFile`). */
+  certFile?: string;
+  /** PEM private key of `certFile`. */
+  keyFile?: string;
+  /** PEM file of a CA to trust for DPS and the hub (tests, gateways). */
+  caFile?: string;
+  /** Turns TLS verification off (logged as a warning). */
+  insecure: boolean;
+  /** Plug and Play model id, sent to DPS and in the hub user name. */
+  modelId?: string;
+  /** A known hub host name: connect without DPS (DPS still runs if it refuses and idScope is set). */
+  hub?: string;
+  /** DPS endpoint; `host:port` is accepted. */
+  dpsHost: string;
+  /** Lifetime of each SAS token; the connection is renewed at 80 % of it. */
+  tokenTtlSec: number;
+  /** Seconds before DPS is asked again after it refused the device. */
+  dpsRetrySec: number;
+  /** MQTT keep-alive (IoT Hub allows at most 1177). */
+  keepaliveSec: number;
+  /** Delays between connection attempts. */
+  backoff: ConnectionBackoff;
+}
+
 /** One configured cloud. */
-export type CloudConfig = MqttCloudConfig | C8yCloudConfig | AwsCloudConfig;
+export type CloudConfig =
+  | MqttCloudConfig
+  | C8yCloudConfig
+  | AwsCloudConfig
+  | AzureCloudConfig;
 
 /** The whole resolved configuration. */
 export interface Config {

@@ -19,6 +19,7 @@ export type {
   AwsCloudConfig,
   AwsEnvelope,
   AwsProvisioning,
+  AzureCloudConfig,
   BrokerSection,
   C8yBootstrap,
   C8yCloudConfig,

@@ -38,16 +38,19 @@ export interface MqttConnectionOptions extends MqttConnectOptions {
   backoff?: Partial<RetryBackoff>;
   /**
    * Called before every attempt; what it returns replaces those fields of
-   * the login. Lets Azure renew a SAS token, Cumulocity use registered
-   * credentials, and AWS connect with a newly provisioned certificate and
-   * thing name. When it rejects, the attempt fails and the actor backs off.
+   * the login. Lets Azure renew a SAS token (and learn its hub from DPS),
+   * Cumulocity use registered credentials, and AWS connect with a newly
+   * provisioned certificate and thing name. `lastError` is why the previous
+   * attempt of this run failed, if it did (an `MqttConnectError` carries the
+   * broker's refusal code). When it rejects, the attempt fails and the actor
+   * backs off.
    */
-  credentials?: () => Promise<MqttLogin>;
+  credentials?: (lastError?: Error) => Promise<MqttLogin>;
 }
 
 /** The parts of a login that a `credentials` hook may supply anew for each attempt. */
 export type MqttLogin = Partial<
-  Pick<MqttConnectOptions, "clientId" | "username" | "password" | "cert" | "key">
+  Pick<MqttConnectOptions, "url" | "clientId" | "username" | "password" | "cert" | "key">
 >;
 
 /** What one run (one start of the actor) keeps between its invoked actors. */
@@ -56,6 +59,8 @@ interface Run {
   open: OpenSession | undefined;
   /** Why the last session closed, for a watch that starts after the fact. */
   lossError: Error | undefined;
+  /** Why the last attempt failed; cleared by a successful one. */
+  dialError: Error | undefined;
   /** Set by `watch` while connected. */
   onLost: ((error?: Error) => void) | undefined;
   /** The attempt in progress, so a graceful stop waits for its socket to close. */
@@ -93,6 +98,7 @@ export function mqttConnection(link: MqttLink, options: MqttConnectionOptions): 
       run = {
         open: undefined,
         lossError: undefined,
+        dialError: undefined,
         onLost: undefined,
         dialing: Promise.resolve(),
         warnedInsecure: false,
@@ -131,7 +137,7 @@ export function mqttConnection(link: MqttLink, options: MqttConnectionOptions): 
     let login: MqttLogin = {};
     if (credentials) {
       try {
-        login = await credentials();
+        login = await credentials(run.dialError);
       } catch (error) {
         throw new Error(
           `Cannot get credentials for MQTT broker ${url}: ${(error as Error).message}`,
@@ -140,7 +146,7 @@ export function mqttConnection(link: MqttLink, options: MqttConnectionOptions): 
       }
     }
     log.info("Connecting to MQTT broker {url} as {clientId} (attempt {attempt})", {
-      url,
+      url: login.url ?? url,
       clientId: login.clientId ?? connect.clientId,
       attempt,
     });
@@ -200,7 +206,10 @@ export function mqttConnection(link: MqttLink, options: MqttConnectionOptions): 
         // previous session here, and it is closed politely first.
         const previous = release(run, true);
         const attempt = previous.then(() => dial(run, input, signal));
-        run.dialing = attempt.catch(() => {});
+        run.dialing = attempt.then(
+          () => void (run.dialError = undefined),
+          (error) => void (run.dialError = error as Error),
+        );
         return attempt;
       }),
       watch: fromCallback(({ system, sendBack }) => {

@@ -13,7 +13,6 @@ import {
   parseConfig,
 } from "../../actors/agent/config.ts";
 import { schemaCore } from "../../actors/agent/config_env.ts";
-import type { MqttCloudConfig } from "../../actors/agent/config_types.ts";
 
 const EXAMPLE = new URL("../../outpost.example.toml", import.meta.url);
 const DOCS = new URL("../../docs/configuration.md", import.meta.url);
@@ -134,9 +133,9 @@ Deno.test("the device id defaults to the hostname, sanitized to a valid id", () 
 });
 
 Deno.test("the local cloud follows the embedded broker's host and port", () => {
-  equal(parse("[broker]\nport = 1999").clouds.local.url, "mqtt://127.0.0.1:1999");
-  equal(parse('[broker]\nhost = "::1"').clouds.local.url, "mqtt://[::1]:1883");
-  equal(parse('[broker]\nhost = "localhost"').clouds.local.url, "mqtt://localhost:1883");
+  equal(mqttCloud(parse("[broker]\nport = 1999").clouds.local).url, "mqtt://127.0.0.1:1999");
+  equal(mqttCloud(parse('[broker]\nhost = "::1"').clouds.local).url, "mqtt://[::1]:1883");
+  equal(mqttCloud(parse('[broker]\nhost = "localhost"').clouds.local).url, "mqtt://localhost:1883");
   equal(parse("[broker]\nenabled = false").broker.enabled, false);
   equal(
     parse('[agent]\nstateDir = "/var/lib/outpost/"').control.socket,
@@ -149,10 +148,10 @@ Deno.test("configured clouds replace the local one and turn the embedded broker 
   const config = parse(`[agent]\ndeviceId = "dev-7"\n${MAIN}clientId = ""\nusername = ""`);
   deepEqual(Object.keys(config.clouds), ["main"]);
   equal(config.broker.enabled, false);
-  equal((config.clouds.main as MqttCloudConfig).clientId, "outpost-dev-7");
+  equal(mqttCloud(config.clouds.main).clientId, "outpost-dev-7");
   equal(mqttCloud(config.clouds.main).username, undefined);
   equal(parse(`[broker]\nenabled = true\n${MAIN}`).broker.enabled, true);
-  equal((parse(`${MAIN}clientId = "mine"`).clouds.main as MqttCloudConfig).clientId, "mine");
+  equal(mqttCloud(parse(`${MAIN}clientId = "mine"`).clouds.main).clientId, "mine");
   equal(parse(`${MAIN}\n[clouds.main.backoff]\nminMs = 0\nmaxMs = 0`).clouds.main.backoff.maxMs, 0);
   equal(parse("[clouds]").broker.enabled, true, "an empty [clouds] table is no cloud");
 });
@@ -231,7 +230,8 @@ Deno.test("each kind of mistake names its key, what was expected and what was fo
 });
 
 Deno.test("values are checked for what they mean, not only their type", () => {
-  const url = (u: string) => parse(`[clouds.m]\ntype = "mqtt"\nurl = "${u}"`).clouds.m.url;
+  const url = (u: string) =>
+    mqttCloud(parse(`[clouds.m]\ntype = "mqtt"\nurl = "${u}"`).clouds.m).url;
   for (
     const good of ["mqtt://h", "mqtts://h:8883", "ws://h:80/mqtt", "wss://[::1]/m", "mqtt://h/"]
   ) {
@@ -324,8 +324,7 @@ Deno.test("loadConfig reads the file, or says the file is missing", async () => 
       /outpost\.toml: line 2, column 8: expected valid TOML, found invalid value$/,
     );
     equal(
-      ((await loadConfig(undefined, { env: {}, hostname: "h" })).clouds.local as MqttCloudConfig)
-        .clientId,
+      mqttCloud((await loadConfig(undefined, { env: {}, hostname: "h" })).clouds.local).clientId,
       "outpost-h",
     );
   } finally {
@@ -348,13 +347,13 @@ Deno.test("environment variables override keys, typed as the schema says", () =>
   });
   equal(config.agent.deviceId, "dev-7");
   equal(
-    (config.clouds.main as MqttCloudConfig).clientId,
+    mqttCloud(config.clouds.main).clientId,
     "outpost-dev-7",
     "overrides apply before defaults resolve",
   );
   equal(config.broker.port, 1884);
   equal(config.broker.enabled, true);
-  equal((config.clouds.main as MqttCloudConfig).password, "12345");
+  equal(mqttCloud(config.clouds.main).password, "12345");
   equal(config.clouds.main.keepaliveSec, 45);
   equal(config.clouds.main.backoff.jitter, 0.5);
   equal(config.telemetry.system.intervalSec, 0.25);
@@ -373,7 +372,7 @@ Deno.test("environment cloud names match the file's clouds in any case, else are
     OUTPOST_CLOUDS__EDGE_1__URL: "mqtt://10.1.2.3:1883",
   });
   deepEqual(Object.keys(created.clouds), ["edge_1"]);
-  equal(created.clouds.edge_1.url, "mqtt://10.1.2.3:1883");
+  equal(mqttCloud(created.clouds.edge_1).url, "mqtt://10.1.2.3:1883");
   deepEqual(issuesOf(undefined, { OUTPOST_CLOUDS__NEW__URL: "mqtt://h" }), [
     { key: "clouds.new.type", expected: TYPES_EXPECTED, found: "nothing" },
   ]);

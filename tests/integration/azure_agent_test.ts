@@ -1,0 +1,178 @@
+import { deepEqual, equal, ok } from "node:assert/strict";
+import { createAgent } from "../../actors/agent/agent.ts";
+import { parseConfig } from "../../actors/agent/config.ts";
+import { startAzureEmulator } from "../helpers/azure_emulator.ts";
+import { testPki } from "../helpers/tls.ts";
+
+const GROUP_KEY = btoa("the-enrollment-group-key-0123456");
+
+Deno.test('an agent with [clouds.<name>] type = "azure" provisions, caches 0600 credentials, sends records and answers the twin and commands', async () => {
+  const pki = await testPki();
+  const emulator = await startAzureEmulator({ pki, groupKeys: [GROUP_KEY] });
+  const stateDir = await Deno.makeTempDir({ prefix: "outpost-azure-agent-" });
+  const config = parseConfig(
+    `
+[agent]
+deviceId = "gw-1"
+stateDir = "${stateDir}"
+
+[telemetry.system]
+enabled = false
+
+[clouds.central]
+type = "azure"
+idScope = "${emulator.idScope}"
+groupKey = "${GROUP_KEY}"
+dpsHost = "${emulator.hub}"
+caFile = "${pki.ca.certFile}"
+modelId = "dtmi:outpost:gateway;1"
+
+[clouds.central.backoff]
+minMs = 20
+maxMs = 200
+`,
+    { source: "azure agent test", env: {} },
+  );
+  const agent = createAgent(config, { control: false });
+  agent.onCommand("blink", (payload) => ({ blinked: payload }));
+  agent.onDesired((desired) => desired);
+  try {
+    await agent.start();
+    await agent.connected();
+    const file = `${stateDir}/azure-central.credentials.json`;
+    equal((await Deno.stat(file)).mode! & 0o777, 0o600);
+    deepEqual(JSON.parse(await Deno.readTextFile(file)).hubName, emulator.hub);
+
+    await agent.publish("climate", { celsius: 21.5 });
+    await emulator.waitFor("the record", () => emulator.messages.length === 1);
+    const [message] = emulator.messages;
+    equal(message.deviceId, "gw-1");
+    equal(message.properties.stream, "climate");
+    equal(message.properties["$.ct"], "application/json");
+    deepEqual(JSON.parse(message.payload), { celsius: 21.5 });
+
+    deepEqual(await emulator.invoke("gw-1", "blink", 3), { status: 200, payload: { blinked: 3 } });
+    equal((await emulator.invoke("gw-1", "nope", null)).status, 501);
+
+    await emulator.setDesired("gw-1", { fan: "high" });
+    const twin = emulator.twin("gw-1");
+    await emulator.waitFor("the ack", () => twin.reported.fan !== undefined);
+    deepEqual(twin.reported.fan, { value: "high", ac: 200, av: 2, ad: "completed" });
+    ok(agent.status().clouds[0].connected);
+    deepEqual(emulator.violations, []);
+  } finally {
+    await agent.stop();
+    await emulator.stop();
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
+
+Deno.test("an azure cloud table is checked: one credential, an idScope or hub, base64 keys", () => {
+  const table = (body: string) => () =>
+    parseConfig(`[clouds.a]\ntype = "azure"\n${body}`, { source: "t", env: {} });
+  const message = (body: string) => {
+    try {
+      table(body)();
+      return "";
+    } catch (error) {
+      return (error as Error).message;
+    }
+  };
+  ok(message('idScope = "0ne1"').includes("exactly one of deviceKey, groupKey or certFile"));
+  ok(message('deviceKey = "AAAA"').includes("a DPS id scope, or a hub"));
+  ok(message('idScope = "0ne1"\ndeviceKey = "not base64!"').includes("a base64 key"));
+  ok(!message('idScope = "0ne1"\ndeviceKey = "not base64!"').includes("not base64!"), "no echo");
+  const config = table('idScope = "0ne1"\ndeviceKey = "AAAA"')();
+  const cloud = config.clouds.a;
+  equal(cloud.type, "azure");
+  if (cloud.type === "azure") {
+    equal(cloud.dpsHost, "global.azure-devices-provisioning.net");
+    equal(cloud.tokenTtlSec, 3600);
+    equal(cloud.deviceId, config.agent.deviceId);
+  }
+});
+
+Deno.test("a DPS refusal leaves the agent running; DPS is asked again after dpsRetrySec and the cloud connects", async () => {
+  const pki = await testPki();
+  const emulator = await startAzureEmulator({ pki, groupKeys: [GROUP_KEY] });
+  const stateDir = await Deno.makeTempDir({ prefix: "outpost-azure-agent-" });
+  const config = parseConfig(
+    `
+[agent]
+deviceId = "gw-2"
+stateDir = "${stateDir}"
+
+[telemetry.system]
+enabled = false
+
+[clouds.central]
+type = "azure"
+idScope = "${emulator.idScope}"
+groupKey = "${GROUP_KEY}"
+dpsHost = "${emulator.hub}"
+caFile = "${pki.ca.certFile}"
+dpsRetrySec = 1
+
+[clouds.central.backoff]
+minMs = 20
+maxMs = 200
+`,
+    { source: "azure agent test", env: {} },
+  );
+  emulator.failDps(401, 1, { errorCode: 401002, message: "The device is disabled" });
+  const agent = createAgent(config, { control: false });
+  let exited = false;
+  agent.exited.then(() => (exited = true));
+  try {
+    await agent.start();
+    await agent.connected();
+    const registers = emulator.publishes.filter((p) => p.topic.includes("iotdps-register"));
+    equal(registers.length, 2, "refused once, then registered");
+    equal(exited, false);
+    const cloud = agent.tree().children.find((c) => c.id === "cloud:central")!;
+    equal(cloud.status, "running");
+    equal(cloud.restarts, 0, "the refusal crashed nothing");
+  } finally {
+    await agent.stop();
+    await emulator.stop();
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
+
+Deno.test("with a hub and no idScope the cloud connects straight to the hub, never to DPS", async () => {
+  const pki = await testPki();
+  const key = btoa("a-device-known-to-the-hub-012345");
+  const emulator = await startAzureEmulator({ pki, hubDevices: { "gw-3": key } });
+  const stateDir = await Deno.makeTempDir({ prefix: "outpost-azure-agent-" });
+  const config = parseConfig(
+    `
+[agent]
+deviceId = "gw-3"
+stateDir = "${stateDir}"
+
+[telemetry.system]
+enabled = false
+
+[clouds.hub]
+type = "azure"
+hub = "${emulator.hub}"
+deviceKey = "${key}"
+caFile = "${pki.ca.certFile}"
+`,
+    { source: "azure agent test", env: {} },
+  );
+  const agent = createAgent(config, { control: false });
+  try {
+    await agent.start();
+    await agent.connected();
+    deepEqual(emulator.connects.map((c) => [c.service, c.accepted]), [["hub", true]]);
+    const names = agent.tree().children.find((c) => c.id === "cloud:hub")!.children.map((c) =>
+      c.id
+    );
+    deepEqual(names, ["connection", "token", "twin", "commands", "drain"]);
+  } finally {
+    await agent.stop();
+    await emulator.stop();
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
