@@ -12,7 +12,7 @@
  * mosquitto, mosquitto_sub and stdbuf on the PATH.
  */
 import { freePort } from "../tests/helpers/brokers.ts";
-import { startBenchMosquitto } from "./bench_mosquitto.ts";
+import { startMosquitto } from "../tests/helpers/brokers.ts";
 import {
   agentAppendRound,
   agentDeliveryRound,
@@ -74,7 +74,7 @@ async function throughput(): Promise<Throughput> {
 async function deliveryRounds(stateDir: string, result: Throughput): Promise<void> {
   // Whatever fails, each thing started so far is stopped, in reverse order.
   await using cleanup = new AsyncDisposableStack();
-  const broker = await startBenchMosquitto();
+  const broker = await startMosquitto();
   cleanup.defer(() => broker.stop());
   const agent = await startBenchAgent(broker.url, { deviceId: "bench-agent", stateDir });
   cleanup.defer(() => agent.stop());

@@ -38,7 +38,7 @@ export async function bundleAgent(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "outpost-bench-bundle-" });
   const output = `${dir}/outpost.js`;
   const built = await new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--quiet", "--output", output, MAIN],
+    args: ["bundle", "--quiet", "--minify", "--output", output, MAIN],
     cwd: ROOT,
     stdin: "null",
   }).output();

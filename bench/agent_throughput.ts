@@ -218,12 +218,24 @@ export async function bareDeliveryRound(
 }
 
 /** A bare mqtt.js client for the baseline, connected like the agent's (clean, no reconnect). */
-export function connectBareClient(url: string): Promise<MqttClient> {
-  return mqtt.connectAsync(url, {
-    clientId: `outpost-bench-bare-${crypto.randomUUID().slice(0, 8)}`,
-    clean: true,
-    reconnectPeriod: 0,
-  });
+export async function connectBareClient(url: string): Promise<MqttClient> {
+  return withNoDelay(
+    await mqtt.connectAsync(url, {
+      clientId: `outpost-bench-bare-${crypto.randomUUID().slice(0, 8)}`,
+      clean: true,
+      reconnectPeriod: 0,
+    }),
+  );
+}
+
+/**
+ * Turns Nagle's algorithm off on a baseline client's socket, as Outpost's
+ * own MQTT session does (docs/decisions.md 14), so a baseline is never slow
+ * for a reason Outpost has already removed.
+ */
+export function withNoDelay<T extends MqttClient>(client: T): T {
+  (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
+  return client;
 }
 
 /** Outbox only: `agent.publish` N records while the cloud is unreachable, until all committed. */

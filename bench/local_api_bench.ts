@@ -14,7 +14,8 @@ import mqtt, { type MqttClient } from "mqtt";
 import { createAgent } from "../actors/agent/agent.ts";
 import { parseConfig } from "../actors/agent/config.ts";
 import { LocalApiClient } from "../actors/local_api/client.ts";
-import { startBenchMosquitto } from "./bench_mosquitto.ts";
+import { startMosquitto } from "../tests/helpers/brokers.ts";
+import { withNoDelay } from "./agent_throughput.ts";
 import { formatSpread, formatTable, median } from "./measure.ts";
 
 const VALUES = Number(Deno.env.get("LOCAL_API_VALUES") ?? 5000);
@@ -64,7 +65,7 @@ async function windowed(send: (i: number) => Promise<unknown>): Promise<void> {
   }));
 }
 
-const cloud = await startBenchMosquitto();
+const cloud = await startMosquitto();
 const stateDir = await Deno.makeTempDir({ prefix: "outpost-bench-local-api-" });
 const agent = createAgent(
   parseConfig(
@@ -104,7 +105,7 @@ const sensorId = await app.createSensor("bench");
 const [{ metricId }] = await app.createMetrics(sensorId, [
   { matchingId: "v", name: "value", valueType: "double" },
 ]);
-const direct: MqttClient = await mqtt.connectAsync(cloud.url, { reconnectPeriod: 0 });
+const direct: MqttClient = withNoDelay(await mqtt.connectAsync(cloud.url, { reconnectPeriod: 0 }));
 const topic = `outpost/bench/telemetry/local.${sensorId}`;
 const seen = await counter(cloud.url, topic);
 

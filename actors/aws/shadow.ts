@@ -156,8 +156,16 @@ class Run {
     // Responses must be subscribed before the first request: AWS does not queue them.
     const onResponse = (message: InboundMessage) =>
       this.#onResponse(message.topic, message.payload);
+    // Only what the sync reads: `documents` and `delete/*` would double the traffic for nothing.
+    const wanted = [
+      topics.getAccepted,
+      topics.getRejected,
+      topics.updateAccepted,
+      topics.updateRejected,
+      topics.updateDelta,
+    ];
     const subscriptions = await Promise.all(
-      topics.subscriptions.map((filter) => link.subscribe(filter, onResponse)),
+      wanted.map((filter) => link.subscribe(filter, onResponse)),
     );
     this.#unsubscribe = () =>
       subscriptions.forEach((sub) => void sub.unsubscribe().catch(() => {}));

@@ -47,7 +47,8 @@ export interface AwsEmulator {
   url: string;
   pki: TestPki;
   /** Shadow requests and ingest messages seen, in order. */
-  readonly requests: { topic: string; body: unknown }[];
+  /** `at` is `performance.now()` when the request arrived. */
+  readonly requests: { topic: string; body: unknown; at: number }[];
   readonly ingest: IngestMessage[];
   /** Things registered by fleet provisioning. */
   readonly registered: string[];
@@ -78,7 +79,7 @@ export async function startAwsEmulator(): Promise<AwsEmulator> {
   };
   const broker: MosquittoBroker = await startMosquitto({ tls, persistence: true });
   const shadows = new Map<string, EmulatedShadow>();
-  const requests: { topic: string; body: unknown }[] = [];
+  const requests: { topic: string; body: unknown; at: number }[] = [];
   const ingest: IngestMessage[] = [];
   const registered: string[] = [];
   const tokens = new Set<string>();
@@ -138,14 +139,14 @@ export async function startAwsEmulator(): Promise<AwsEmulator> {
       body = JSON.parse(text === "" ? "{}" : text);
       if (typeof body !== "object" || body === null || Array.isArray(body)) throw new Error();
     } catch {
-      requests.push({ topic, body: text });
+      requests.push({ topic, body: text, at: performance.now() });
       return publish(`${base}/${op}/rejected`, {
         code: 400,
         message: "Invalid JSON",
         timestamp: now(),
       });
     }
-    requests.push({ topic, body });
+    requests.push({ topic, body, at: performance.now() });
     const key = `${thing}/${name ?? ""}`;
     const clientToken = body.clientToken;
     const reject = (code: number, message: string) =>

@@ -14,7 +14,7 @@ async function outpostBundle(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "outpost-bundle-" });
   const path = `${dir}/outpost.js`;
   const built = await new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--quiet", "--output", path, "main.ts"],
+    args: ["bundle", "--quiet", "--minify", "--output", path, "main.ts"],
     cwd: repoRoot,
     stdin: "null",
   }).output();
@@ -114,6 +114,7 @@ Deno.test("outpost run with no config serves its embedded broker, publishes tele
     deepEqual(root.children.map((c: { id: string }) => c.id), [
       "broker",
       "telemetry",
+      "support",
       "cloud:local",
       "apps",
     ]);
