@@ -13,6 +13,7 @@
  */
 import { freePort } from "../tests/helpers/brokers.ts";
 import { startMosquitto } from "../tests/helpers/brokers.ts";
+import { DRAIN_WINDOW } from "../actors/telemetry/drain.ts";
 import {
   agentAppendRound,
   agentDeliveryRound,
@@ -33,8 +34,6 @@ import { formatNumber, formatSpread, formatTable, median, type ResultRow } from 
 
 const RECORDS = 20_000;
 const BATCH = 500;
-/** The outbox drain's default in-flight window (actors/telemetry/drain.ts). */
-const DRAIN_WINDOW = 64;
 const ROUNDS = 3;
 const ROUND_TIMEOUT_MS = 60_000;
 const IDLE_MS = 3_000;

@@ -5,7 +5,7 @@ import { child, createSystem, supervisor, type SystemEvent } from "../../mod.ts"
 import { MqttLink, type MqttSession, type PublishOptions } from "../../actors/mqtt/link.ts";
 import { openDatabase } from "../../actors/store/mod.ts";
 import { Outbox } from "../../actors/telemetry/mod.ts";
-import { outboxDrain } from "../../actors/telemetry/drain.ts";
+import { DRAIN_WINDOW as W, outboxDrain } from "../../actors/telemetry/drain.ts";
 
 const CLOUD = "local";
 const decoder = new TextDecoder();
@@ -201,7 +201,7 @@ Deno.test("records appended while the link is down are all published in id order
         retain: false,
       });
       assert.equal(outbox.size(CLOUD), 0, "every acknowledged record was deleted");
-      assert.ok(session.maxUnresolved <= 64);
+      assert.ok(session.maxUnresolved <= W);
     } finally {
       actor.stop();
       session.close();
@@ -238,7 +238,7 @@ Deno.test("after a connection drop the drain resumes from the oldest unacked rec
       const everything = new Set([...delivered, ...resent]);
       assert.equal(everything.size, 10_000, "nothing is missing");
       const duplicates = delivered.size + resent.length - everything.size;
-      assert.ok(duplicates <= 64, `${duplicates} duplicates, at most one window`);
+      assert.ok(duplicates <= W, `${duplicates} duplicates, at most one window`);
       assert.equal(outbox.size(CLOUD), 0);
     } finally {
       actor.stop();
@@ -257,9 +257,9 @@ Deno.test("a connection drop reported by the link while draining sends the drain
     try {
       await fill(outbox, 300);
       await link.attach(first);
-      await first.when(() => first.unresolved === 64, "the window is full");
+      await first.when(() => first.unresolved === W, "the window is full");
       first.release(10);
-      await first.when(() => first.published.length === 74, "the window refilled");
+      await first.when(() => first.published.length === W + 10, "the window refilled");
       link.detach();
       first.drop();
       assert.ok(actor.getSnapshot().matches("waiting"));
@@ -395,9 +395,9 @@ Deno.test("outpost.stop mid-drain ends the drain gracefully and leaves unacked r
       await system.start();
       await fill(outbox, 200);
       await link.attach(session);
-      await session.when(() => session.unresolved === 64, "the window is full");
+      await session.when(() => session.unresolved === W, "the window is full");
       session.release(10);
-      await session.when(() => session.published.length === 74, "the window refilled");
+      await session.when(() => session.published.length === W + 10, "the window refilled");
       assert.equal(system.get(`telemetry/drain:${CLOUD}`)?.getSnapshot().value, "draining");
 
       await system.stop();
@@ -407,10 +407,10 @@ Deno.test("outpost.stop mid-drain ends the drain gracefully and leaves unacked r
         ),
         "it reached its final state within its budget",
       );
-      session.release(64); // PUBACKs that arrive after the stop are not acked
+      session.release(W); // PUBACKs that arrive after the stop are not acked
       await Promise.resolve();
-      assert.equal(session.published.length, 74, "nothing is published after the stop");
-      assert.equal(outbox.size(CLOUD), 190, "the 64 in flight stay, to be resent next run");
+      assert.equal(session.published.length, W + 10, "nothing is published after the stop");
+      assert.equal(outbox.size(CLOUD), 190, `the ${W} in flight stay, to be resent next run`);
       assert.deepEqual(
         numbers(outbox.peek(CLOUD, 0, 1).map((r) => decoder.decode(r.payload))),
         [10],
