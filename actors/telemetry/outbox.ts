@@ -10,6 +10,7 @@
  * the drains, `onDrop` when a cloud's bound pushed its oldest records out.
  */
 import type { DatabaseSync } from "node:sqlite";
+import { clearImmediate, setImmediate } from "node:timers";
 import type { Clock } from "../runtime/clock.ts";
 import { getLogger } from "../runtime/logging.ts";
 import { migrate } from "../store/database.ts";
@@ -46,7 +47,12 @@ export interface OutboxDrop {
 export interface OutboxOptions {
   /** Most records kept per cloud; older ones are dropped. Default 100,000. */
   maxRecords?: number;
-  /** Times the group-commit window. Default: the global timers. */
+  /**
+   * Times the group-commit window (a 0 ms timer). Default: `setImmediate`,
+   * which ends the window once pending I/O has run; a 0 ms `setTimeout`
+   * takes about 2 ms in Deno, which capped an app that awaits each append
+   * at ~430 appends/s.
+   */
   clock?: Pick<Clock, "setTimeout" | "clearTimeout">;
   /** Wall-clock milliseconds stored as `created_at`. Default `Date.now`. */
   now?: () => number;
@@ -55,6 +61,12 @@ export interface OutboxOptions {
   /** Sequence numbers reserved per database write. Default 1000. */
   seqBlock?: number;
 }
+
+// Only ever asked for 0 ms: the window is "after the I/O already waiting".
+const IMMEDIATE: Pick<Clock, "setTimeout" | "clearTimeout"> = {
+  setTimeout: (fn) => setImmediate(fn),
+  clearTimeout: (id) => clearImmediate(id),
+};
 
 const SCHEMA = [
   `CREATE TABLE outbox_records (
@@ -126,7 +138,7 @@ export class Outbox {
     this.#maxRecords = positiveInteger("maxRecords", options.maxRecords ?? 100_000);
     this.#batchSize = positiveInteger("batchSize", options.batchSize ?? 500);
     const seqBlock = positiveInteger("seqBlock", options.seqBlock ?? 1000);
-    this.#clock = options.clock ?? globalThis;
+    this.#clock = options.clock ?? IMMEDIATE;
     this.#now = options.now ?? Date.now;
     migrate(db, "outbox", SCHEMA);
     this.#sql = statements(db);
