@@ -118,7 +118,7 @@ export async function awsCloud(options: AwsCloudOptions): Promise<AwsCloud> {
   const identity = new AwsIdentity(name, fixed ? { fixed } : { store });
   const stored = await identity.load();
   const ca = pems.ca ?? stored?.rootCaPem;
-  const alpnProtocols = isPort443(config.url) ? [AWS_MQTT_ALPN] : undefined;
+  const alpnProtocols = awsAlpn(config.url);
 
   const connection: MqttConnectionOptions = {
     url: config.url,
@@ -195,7 +195,16 @@ export async function awsCloud(options: AwsCloudOptions): Promise<AwsCloud> {
   return { link, encoder, spec, identity, shadows, gate };
 }
 
-function isPort443(url: string): boolean {
+/**
+ * The ALPN protocols an AWS IoT connection to `url` must offer: MQTT with a
+ * client certificate on port 443 needs `x-amzn-mqtt-ca`; 8883 needs none.
+ *
+ * @example
+ * ```ts
+ * awsAlpn("mqtts://abc-ats.iot.eu-west-1.amazonaws.com:443"); // ["x-amzn-mqtt-ca"]
+ * ```
+ */
+export function awsAlpn(url: string): string[] | undefined {
   const parsed = new URL(url);
-  return parsed.protocol === "mqtts:" && parsed.port === "443";
+  return parsed.protocol === "mqtts:" && parsed.port === "443" ? [AWS_MQTT_ALPN] : undefined;
 }

@@ -1,6 +1,7 @@
 import { deepEqual, equal, match, ok, rejects, throws } from "node:assert/strict";
 import mqtt from "mqtt";
 import { ShadowError } from "../../protocols/aws_shadow.ts";
+import { LocalApiClient } from "../../actors/local_api/client.ts";
 import { type AwsEmulator, startAwsEmulator } from "../helpers/aws_emulator.ts";
 import { startAwsAgent, THING } from "../helpers/aws_agent.ts";
 import type { Agent } from "../../actors/agent/agent.ts";
@@ -306,6 +307,42 @@ Deno.test("a named shadow syncs beside the classic one, through the app's own ha
       equal(reported(emulator).interval, undefined, "the classic shadow is untouched");
     } finally {
       await agent.stop();
+    }
+  });
+});
+
+Deno.test("values pushed by a local app reach AWS Basic Ingest as stream local.<sensorId>", async () => {
+  await withEmulator(async (emulator, stateDir) => {
+    const localApi = "\n[localApi]\nenabled = true\nprovisioningPort = 0\napiPort = 0\n";
+    const { agent } = await startAwsAgent(emulator, stateDir, localApi);
+    const certFolder = await Deno.makeTempDir({ prefix: "outpost-aws-app-" });
+    const ports = () => agent.localApi().ports();
+    let client: LocalApiClient | undefined;
+    try {
+      await agent.connected();
+      await emulator.until("the local API", () => ports().api !== undefined);
+      client = new LocalApiClient({
+        caFile: agent.config.localApi.caCertPath,
+        certFolder,
+        provisionPort: ports().provisioning,
+        port: ports().api,
+      });
+      await client.provision("thermometer");
+      await client.connect();
+      const sensorId = await client.createSensor("kitchen");
+      const [metric] = await client.createMetrics(sensorId, [
+        { matchingId: "t", name: "temperature", valueUnit: "SI.Temperature.CELSIUS" },
+      ]);
+      await client.pushValues(sensorId, [{ metricId: metric.metricId, value: 21.5 }], 1000);
+      await emulator.until("the pushed value", () => emulator.ingest.length === 1);
+      const { body } = emulator.ingest[0];
+      equal(body.eventType, `local.${sensorId}`);
+      deepEqual(body.payload, { [metric.metricId]: 21.5 });
+      equal(body.assetTimestamp, "1970-01-01T00:00:01.000+00:00");
+    } finally {
+      await client?.close();
+      await agent.stop();
+      await Deno.remove(certFolder, { recursive: true });
     }
   });
 });
