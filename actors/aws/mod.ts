@@ -17,10 +17,10 @@
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
-import { child, type Spec, supervisor, type SupervisorSpec } from "../runtime/spec.ts";
+import { child, type Spec, type SupervisorSpec } from "../runtime/spec.ts";
 import { MqttLink } from "../mqtt/link.ts";
 import { mqttConnection, type MqttConnectionOptions } from "../mqtt/connection.ts";
-import { outboxDrain } from "../telemetry/drain.ts";
+import { cloudSupervisor, drainChild } from "../agent/cloud_tree.ts";
 import type { Outbox } from "../telemetry/outbox.ts";
 import type { AwsCloudConfig } from "../agent/config_types.ts";
 import type { CloudEncoder } from "../agent/telemetry_router.ts";
@@ -178,7 +178,7 @@ export async function awsCloud(options: AwsCloudOptions): Promise<AwsCloud> {
   const gate = new TelemetryGate(name);
   gate.follow(shadows.get(config.telemetryShadow)!);
   children.push(
-    child("drain", outboxDrain(options.outbox, { link, cloud: name }), { shutdownMs: 1000 }),
+    drainChild(options.outbox, link, name),
   );
 
   const encoder = awsEncoder(name, {
@@ -187,11 +187,7 @@ export async function awsCloud(options: AwsCloudOptions): Promise<AwsCloud> {
     gate,
     thingName: () => identity.thingName ?? config.thingName ?? options.deviceId,
   });
-  const spec = supervisor(`cloud:${name}`, {
-    strategy: "rest_for_one",
-    intensity: 5,
-    periodMs: 30_000,
-  }, children);
+  const spec = cloudSupervisor(name, children);
   return { link, encoder, spec, identity, shadows, gate };
 }
 

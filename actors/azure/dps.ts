@@ -18,6 +18,7 @@
  */
 import { createActor, fromPromise, setup } from "xstate";
 import { getLogger } from "../runtime/logging.ts";
+import { delay } from "../runtime/clock.ts";
 import type { ActorLogic } from "../runtime/spec.ts";
 import {
   connectSession,
@@ -258,18 +259,4 @@ export async function register(options: DpsOptions, signal: AbortSignal): Promis
     actor.stop();
     await open.end();
   }
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts, leaving no timer behind. */
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

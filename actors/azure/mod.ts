@@ -30,11 +30,11 @@
  *
  * @module
  */
-import { child, type Spec, supervisor, type SupervisorSpec } from "../runtime/spec.ts";
+import { child, type Spec, type SupervisorSpec } from "../runtime/spec.ts";
 import type { Clock } from "../runtime/clock.ts";
 import { MqttLink } from "../mqtt/link.ts";
 import { mqttConnection } from "../mqtt/connection.ts";
-import { outboxDrain } from "../telemetry/drain.ts";
+import { cloudSupervisor, drainChild } from "../agent/cloud_tree.ts";
 import type { Outbox } from "../telemetry/outbox.ts";
 import type { CloudEncoder } from "../agent/telemetry_router.ts";
 import type { RetryBackoff } from "../../machines/mqtt_connection.ts";
@@ -222,13 +222,9 @@ export async function azureCloud(options: AzureCloudOptions): Promise<AzureCloud
     azureCommands(link, { cloud: name, deviceId, handler: options.commands }),
   ));
   children.push(
-    child("drain", outboxDrain(options.outbox, { link, cloud: name }), { shutdownMs: 1000 }),
+    drainChild(options.outbox, link, name),
   );
-  const spec = supervisor(`cloud:${name}`, {
-    strategy: "rest_for_one",
-    intensity: 5,
-    periodMs: 30_000,
-  }, children);
+  const spec = cloudSupervisor(name, children);
   const encoder = azureEncoder(name, () => credentials.current?.deviceId ?? deviceId);
   return { link, encoder, spec, credentials, twin };
 }

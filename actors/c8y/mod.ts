@@ -19,11 +19,11 @@
  *
  * @module
  */
-import { child, type Spec, supervisor, type SupervisorSpec } from "../runtime/spec.ts";
+import { child, type Spec, type SupervisorSpec } from "../runtime/spec.ts";
 import { getLogger } from "../runtime/logging.ts";
 import { MqttLink } from "../mqtt/link.ts";
 import { mqttConnection, type MqttConnectionOptions } from "../mqtt/connection.ts";
-import { outboxDrain } from "../telemetry/drain.ts";
+import { cloudSupervisor, drainChild } from "../agent/cloud_tree.ts";
 import type { Outbox } from "../telemetry/outbox.ts";
 import type { AccessCheck, TunnelObserver } from "../tunnels/types.ts";
 import { tunnelsPath, tunnelsSupervisor } from "../tunnels/proxy_actor.ts";
@@ -170,13 +170,9 @@ export async function c8yCloud(options: C8yCloudOptions): Promise<C8yCloud> {
     children.push(tunnelsSupervisor(options.remoteAccess.maxTunnels));
   }
   children.push(
-    child("drain", outboxDrain(options.outbox, { link, cloud: name }), { shutdownMs: 1000 }),
+    drainChild(options.outbox, link, name),
   );
-  const spec = supervisor(`cloud:${name}`, {
-    strategy: "rest_for_one",
-    intensity: 5,
-    periodMs: 30_000,
-  }, children);
+  const spec = cloudSupervisor(name, children);
   return { link, encoder: c8yEncoder(name), spec };
 }
 

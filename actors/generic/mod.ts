@@ -12,10 +12,10 @@
  * rest_for_one: a new connection restarts the session and the drain that
  * depend on it; a crashed drain restarts alone (with the tunnels after it).
  */
-import { child, supervisor, type SupervisorSpec } from "../runtime/spec.ts";
+import { child, type SupervisorSpec } from "../runtime/spec.ts";
 import { MqttLink } from "../mqtt/link.ts";
 import { mqttConnection } from "../mqtt/connection.ts";
-import { outboxDrain } from "../telemetry/drain.ts";
+import { cloudSupervisor, drainChild } from "../agent/cloud_tree.ts";
 import type { Outbox } from "../telemetry/outbox.ts";
 import type { CloudEncoder } from "../agent/telemetry_router.ts";
 import {
@@ -95,11 +95,7 @@ export function genericCloud(options: GenericCloudOptions): GenericCloud {
     qos: 1 as const,
     retain: true,
   };
-  const spec = supervisor(`cloud:${name}`, {
-    strategy: "rest_for_one",
-    intensity: 5,
-    periodMs: 30_000,
-  }, [
+  const spec = cloudSupervisor(name, [
     child("connection", mqttConnection(link, { ...options.connection, will }), {
       shutdownMs: 2000,
     }),
@@ -122,7 +118,7 @@ export function genericCloud(options: GenericCloudOptions): GenericCloud {
         },
       }),
     ),
-    child("drain", outboxDrain(options.outbox, { link, cloud: name }), { shutdownMs: 1000 }),
+    drainChild(options.outbox, link, name),
     tunnelsSupervisor(options.remoteAccess.maxTunnels),
   ]);
   return { link, topics, encoder, spec };
