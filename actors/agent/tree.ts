@@ -9,13 +9,13 @@
  * │   ├── provisioning
  * │   └── api
  * ├── telemetry         one_for_one: built-in sources (system)
- * ├── cloud:<name>      rest_for_one per configured cloud (see actors/generic/mod.ts)
- * │   ├── connection
- * │   ├── session
- * │   └── drain
  * ├── support           one_for_one: remote-support modules (see actors/support/mod.ts)
  * │   ├── chats         dynamic: one chat room actor per chat
  * │   └── service
+ * ├── cloud:<name>      rest_for_one per configured cloud: actors/generic, c8y, aws, azure
+ * │   ├── connection    (mod.ts of each draws its own children)
+ * │   ├── …
+ * │   └── drain
  * └── apps              dynamic: actors added by the embedding app
  * ```
  * The SQLite store is opened before the tree starts and closed after it
