@@ -1,6 +1,10 @@
 import { deepEqual, equal, match, ok, rejects, throws } from "node:assert/strict";
 import mqtt from "mqtt";
+import { createServer as createTlsServer } from "node:tls";
 import { ShadowError } from "../../protocols/aws_shadow.ts";
+import { connectSession } from "../../protocols/mqtt_session.ts";
+import { AWS_MQTT_ALPN, awsAlpn } from "../../actors/aws/mod.ts";
+import { testPki } from "../helpers/tls.ts";
 import { LocalApiClient } from "../../actors/local_api/client.ts";
 import { type AwsEmulator, startAwsEmulator } from "../helpers/aws_emulator.ts";
 import { startAwsAgent, THING } from "../helpers/aws_agent.ts";
@@ -345,4 +349,31 @@ Deno.test("values pushed by a local app reach AWS Basic Ingest as stream local.<
       await Deno.remove(certFolder, { recursive: true });
     }
   });
+});
+
+Deno.test("the MQTT session offers the ALPN protocols it is given (x-amzn-mqtt-ca for AWS on 443)", async () => {
+  const pki = await testPki();
+  const offered = Promise.withResolvers<string | false>();
+  const server = createTlsServer({
+    cert: pki.server.cert,
+    key: pki.server.key,
+    ALPNProtocols: [AWS_MQTT_ALPN],
+  }, (socket) => {
+    offered.resolve(socket.alpnProtocol ?? false);
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  try {
+    await rejects(connectSession({
+      url: `mqtts://127.0.0.1:${port}`,
+      clientId: "thing-1",
+      ca: pki.ca.cert,
+      alpnProtocols: awsAlpn("mqtts://example-ats.iot.eu-west-1.amazonaws.com:443"),
+      connectTimeoutMs: 2000,
+    }, { onMessage: () => {}, onClose: () => {} }));
+    equal(await offered.promise, "x-amzn-mqtt-ca");
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
 });
