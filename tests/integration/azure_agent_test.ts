@@ -3,6 +3,7 @@ import { createAgent } from "../../actors/agent/agent.ts";
 import { parseConfig } from "../../actors/agent/config.ts";
 import { startAzureEmulator } from "../helpers/azure_emulator.ts";
 import { testPki } from "../helpers/tls.ts";
+import { LocalApiClient } from "../../actors/local_api/client.ts";
 
 const GROUP_KEY = btoa("the-enrollment-group-key-0123456");
 
@@ -174,5 +175,65 @@ caFile = "${pki.ca.certFile}"
     await agent.stop();
     await emulator.stop();
     await Deno.remove(stateDir, { recursive: true });
+  }
+});
+
+Deno.test("values pushed by a local app reach Azure as telemetry of stream local.<sensorId>", async () => {
+  const pki = await testPki();
+  const emulator = await startAzureEmulator({ pki, groupKeys: [GROUP_KEY] });
+  const stateDir = await Deno.makeTempDir({ prefix: "outpost-azure-local-" });
+  const certFolder = await Deno.makeTempDir({ prefix: "outpost-azure-app-" });
+  const config = parseConfig(
+    `
+[agent]
+deviceId = "gw-2"
+stateDir = "${stateDir}"
+
+[telemetry.system]
+enabled = false
+
+[localApi]
+enabled = true
+provisioningPort = 0
+apiPort = 0
+
+[clouds.central]
+type = "azure"
+idScope = "${emulator.idScope}"
+groupKey = "${GROUP_KEY}"
+dpsHost = "${emulator.hub}"
+caFile = "${pki.ca.certFile}"
+`,
+    { source: "azure local api test", env: {} },
+  );
+  const agent = createAgent(config, { control: false });
+  let client: LocalApiClient | undefined;
+  try {
+    await agent.start();
+    await agent.connected();
+    const ports = agent.localApi().ports();
+    client = new LocalApiClient({
+      caFile: config.localApi.caCertPath,
+      certFolder,
+      provisionPort: ports.provisioning,
+      port: ports.api,
+    });
+    await client.provision("thermometer");
+    await client.connect();
+    const sensorId = await client.createSensor("kitchen");
+    const [metric] = await client.createMetrics(sensorId, [
+      { matchingId: "t", name: "temperature", valueUnit: "SI.Temperature.CELSIUS" },
+    ]);
+    await client.pushValues(sensorId, [{ metricId: metric.metricId, value: 21.5 }]);
+    await emulator.waitFor("the pushed value", () => emulator.messages.length === 1);
+    const [message] = emulator.messages;
+    equal(message.properties.stream, `local.${sensorId}`);
+    deepEqual(JSON.parse(message.payload), { [metric.metricId]: 21.5 });
+  } finally {
+    await client?.close();
+    await agent.stop();
+    await emulator.stop();
+    await Deno.remove(stateDir, { recursive: true });
+    await Deno.remove(certFolder, { recursive: true });
   }
 });
