@@ -13,6 +13,7 @@ import { askControl } from "./actors/agent/control_client.ts";
 import { formatTree } from "./actors/agent/control_format.ts";
 import { configureLogging, type LogFormat, type LogLevel } from "./actors/runtime/logging.ts";
 import type { ActorTreeNode } from "./actors/runtime/node.ts";
+import type { LocalApiClientRecord } from "./actors/local_api/client_registry.ts";
 
 const LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"];
 let exitCode = 0;
@@ -53,6 +54,35 @@ function program(): Command {
         if (options.json) console.log(JSON.stringify(result, null, 2));
         else if (command === "tree") console.log(formatTree(result as ActorTreeNode));
         else console.log(formatStatus(result as ReturnType<Agent["status"]>));
+      });
+  }
+
+  cli.command("clients")
+    .description("list the local API's clients (pending ones wait for approve or reject)")
+    .option("-c, --config <file>", "configuration of the agent to ask (finds its control socket)")
+    .option("-s, --socket <path>", "control socket of the agent to ask")
+    .option("--json", "print JSON for scripts")
+    .action(async (options) => {
+      const socket = options.socket ?? (await loadConfig(options.config)).control.socket;
+      const clients = await askControl(socket, "clients") as LocalApiClientRecord[];
+      if (options.json) console.log(JSON.stringify(clients, null, 2));
+      else console.log(formatClients(clients));
+    });
+  for (const command of ["approve", "reject"] as const) {
+    cli.command(`${command} <clientId>`)
+      .description(
+        command === "approve"
+          ? "let a pending local API client have its certificate"
+          : "refuse a pending local API client",
+      )
+      .option("-c, --config <file>", "configuration of the agent to ask (finds its control socket)")
+      .option("-s, --socket <path>", "control socket of the agent to ask")
+      .action(async (clientId, options) => {
+        const socket = options.socket ?? (await loadConfig(options.config)).control.socket;
+        const client = await askControl(socket, command, { args: [clientId] }) as
+          | LocalApiClientRecord
+          | undefined;
+        console.log(`${clientId}: ${client?.state ?? "unknown"}`);
       });
   }
 
@@ -101,6 +131,13 @@ async function run(agent: Agent): Promise<number> {
   }
   await agent.stop();
   return 0;
+}
+
+function formatClients(clients: LocalApiClientRecord[]): string {
+  if (clients.length === 0) return "no local API clients";
+  return clients.map((c) =>
+    `${c.clientId}  ${c.state.padEnd(8)}  ${c.name}  ${new Date(c.createdAt).toISOString()}`
+  ).join("\n");
 }
 
 function formatStatus(status: ReturnType<Agent["status"]>): string {

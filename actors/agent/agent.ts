@@ -267,7 +267,11 @@ async function startRunning(
   if (options.control !== false) {
     running.control = await serveControl(
       config.control.socket,
-      controlCommands({ tree: () => system.tree(), status: () => statusOf(config, running) }),
+      controlCommands({
+        tree: () => system.tree(),
+        status: () => statusOf(config, running),
+        ...localApiCommands(localApi),
+      }),
     );
   }
   log.info("Outpost {version} started as {deviceId} with {clouds} cloud(s)", {
@@ -284,6 +288,31 @@ function chainAccessChecks(device: AccessCheck, app: AccessCheck | undefined): A
   return async (request) => {
     const decision = await device(request);
     return decision.allowed ? await app(request) : decision;
+  };
+}
+
+/** The operator's side of the local API's approval mode: `outpost clients|approve|reject`. */
+function localApiCommands(localApi: LocalApi | undefined) {
+  const live = () => {
+    if (!localApi) throw new Error("The local API is not enabled: set [localApi] enabled = true");
+    return localApi;
+  };
+  const clientId = (args: string[]) => {
+    if (args.length !== 1 || !/^[0-9a-f]{32}$/.test(args[0])) {
+      throw new Error(`Expected one client id of 32 hex characters, got ${JSON.stringify(args)}`);
+    }
+    return args[0];
+  };
+  return {
+    clients: () => live().clients(),
+    approve: async (args: string[]) => {
+      await live().approve(clientId(args));
+      return live().clients().find((c) => c.clientId === args[0]);
+    },
+    reject: async (args: string[]) => {
+      await live().reject(clientId(args));
+      return live().clients().find((c) => c.clientId === args[0]);
+    },
   };
 }
 

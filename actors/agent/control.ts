@@ -3,7 +3,8 @@
  * running agent, over a Unix domain socket only the agent's user can open.
  *
  * Owns: the socket file and its connections. Receives: one line of JSON per
- * connection, `{"command":"tree"}`. Sends: one line of JSON back,
+ * connection, `{"command":"tree"}` or, with arguments,
+ * `{"command":"approve","args":["<clientId>"]}`. Sends: one line of JSON back,
  * `{"ok":true,"result":…}` or `{"ok":false,"error":"…"}`, then closes.
  * Supervised by: nobody; the agent's main wiring opens it after the tree
  * starts and closes it before the tree stops. A bad request is answered and
@@ -24,7 +25,7 @@ import {
 } from "./control_client.ts";
 
 /** Answers one command; what it returns becomes `result`, what it throws `error`. */
-export type ControlHandler = (command: string) => unknown | Promise<unknown>;
+export type ControlHandler = (command: string, args: string[]) => unknown | Promise<unknown>;
 
 /** A running control endpoint. */
 export interface ControlServer {
@@ -116,15 +117,17 @@ export async function serveControl(path: string, handler: ControlHandler): Promi
  * await serveControl(path, controlCommands({ tree: () => system.tree() }));
  * ```
  */
-export function controlCommands(commands: Record<string, () => unknown>): ControlHandler {
+export function controlCommands(
+  commands: Record<string, (args: string[]) => unknown>,
+): ControlHandler {
   const known = Object.keys(commands).sort();
-  return (command) => {
+  return (command, args) => {
     if (!Object.hasOwn(commands, command)) {
       throw new ControlError(
         `Unknown command ${JSON.stringify(command)}; known commands: ${known.join(", ")}`,
       );
     }
-    return commands[command]();
+    return commands[command](args);
   };
 }
 
@@ -173,10 +176,11 @@ class Session {
     if (request.kind === "too_long") {
       return { ok: false, error: `the request line is longer than ${MAX_REQUEST_BYTES} bytes` };
     }
-    const command = commandOf(request.text);
-    if (typeof command !== "string") return { ok: false, error: command.error };
+    const parsed = commandOf(request.text);
+    if ("error" in parsed) return { ok: false, error: parsed.error };
+    const { command, args } = parsed;
     try {
-      const result = await this.handler(command);
+      const result = await this.handler(command, args);
       return { ok: true, result: result ?? null };
     } catch (error) {
       log.debug("Control command {command} failed: {error}", { command, error });
@@ -205,18 +209,21 @@ type Reply = { ok: true; result: unknown } | { ok: false; error: string };
 
 const EXAMPLE = `send one line such as {"command":"status"}`;
 
-function commandOf(text: string): string | { error: string } {
+function commandOf(text: string): { command: string; args: string[] } | { error: string } {
   let request: unknown;
   try {
     request = JSON.parse(text);
   } catch (error) {
     return { error: `the request is not valid JSON (${messageOf(error)}); ${EXAMPLE}` };
   }
-  const command = (request as { command?: unknown } | null)?.command;
+  const { command, args = [] } = (request ?? {}) as { command?: unknown; args?: unknown };
   if (typeof request !== "object" || Array.isArray(request) || typeof command !== "string") {
     return { error: `the request needs a string "command"; ${EXAMPLE}` };
   }
-  return command;
+  if (!Array.isArray(args) || !args.every((arg) => typeof arg === "string")) {
+    return { error: `"args" must be a list of strings; ${EXAMPLE}` };
+  }
+  return { command, args };
 }
 
 async function removeStaleSocket(path: string): Promise<void> {

@@ -36,9 +36,9 @@ const encoder = new TextEncoder();
 export async function askControl(
   path: string,
   command: string,
-  options: { timeoutMs?: number } = {},
+  options: { timeoutMs?: number; args?: string[] } = {},
 ): Promise<unknown> {
-  const { timeoutMs = 5000 } = options;
+  const { timeoutMs = 5000, args } = options;
   let conn: Deno.UnixConn;
   try {
     conn = await Deno.connect({ transport: "unix", path });
@@ -63,7 +63,7 @@ export async function askControl(
   }, timeoutMs);
   let reply: LineResult;
   try {
-    await writeAll(conn, JSON.stringify({ command }) + "\n");
+    await writeAll(conn, JSON.stringify(args ? { command, args } : { command }) + "\n");
     reply = await readLine(conn, MAX_REPLY_BYTES);
   } catch (error) {
     if (timedOut) {

@@ -4,6 +4,7 @@
  */
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { freePort } from "../helpers/brokers.ts";
+import { makeKeyAndCsr, requestCertificate } from "../helpers/local_api_app.ts";
 
 const repoRoot = new URL("../../", import.meta.url);
 let bundle: string | undefined;
@@ -37,6 +38,21 @@ async function outpost(args: string[], cwd: string, env: Record<string, string> 
     stdout: text.decode(output.stdout),
     stderr: text.decode(output.stderr),
   };
+}
+
+/** Resolves once 127.0.0.1:`port` accepts TCP; rejects after `timeoutMs`. */
+async function accepting(port: number, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw new Error(`Nothing listens on ${port}`, { cause: error });
+    }
+    // A retry interval while the port comes up, not a settle delay.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 /** Reads a child's output until a line matches `pattern`; gives up after `timeoutMs`. */
@@ -162,6 +178,78 @@ Deno.test("outpost config check and run reject a bad file with exit 2 and the ke
     equal(noAgent.code, 1);
     match(noAgent.stderr, /No Outpost agent is answering/);
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("in approval mode the operator lists, approves and rejects local API clients with the CLI", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "outpost-approve-" });
+  const [brokerPort, provisioningPort, apiPort] = [freePort(), freePort(), freePort()];
+  await Deno.writeTextFile(
+    `${dir}/outpost.toml`,
+    `[agent]\ndeviceId = "approve-1"\n\n[broker]\nport = ${brokerPort}\n\n` +
+      `[telemetry.system]\nenabled = false\n\n[localApi]\nenabled = true\napproval = "operator"\n` +
+      `provisioningPort = ${provisioningPort}\napiPort = ${apiPort}\n`,
+  );
+  const agent = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", await outpostBundle(), "run", "-c", "outpost.toml"],
+    cwd: dir,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stdout = agent.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const stderrText = new Response(agent.stderr).text();
+  const caFile = `${dir}/.outpost/local-api/ca.crt`;
+  try {
+    await waitForLine(stdout, /mosquitto_sub/);
+    await accepting(provisioningPort);
+    equal((await outpost(["clients"], dir)).stdout.trim(), "no local API clients");
+    const caPem = await Deno.readTextFile(caFile);
+    const wanted = requestCertificate(
+      provisioningPort,
+      caPem,
+      makeKeyAndCsr("thermometer").csrPem,
+      20_000,
+    );
+    const deadline = Date.now() + 20_000;
+    let pending: { clientId: string; name: string; state: string }[] = [];
+    while (pending.length === 0) {
+      ok(Date.now() < deadline, "the app never showed up as pending");
+      const listed = await outpost(["clients", "--json"], dir);
+      equal(listed.code, 0, listed.stderr);
+      pending = JSON.parse(listed.stdout);
+    }
+    deepEqual(pending.map((c) => [c.name, c.state]), [["thermometer", "pending"]]);
+    const approved = await outpost(["approve", pending[0].clientId], dir);
+    equal(approved.code, 0, approved.stderr);
+    equal(approved.stdout.trim(), `${pending[0].clientId}: active`);
+    const reply = await wanted;
+    ok(reply.ok, reply.text);
+
+    const unwanted = requestCertificate(
+      provisioningPort,
+      caPem,
+      makeKeyAndCsr("intruder").csrPem,
+      20_000,
+    );
+    let second: { clientId: string; state: string }[] = [];
+    while (second.length === 0) {
+      ok(Date.now() < deadline + 20_000, "the second app never showed up as pending");
+      second = JSON.parse((await outpost(["clients", "--json"], dir)).stdout)
+        .filter((c: { state: string }) => c.state === "pending");
+    }
+    equal((await outpost(["reject", second[0].clientId], dir)).code, 0);
+    equal((await unwanted).ok, false);
+    const bad = await outpost(["approve", "not-an-id"], dir);
+    equal(bad.code, 1);
+    match(bad.stderr, /32 hex characters/);
+  } finally {
+    agent.kill("SIGTERM");
+    await agent.status;
+    await stdout.cancel();
+    await stderrText;
     await Deno.remove(dir, { recursive: true });
   }
 });
