@@ -4,6 +4,7 @@ import { parseConfig } from "../../actors/agent/config.ts";
 import { startAzureEmulator } from "../helpers/azure_emulator.ts";
 import { testPki } from "../helpers/tls.ts";
 import { LocalApiClient } from "../../actors/local_api/client.ts";
+import { until } from "../helpers/c8y_agent.ts";
 
 const GROUP_KEY = btoa("the-enrollment-group-key-0123456");
 
@@ -211,6 +212,7 @@ caFile = "${pki.ca.certFile}"
   try {
     await agent.start();
     await agent.connected();
+    await until("the local API ports", () => agent.localApi().ports().api !== undefined);
     const ports = agent.localApi().ports();
     client = new LocalApiClient({
       caFile: config.localApi.caCertPath,
