@@ -126,11 +126,12 @@ export class LocalApiClient {
   /** A client; nothing connects until `provision` or `connect`. */
   constructor(options: LocalApiClientOptions) {
     this.#options = {
-      host: "127.0.0.1",
-      provisionPort: 18883,
-      port: 18884,
-      timeoutMs: 10_000,
       ...options,
+      // An option given as `undefined` takes the default, not the place of it.
+      host: options.host ?? "127.0.0.1",
+      provisionPort: options.provisionPort ?? 18883,
+      port: options.port ?? 18884,
+      timeoutMs: options.timeoutMs ?? 10_000,
     };
   }
 
