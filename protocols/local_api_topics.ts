@@ -15,6 +15,20 @@ export const CLIENT_ID = /^[0-9a-f]{32}$/;
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
+/**
+ * The hash that names a CSR's reply topics: SHA-256 of the CSR PEM bytes, in hex.
+ *
+ * @example
+ * ```ts
+ * certBackTopic(await csrHash(csrPem)); // "/certBack/3f9a…"
+ * ```
+ */
+export async function csrHash(csrPem: string | Uint8Array): Promise<string> {
+  const bytes = typeof csrPem === "string" ? new TextEncoder().encode(csrPem) : csrPem;
+  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 /** `/certBack/<sha256 hex of the CSR PEM>`: where the signed certificate is sent. */
 export function certBackTopic(csrHash: string): string {
   if (!SHA256_HEX.test(csrHash)) {

@@ -7,19 +7,21 @@
  * calls waiting on the same topics are answered in order.
  */
 import mqtt, { type MqttClient } from "mqtt";
-import forge from "node-forge";
 import { generateKeyAndCsr } from "../../protocols/aws_csr.ts";
-import { decodeErrorBody, errorName } from "../../protocols/local_api_errors.ts";
+import { decodeErrorBody } from "../../protocols/local_api_errors.ts";
 import type { MetricDefinition, MetricUpdate } from "../../protocols/local_api_payloads.ts";
+import { apiTopic, liveDataPath, routeOf } from "../../protocols/local_api_topics.ts";
 import {
-  apiTopic,
-  certBackErrorTopic,
-  certBackTopic,
-  CREATE_CONNECTOR,
-  liveDataPath,
-  routeOf,
-} from "../../protocols/local_api_topics.ts";
-import { readSecretFile, writeSecretFile } from "../store/secret_file.ts";
+  APP_FILES,
+  forgetAppIdentity,
+  LocalApiRequestError,
+  parseJson,
+  readAppIdentity,
+  requestCertificate,
+  saveAppIdentity,
+} from "./app_identity.ts";
+
+export { LocalApiRequestError } from "./app_identity.ts";
 
 /** Options of {@link LocalApiClient}. */
 export interface LocalApiClientOptions {
@@ -35,30 +37,6 @@ export interface LocalApiClientOptions {
   port?: number;
   /** How long a call waits for its reply. Default 10000 ms. */
   timeoutMs?: number;
-}
-
-/**
- * A refusal from the agent, with the SDK's error code.
- *
- * @example
- * ```ts
- * try {
- *   await client.deleteSensor("0".repeat(32));
- * } catch (error) {
- *   if (error instanceof LocalApiRequestError && error.code === 15) console.log("no such sensor");
- * }
- * ```
- */
-export class LocalApiRequestError extends Error {
-  /** The SDK's error code (`errorcode`). */
-  readonly code: number;
-
-  /** Builds the error from the agent's `errorcode` and `errorMessage`. */
-  constructor(code: number, message: string) {
-    super(`${errorName(code) ?? "Error"} (${code}): ${message}`);
-    this.name = "LocalApiRequestError";
-    this.code = code;
-  }
 }
 
 /** A sensor as `listSensors` returns it. */
@@ -95,10 +73,6 @@ interface Waiter {
   resolve(body: unknown): void;
   reject(error: Error): void;
 }
-
-const KEY_FILE = "client.key";
-const CSR_FILE = "client.csr";
-const CERT_FILE = "client.crt";
 
 /**
  * A local app's connection to the Outpost local API.
@@ -154,42 +128,37 @@ export class LocalApiClient {
     name = "outpost-app",
   ): Promise<{ clientId: string; alreadyProvisioned: boolean }> {
     const folder = this.#options.certFolder;
-    const [key, cert] = await Promise.all([
-      readSecretFile(`${folder}/${KEY_FILE}`),
-      readSecretFile(`${folder}/${CERT_FILE}`),
-    ]);
-    if (key !== undefined && cert !== undefined) {
-      this.#clientId = commonNameOf(cert);
-      return { clientId: this.#clientId, alreadyProvisioned: true };
+    const kept = await readAppIdentity(folder);
+    if (kept) {
+      this.#clientId = kept.clientId;
+      return { clientId: kept.clientId, alreadyProvisioned: true };
     }
     const { privateKeyPem, csrPem } = await generateKeyAndCsr({ commonName: name });
-    const certPem = await this.#requestCertificate(csrPem);
-    await Deno.mkdir(folder, { recursive: true, mode: 0o700 });
-    await writeSecretFile(`${folder}/${KEY_FILE}`, privateKeyPem);
-    await Deno.writeTextFile(`${folder}/${CSR_FILE}`, csrPem);
-    await Deno.writeTextFile(`${folder}/${CERT_FILE}`, certPem);
-    this.#clientId = commonNameOf(certPem);
-    return { clientId: this.#clientId, alreadyProvisioned: false };
+    const certPem = await requestCertificate(this.#url(this.#options.provisionPort), {
+      ca: await Deno.readTextFile(this.#options.caFile),
+      csrPem,
+      timeoutMs: this.#options.timeoutMs,
+    });
+    const saved = await saveAppIdentity(folder, { keyPem: privateKeyPem, csrPem, certPem });
+    this.#clientId = saved.clientId;
+    return { clientId: saved.clientId, alreadyProvisioned: false };
   }
 
   /** Opens the mutual-TLS connection; call `provision` first. */
   async connect(): Promise<void> {
     const folder = this.#options.certFolder;
-    const [key, cert] = await Promise.all([
-      readSecretFile(`${folder}/${KEY_FILE}`),
-      readSecretFile(`${folder}/${CERT_FILE}`),
-    ]);
-    if (key === undefined || cert === undefined) {
+    const identity = await readAppIdentity(folder);
+    if (!identity) {
       throw new Error(
-        `Not provisioned: no ${KEY_FILE} and ${CERT_FILE} in ${folder}; call provision()`,
+        `Not provisioned: no ${APP_FILES.key} and ${APP_FILES.cert} in ${folder}; call provision()`,
       );
     }
-    const clientId = commonNameOf(cert);
+    const { clientId } = identity;
     this.#clientId = clientId;
     const client = await mqtt.connectAsync(this.#url(this.#options.port), {
       ca: await Deno.readTextFile(this.#options.caFile),
-      key,
-      cert,
+      key: identity.keyPem,
+      cert: identity.certPem,
       reconnectPeriod: 0,
       connectTimeout: this.#options.timeoutMs,
     });
@@ -276,10 +245,7 @@ export class LocalApiClient {
   /** Deprovisions this client (its sensors are deleted), forgets the files and closes. */
   async deprovision(): Promise<void> {
     await this.#call("/delete", {});
-    const folder = this.#options.certFolder;
-    for (const file of [KEY_FILE, CSR_FILE, CERT_FILE]) {
-      await Deno.remove(`${folder}/${file}`).catch(() => {});
-    }
+    await forgetAppIdentity(this.#options.certFolder);
     await this.close();
   }
 
@@ -294,36 +260,6 @@ export class LocalApiClient {
   #url(port: number): string {
     const host = this.#options.host.includes(":") ? `[${this.#options.host}]` : this.#options.host;
     return `mqtts://${host}:${port}`;
-  }
-
-  async #requestCertificate(csrPem: string): Promise<string> {
-    const hash = await sha256Hex(csrPem);
-    const client = await mqtt.connectAsync(this.#url(this.#options.provisionPort), {
-      ca: await Deno.readTextFile(this.#options.caFile),
-      reconnectPeriod: 0,
-      connectTimeout: this.#options.timeoutMs,
-    });
-    try {
-      const reply = new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(
-          () =>
-            reject(new Error(`No certificate from the agent within ${this.#options.timeoutMs} ms`)),
-          this.#options.timeoutMs,
-        );
-        client.on("message", (topic, payload) => {
-          clearTimeout(timer);
-          const text = new TextDecoder().decode(payload);
-          if (topic === certBackTopic(hash)) return resolve(text);
-          const error = decodeErrorBody(safeJson(text));
-          reject(new LocalApiRequestError(error?.errorcode ?? 0, error?.errorMessage ?? text));
-        });
-      });
-      await client.subscribeAsync([certBackTopic(hash), certBackErrorTopic(hash)], { qos: 1 });
-      await client.publishAsync(CREATE_CONNECTOR, csrPem, { qos: 1 });
-      return await reply;
-    } finally {
-      await client.endAsync(true);
-    }
   }
 
   #call(path: string, body: unknown): Promise<unknown> {
@@ -362,7 +298,7 @@ export class LocalApiClient {
   }
 
   #receive(topic: string, payload: Uint8Array): void {
-    const body = safeJson(new TextDecoder().decode(payload));
+    const body = parseJson(new TextDecoder().decode(payload));
     const prefix = apiTopic(this.#clientId!, "/");
     const live = this.#live.get(topic.slice(prefix.length - 1));
     if (live) {
@@ -392,21 +328,4 @@ export class LocalApiClient {
     this.#waiting.clear();
     for (const queue of queues) for (const waiter of queue) waiter.reject(error);
   }
-}
-
-function commonNameOf(certPem: string): string {
-  return forge.pki.certificateFromPem(certPem).subject.getField("CN").value;
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
-
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

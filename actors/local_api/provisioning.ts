@@ -16,6 +16,7 @@ import {
   certBackErrorTopic,
   certBackTopic,
   CREATE_CONNECTOR,
+  csrHash,
   isCertBackTopic,
 } from "../../protocols/local_api_topics.ts";
 import { getLogger } from "../runtime/logging.ts";
@@ -96,7 +97,7 @@ export async function startProvisioning(options: ProvisioningOptions): Promise<P
   }
 
   async function provision(payload: Uint8Array): Promise<void> {
-    const hash = await sha256Hex(payload);
+    const hash = await csrHash(payload);
     if (payload.length > MAX_CSR_BYTES) {
       return sendError(
         hash,
@@ -176,11 +177,4 @@ export async function startProvisioning(options: ProvisioningOptions): Promise<P
     },
     close: server.close,
   };
-}
-
-async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>),
-  );
-  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
