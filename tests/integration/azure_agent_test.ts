@@ -1,39 +1,41 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { createAgent } from "../../actors/agent/agent.ts";
 import { parseConfig } from "../../actors/agent/config.ts";
-import { startAzureEmulator } from "../helpers/azure_emulator.ts";
-import { testPki } from "../helpers/tls.ts";
+import { type AzureEmulator, startAzureEmulator } from "../helpers/azure_emulator.ts";
+import { type TestPki, testPki } from "../helpers/tls.ts";
 import { LocalApiClient } from "../../actors/local_api/client.ts";
 import { until } from "../helpers/c8y_agent.ts";
 
 const GROUP_KEY = btoa("the-enrollment-group-key-0123456");
 
+/** An agent `deviceId` with its state in `stateDir`, no system telemetry, and `tables`. */
+function agentConfig(deviceId: string, stateDir: string, tables: string) {
+  return parseConfig(
+    `[agent]\ndeviceId = "${deviceId}"\nstateDir = "${stateDir}"\n\n` +
+      `[telemetry.system]\nenabled = false\n\n${tables}`,
+    { source: "azure agent test", env: {} },
+  );
+}
+
+/** `[clouds.central]`: DPS on the emulator with the enrollment group's key. */
+function dpsCloud(emulator: AzureEmulator, pki: TestPki): string {
+  return `[clouds.central]\ntype = "azure"\nidScope = "${emulator.idScope}"\n` +
+    `groupKey = "${GROUP_KEY}"\ndpsHost = "${emulator.hub}"\ncaFile = "${pki.ca.certFile}"\n`;
+}
+
 Deno.test('an agent with [clouds.<name>] type = "azure" provisions, caches 0600 credentials, sends records and answers the twin and commands', async () => {
   const pki = await testPki();
   const emulator = await startAzureEmulator({ pki, groupKeys: [GROUP_KEY] });
   const stateDir = await Deno.makeTempDir({ prefix: "outpost-azure-agent-" });
-  const config = parseConfig(
-    `
-[agent]
-deviceId = "gw-1"
-stateDir = "${stateDir}"
-
-[telemetry.system]
-enabled = false
-
-[clouds.central]
-type = "azure"
-idScope = "${emulator.idScope}"
-groupKey = "${GROUP_KEY}"
-dpsHost = "${emulator.hub}"
-caFile = "${pki.ca.certFile}"
-modelId = "dtmi:outpost:gateway;1"
+  const config = agentConfig(
+    "gw-1",
+    stateDir,
+    `${dpsCloud(emulator, pki)}modelId = "dtmi:outpost:gateway;1"
 
 [clouds.central.backoff]
 minMs = 20
 maxMs = 200
 `,
-    { source: "azure agent test", env: {} },
   );
   const agent = createAgent(config, { control: false });
   agent.onCommand("blink", (payload) => ({ blinked: payload }));
@@ -98,28 +100,15 @@ Deno.test("a DPS refusal leaves the agent running; DPS is asked again after dpsR
   const pki = await testPki();
   const emulator = await startAzureEmulator({ pki, groupKeys: [GROUP_KEY] });
   const stateDir = await Deno.makeTempDir({ prefix: "outpost-azure-agent-" });
-  const config = parseConfig(
-    `
-[agent]
-deviceId = "gw-2"
-stateDir = "${stateDir}"
-
-[telemetry.system]
-enabled = false
-
-[clouds.central]
-type = "azure"
-idScope = "${emulator.idScope}"
-groupKey = "${GROUP_KEY}"
-dpsHost = "${emulator.hub}"
-caFile = "${pki.ca.certFile}"
-dpsRetrySec = 1
+  const config = agentConfig(
+    "gw-2",
+    stateDir,
+    `${dpsCloud(emulator, pki)}dpsRetrySec = 1
 
 [clouds.central.backoff]
 minMs = 20
 maxMs = 200
 `,
-    { source: "azure agent test", env: {} },
   );
   emulator.failDps(401, 1, { errorCode: 401002, message: "The device is disabled" });
   const agent = createAgent(config, { control: false });
@@ -146,22 +135,15 @@ Deno.test("with a hub and no idScope the cloud connects straight to the hub, nev
   const key = btoa("a-device-known-to-the-hub-012345");
   const emulator = await startAzureEmulator({ pki, hubDevices: { "gw-3": key } });
   const stateDir = await Deno.makeTempDir({ prefix: "outpost-azure-agent-" });
-  const config = parseConfig(
-    `
-[agent]
-deviceId = "gw-3"
-stateDir = "${stateDir}"
-
-[telemetry.system]
-enabled = false
-
-[clouds.hub]
+  const config = agentConfig(
+    "gw-3",
+    stateDir,
+    `[clouds.hub]
 type = "azure"
 hub = "${emulator.hub}"
 deviceKey = "${key}"
 caFile = "${pki.ca.certFile}"
 `,
-    { source: "azure agent test", env: {} },
   );
   const agent = createAgent(config, { control: false });
   try {
@@ -184,28 +166,15 @@ Deno.test("values pushed by a local app reach Azure as telemetry of stream local
   const emulator = await startAzureEmulator({ pki, groupKeys: [GROUP_KEY] });
   const stateDir = await Deno.makeTempDir({ prefix: "outpost-azure-local-" });
   const certFolder = await Deno.makeTempDir({ prefix: "outpost-azure-app-" });
-  const config = parseConfig(
-    `
-[agent]
-deviceId = "gw-2"
-stateDir = "${stateDir}"
-
-[telemetry.system]
-enabled = false
-
-[localApi]
+  const config = agentConfig(
+    "gw-2",
+    stateDir,
+    `[localApi]
 enabled = true
 provisioningPort = 0
 apiPort = 0
 
-[clouds.central]
-type = "azure"
-idScope = "${emulator.idScope}"
-groupKey = "${GROUP_KEY}"
-dpsHost = "${emulator.hub}"
-caFile = "${pki.ca.certFile}"
-`,
-    { source: "azure local api test", env: {} },
+${dpsCloud(emulator, pki)}`,
   );
   const agent = createAgent(config, { control: false });
   let client: LocalApiClient | undefined;
