@@ -18,6 +18,7 @@
 import mqtt, { type MqttClient } from "mqtt";
 import { type MosquittoBroker, startMosquitto } from "./brokers.ts";
 import { type TestPki, testPki } from "./tls.ts";
+import { Condition } from "./condition.ts";
 
 type State = Record<string, unknown>;
 
@@ -84,7 +85,7 @@ export async function startAwsEmulator(): Promise<AwsEmulator> {
   const registered: string[] = [];
   const tokens = new Set<string>();
   const rejections: Partial<Record<"csr" | "register", ProvisioningRejection>> = {};
-  const wakers = new Set<() => void>();
+  const condition = new Condition();
   let conflict = false;
 
   const client: MqttClient = await mqtt.connectAsync(broker.url, {
@@ -112,7 +113,7 @@ export async function startAwsEmulator(): Promise<AwsEmulator> {
   client.on("connect", () => void client.subscribeAsync(filters, { qos: 1 }).catch(() => {}));
   client.on("message", (topic, payload) => {
     void handle(topic, new TextDecoder().decode(payload)).finally(() => {
-      for (const wake of wakers) wake();
+      condition.changed();
     });
   });
 
@@ -306,25 +307,9 @@ export async function startAwsEmulator(): Promise<AwsEmulator> {
     rejectProvisioning(step, rejection) {
       rejections[step] = rejection;
     },
-    until(what, check, timeoutMs = 10_000) {
-      return new Promise((resolve, reject) => {
-        const wake = () => {
-          if (!check()) return;
-          clearTimeout(timer);
-          clearInterval(poll);
-          wakers.delete(wake);
-          resolve();
-        };
-        const timer = setTimeout(() => {
-          clearInterval(poll);
-          wakers.delete(wake);
-          reject(new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`));
-        }, timeoutMs);
-        // State also changes without a message (the agent's side): look now and then.
-        const poll = setInterval(wake, 20);
-        wakers.add(wake);
-        wake();
-      });
+    async until(what, check, timeoutMs = 10_000) {
+      // State also changes without a message (the agent's side): look now and then too.
+      await condition.until(what, () => check() || undefined, { timeoutMs, pollMs: 20 });
     },
     restartBroker: () => broker.restart(),
     async stop() {

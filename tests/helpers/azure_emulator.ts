@@ -27,6 +27,7 @@ import type { Socket } from "node:net";
 import { Buffer } from "node:buffer";
 import type { TestPki } from "./tls.ts";
 import { AzureEnrollments, bagOf, merge } from "./azure_enrollments.ts";
+import { Condition } from "./condition.ts";
 
 /** Options of {@link startAzureEmulator}. */
 export interface AzureEmulatorOptions {
@@ -138,8 +139,8 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
   const violations: string[] = [];
   const failures: { status: number; body: unknown }[] = [];
   const methodWaiters = new Map<string, (answer: { status: number; payload: unknown }) => void>();
-  const wakers = new Set<() => void>();
-  const wake = () => [...wakers].forEach((w) => w());
+  const condition = new Condition();
+  const wake = () => condition.changed();
   let hub = "";
   let methodRid = 0;
   let operation = 0;
@@ -347,27 +348,14 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
   const port = (server.address() as { port: number }).port;
   hub = `127.0.0.1:${port}`;
 
-  function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const waker = () => {
-        if (!check()) return;
-        clearTimeout(timer);
-        wakers.delete(waker);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        wakers.delete(waker);
-        reject(
-          new Error(
-            `Waited ${timeoutMs} ms for ${what}; connects: ${
-              JSON.stringify(connects.slice(-4).map((c) => [c.service, c.accepted, c.reason]))
-            }; last publishes: ${JSON.stringify(publishes.slice(-4).map((p) => p.topic))}; ` +
-              `violations: ${JSON.stringify(violations)}`,
-          ),
-        );
-      }, timeoutMs);
-      wakers.add(waker);
-      waker();
+  async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+    await condition.until(what, () => check() || undefined, {
+      timeoutMs,
+      context: () =>
+        `connects: ${
+          JSON.stringify(connects.slice(-4).map((c) => [c.service, c.accepted, c.reason]))
+        }; last publishes: ${JSON.stringify(publishes.slice(-4).map((p) => p.topic))}; ` +
+        `violations: ${JSON.stringify(violations)}`,
     });
   }
 

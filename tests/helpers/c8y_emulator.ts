@@ -23,6 +23,7 @@ import { Aedes, type Client } from "aedes";
 import { createServer, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { Buffer } from "node:buffer";
+import { Condition } from "./condition.ts";
 
 /** Options of {@link startC8yEmulator}. */
 export interface C8yEmulatorOptions {
@@ -131,10 +132,8 @@ export async function startC8yEmulator(options: C8yEmulatorOptions = {}): Promis
   const tokenRequests: number[] = [];
   const tokens = new Map<string, number>();
   const roles = new Map<Client, "device" | "certificate" | "bootstrap">();
-  const wakers = new Set<() => void>();
-  const wake = () => {
-    for (const w of [...wakers]) w();
-  };
+  const condition = new Condition();
+  const wake = () => condition.changed();
   const lifetimeSec = options.tokenLifetimeSec ?? 3600;
 
   const broker = await Aedes.createBroker({
@@ -269,26 +268,12 @@ export async function startC8yEmulator(options: C8yEmulatorOptions = {}): Promis
   });
   const port = (server.address() as { port: number }).port;
 
-  function waitFor(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const waker = () => {
-        if (!check()) return;
-        clearTimeout(timer);
-        wakers.delete(waker);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        wakers.delete(waker);
-        reject(
-          new Error(
-            `Waited ${timeoutMs} ms for ${what}; last lines: ${
-              JSON.stringify(lines.slice(-6).map((l) => l.fields.join(",")))
-            }; violations: ${JSON.stringify(violations)}`,
-          ),
-        );
-      }, timeoutMs);
-      wakers.add(waker);
-      waker();
+  async function waitFor(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
+    await condition.until(what, () => check() || undefined, {
+      timeoutMs,
+      context: () =>
+        `last lines: ${JSON.stringify(lines.slice(-6).map((l) => l.fields.join(",")))}; ` +
+        `violations: ${JSON.stringify(violations)}`,
     });
   }
 
@@ -354,7 +339,6 @@ export async function startC8yEmulator(options: C8yEmulatorOptions = {}): Promis
     },
     stop: () =>
       stopped ??= (async () => {
-        for (const w of [...wakers]) wakers.delete(w);
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         await new Promise<void>((resolve) => broker.close(() => resolve()));
         for (const socket of sockets) socket.destroy();

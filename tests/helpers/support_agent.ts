@@ -15,6 +15,7 @@ import {
   startRemoteAccessServer,
 } from "./remote_access_server.ts";
 import { startSupportBridge, type SupportBridge } from "./support_local_bridge.ts";
+import { Condition } from "./condition.ts";
 import type { Agent } from "../../actors/agent/agent.ts";
 import { AgentConnection } from "../../actors/support/agent_connection.ts";
 
@@ -145,7 +146,7 @@ ${typeof options.support === "function" ? options.support(echo.port) : options.s
       raws.push(client);
       const prefix = `/v1.0/${clientId}/support`;
       const events: RawApp["events"] = [];
-      const wakers = new Set<() => void>();
+      const condition = new Condition();
       client.on("message", (topic, payload) => {
         let parsed: Record<string, unknown>;
         try {
@@ -154,7 +155,7 @@ ${typeof options.support === "function" ? options.support(echo.port) : options.s
           parsed = { unparsable: true };
         }
         events.push({ topic: topic.slice(prefix.length + "/event/".length), payload: parsed });
-        for (const wake of wakers) wake();
+        condition.changed();
       });
       await client.subscribeAsync(`${prefix}/event/#`, { qos: 1 });
       return {
@@ -168,28 +169,17 @@ ${typeof options.support === "function" ? options.support(echo.port) : options.s
             qos: 1,
           });
         },
-        waitFor(path, match = () => true, timeoutMs = 5000) {
-          return new Promise((resolve, reject) => {
-            const check = () => {
-              const found = events.find((e) => e.topic === path && match(e.payload));
-              if (!found) return;
-              clearTimeout(timer);
-              wakers.delete(check);
-              resolve(found.payload);
-            };
-            const timer = setTimeout(() => {
-              wakers.delete(check);
-              reject(
-                new Error(
-                  `No event ${path} within ${timeoutMs} ms; seen: ${
-                    events.map((e) => `${e.topic} ${JSON.stringify(e.payload)}`).join("; ")
-                  }`,
-                ),
-              );
-            }, timeoutMs);
-            wakers.add(check);
-            check();
-          });
+        async waitFor(path, match = () => true, timeoutMs = 5000) {
+          const found = await condition.until(
+            `event ${path}`,
+            () => events.find((e) => e.topic === path && match(e.payload)),
+            {
+              timeoutMs,
+              context: () =>
+                `seen: ${events.map((e) => `${e.topic} ${JSON.stringify(e.payload)}`).join("; ")}`,
+            },
+          );
+          return found.payload;
         },
       };
     },
