@@ -15,7 +15,7 @@
  *   disconnects), IntervalSec (default 3), StateDir
  */
 import { AzureDevice, type IoTCCommand, IOTCLogLevel } from "../mod.ts";
-import { sampleSection } from "./azure_samples_ini.ts";
+import { sampleSection, sendSampleTelemetry } from "./azure_samples_ini.ts";
 
 const config = await sampleSection("DEVICE_A");
 const groupKey = config.GroupKey;
@@ -47,16 +47,5 @@ device.on("properties", onProps);
 device.on("command", onCommands);
 await device.connect();
 
-const iterations = config.Iterations ? Number(config.Iterations) : Infinity;
-const intervalMs = Number(config.IntervalSec ?? 3) * 1000;
-const random = () => String(20 + Math.floor(Math.random() * 26));
-for (let i = 0; i < iterations && device.isConnected(); i++) {
-  await device.sendTelemetry({
-    accelerometerX: random(),
-    accelerometerY: random(),
-    accelerometerZ: random(),
-  });
-  if (i + 1 < iterations) await new Promise((resolve) => setTimeout(resolve, intervalMs));
-}
-await device.flush();
+await sendSampleTelemetry(device, config);
 await device.disconnect();

@@ -4,6 +4,8 @@
  */
 
 /** The keys of one section, as written. */
+import type { AzureDevice } from "../mod.ts";
+
 export type SampleSection = Record<string, string>;
 
 /** Parses INI text into sections; keys outside any section go to `DEFAULT`. */
@@ -32,4 +34,27 @@ export async function sampleSection(name: string, path?: string): Promise<Sample
   const section = sections[name];
   if (!section) throw new Error(`${file} has no [${name}] section`);
   return { ...sections.DEFAULT, ...section };
+}
+
+/**
+ * The samples' telemetry loop: random accelerometer readings every
+ * `IntervalSec` (3), `Iterations` times (forever when unset) while
+ * connected; then waits until every reading has left the outbox.
+ */
+export async function sendSampleTelemetry(
+  device: Pick<AzureDevice, "isConnected" | "sendTelemetry" | "flush">,
+  config: SampleSection,
+): Promise<void> {
+  const iterations = config.Iterations ? Number(config.Iterations) : Infinity;
+  const intervalMs = Number(config.IntervalSec ?? 3) * 1000;
+  const random = () => String(20 + Math.floor(Math.random() * 26));
+  for (let i = 0; i < iterations && device.isConnected(); i++) {
+    await device.sendTelemetry({
+      accelerometerX: random(),
+      accelerometerY: random(),
+      accelerometerZ: random(),
+    });
+    if (i + 1 < iterations) await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+  await device.flush();
 }

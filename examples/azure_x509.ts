@@ -15,7 +15,7 @@
  * An encrypted key (the seed's CertPassphrase) is not supported: decrypt it first.
  */
 import { AzureDevice, type IoTCCommand, IOTCConnectType, IOTCLogLevel } from "../mod.ts";
-import { sampleSection } from "./azure_samples_ini.ts";
+import { sampleSection, sendSampleTelemetry } from "./azure_samples_ini.ts";
 
 const config = await sampleSection("X509");
 if (config.CertPassphrase) {
@@ -48,16 +48,5 @@ device.on("command", async (command: IoTCCommand) => {
 });
 await device.connect();
 
-const iterations = config.Iterations ? Number(config.Iterations) : Infinity;
-const intervalMs = Number(config.IntervalSec ?? 3) * 1000;
-const random = () => String(20 + Math.floor(Math.random() * 26));
-for (let i = 0; i < iterations && device.isConnected(); i++) {
-  await device.sendTelemetry({
-    accelerometerX: random(),
-    accelerometerY: random(),
-    accelerometerZ: random(),
-  });
-  if (i + 1 < iterations) await new Promise((resolve) => setTimeout(resolve, intervalMs));
-}
-await device.flush();
+await sendSampleTelemetry(device, config);
 await device.disconnect();
