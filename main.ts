@@ -13,6 +13,7 @@ import { askControl } from "./actors/agent/control_client.ts";
 import { formatTree } from "./actors/agent/control_format.ts";
 import { configureLogging, type LogFormat, type LogLevel } from "./actors/runtime/logging.ts";
 import type { ActorTreeNode } from "./actors/runtime/node.ts";
+import { RestartIntensityError } from "./actors/runtime/supervisor.ts";
 import type { LocalApiClientRecord } from "./actors/local_api/client_registry.ts";
 
 const LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"];
@@ -124,13 +125,23 @@ async function run(agent: Agent): Promise<number> {
       console.log(`  mosquitto_sub -h ${broker.host} -p ${broker.port} -t 'outpost/#' -v`);
     });
   }
-  const ended = await Promise.race([signalled, agent.exited.then(() => "exit")]);
-  if (ended === "exit") {
-    console.error("outpost: the agent's supervision tree gave up; see the log above");
+  const ended = await Promise.race([signalled, agent.exited]);
+  if (typeof ended !== "string") {
+    const cause = ended.reason === "gave_up" ? `: ${rootCause(ended.error)}` : "";
+    console.error(`outpost: the agent's supervision tree gave up${cause}; see the log above`);
     return 1;
   }
   await agent.stop();
   return 0;
+}
+
+// Each supervisor's "gave up" error wraps the child error that caused it.
+function rootCause(error: Error): string {
+  let cause: Error = error;
+  while (cause instanceof RestartIntensityError && cause.cause instanceof Error) {
+    cause = cause.cause;
+  }
+  return cause.message;
 }
 
 function formatClients(clients: LocalApiClientRecord[]): string {

@@ -14,6 +14,10 @@ import type { ActorTreeNode } from "../runtime/node.ts";
 import type { Spec } from "../runtime/spec.ts";
 import { getLogger } from "../runtime/logging.ts";
 import { openDatabase } from "../store/database.ts";
+import { lockStateDir, type StateLock, surveyStateDir } from "../store/state_dir.ts";
+import { StoreHealth } from "../store/storage_fault.ts";
+import { storeMonitor } from "../store/store_monitor.ts";
+import { RepeatedErrors } from "../runtime/repeated_errors.ts";
 import { Outbox } from "../telemetry/outbox.ts";
 import type { AccessCheck } from "../tunnels/types.ts";
 import { supportModule, SupportService, supportTree } from "../support/mod.ts";
@@ -127,6 +131,12 @@ export function createAgent(
       if (!running) return;
       await running.system.stop();
       await closeRunning(running);
+      const lost = running.outbox.lostAtClose;
+      if (lost > 0) {
+        throw new Error(
+          `${lost} record(s) could not be stored before the agent stopped; see the log above`,
+        );
+      }
     },
     tree: () => live().system.tree(),
     status: () => statusOf(config, live()),
@@ -149,6 +159,7 @@ export function createAgent(
 }
 
 interface Running {
+  lock: StateLock;
   db: DatabaseSync;
   outbox: Outbox;
   router: TelemetryRouter;
@@ -166,8 +177,39 @@ async function startRunning(
   handlers: HandlerRegistry,
   options: AgentOptions,
 ): Promise<Running> {
-  const db = openDatabase(config.agent.stateDir, { durability: config.outbox.durability });
-  const outbox = new Outbox(db, { maxRecords: config.outbox.maxRecords });
+  const { stateDir } = config.agent;
+  // Before anything else, the network included: one agent per state directory.
+  const lock = lockStateDir(stateDir);
+  try {
+    return await startLocked(config, handlers, options, lock);
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+}
+
+async function startLocked(
+  config: Config,
+  handlers: HandlerRegistry,
+  options: AgentOptions,
+  lock: StateLock,
+): Promise<Running> {
+  const { stateDir } = config.agent;
+  const survey = surveyStateDir(stateDir);
+  const health = new StoreHealth(survey.databaseFile);
+  const db = openDatabase(stateDir, { durability: config.outbox.durability });
+  let outbox: Outbox;
+  try {
+    outbox = new Outbox(db, {
+      maxRecords: config.outbox.maxRecords,
+      seqCeilingFile: `${stateDir}/outpost.seq`,
+      health,
+    });
+  } catch (error) {
+    db.close();
+    throw new Error(`Cannot open the outbox in ${health.describe(error)}`, { cause: error });
+  }
+  const lostStore = reportLostDatabase(survey, outbox);
   // Sessions and sources call back into the router and the system, which
   // are built from them; the closures run only once everything exists.
   const reportEvent = (
@@ -218,11 +260,17 @@ async function startRunning(
     );
   });
   outbox.onDrop(({ cloud, dropped, total }) => drops.add(cloud, dropped, total));
+  const storeErrors = new RepeatedErrors(log);
   const emit = (stream: string, values: Record<string, unknown>) => {
     router.publish(stream, values).catch((error) =>
-      log.error("Cannot store a {stream} record: {error}", { stream, error })
+      storeErrors.error("Cannot store a {stream} record", { stream }, error)
     );
   };
+  if (lostStore) {
+    router.event("store.recreated", lostStore.text, lostStore.data).catch((error) =>
+      log.error("Cannot report the lost database: {error}", { error })
+    );
+  }
   const supportLocal = supportModule(support);
   const localApi = config.localApi.enabled
     ? new LocalApi({
@@ -236,6 +284,7 @@ async function startRunning(
   const system: ActorSystem = createSystem(
     agentTree({
       config,
+      store: storeMonitor(db, health),
       clouds: clouds.map((c) => c.spec),
       emit,
       apps: options.actors ?? [],
@@ -253,6 +302,7 @@ async function startRunning(
     }),
   );
   const running: Running = {
+    lock,
     db,
     outbox,
     router,
@@ -333,10 +383,54 @@ function statusOf(config: Config, running: Running): AgentStatus {
 async function closeRunning(running: Running): Promise<void> {
   if (running.closed) return;
   running.closed = true;
-  await running.control?.close();
-  running.drops.close();
-  running.outbox.close();
-  running.db.close();
+  try {
+    await running.control?.close();
+    running.drops.close();
+    // Never throws: a commit that fails here is counted in lostAtClose.
+    running.outbox.close();
+    if (running.outbox.lostAtClose > 0) {
+      log.error("{lost} record(s) could not be stored before the agent stopped", {
+        lost: running.outbox.lostAtClose,
+      });
+    }
+    try {
+      running.db.close();
+    } catch (error) {
+      // A failed disk may refuse the last checkpoint; the WAL holds what was committed.
+      log.warning("Closing the state database failed: {error}", { error });
+    }
+  } finally {
+    running.lock.release();
+  }
+}
+
+/**
+ * The database was missing or empty where earlier runs left state: SQLite
+ * made a fresh one, and whatever the old one queued is gone. Said loudly,
+ * in the log and as a `store.recreated` event to every cloud, since the
+ * seq gap it leaves is a real loss.
+ */
+function reportLostDatabase(
+  survey: ReturnType<typeof surveyStateDir>,
+  outbox: Outbox,
+): { text: string; data: Record<string, unknown> } | undefined {
+  if (survey.database === "present" || survey.otherState.length === 0) return undefined;
+  const recovery = outbox.seqRecovery;
+  const text = `The state database ${survey.databaseFile} was ${survey.database}; ` +
+    `a new one was created and any records the old one queued are lost` +
+    (recovery ? `; seqs continue from ${recovery.firstSeq} (${recovery.ceilingFile})` : "");
+  log.error("{text}. The state directory still holds: {files}", {
+    text,
+    files: survey.otherState.join(", "),
+  });
+  return {
+    text,
+    data: {
+      databaseFile: survey.databaseFile,
+      database: survey.database,
+      ...recovery ? { firstSeq: recovery.firstSeq } : {},
+    },
+  };
 }
 
 function firstConnect(link: CloudParts["link"]): Promise<void> {

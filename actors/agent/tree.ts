@@ -3,6 +3,7 @@
  *
  * ```
  * agent                 one_for_one
+ * ├── store             stands for the SQLite store: crashes on a storage failure
  * ├── broker            the embedded MQTT broker (when enabled)
  * ├── local-api         rest_for_one (when enabled; see actors/local_api/mod.ts)
  * │   ├── authority
@@ -19,10 +20,13 @@
  * └── apps              dynamic: actors added by the embedding app
  * ```
  * The SQLite store is opened before the tree starts and closed after it
- * stops: every actor may use it synchronously, and it has no life of its
- * own to supervise.
+ * stops: every actor may use it synchronously. The `store` child stands
+ * for it: a corrupt file or a full or read-only disk crashes it, each
+ * restart probes the database, and while the failure persists the root
+ * gives up and the agent exits non-zero (actors/store/store_monitor.ts).
  */
 import {
+  type ActorLogic,
   child,
   type ChildSpec,
   type Spec,
@@ -36,6 +40,8 @@ import type { Config } from "./config.ts";
 /** The parts of the tree that are built elsewhere. */
 export interface TreeParts {
   config: Config;
+  /** The store's monitor (actors/store/store_monitor.ts). */
+  store?: ActorLogic;
   /** One subtree per configured cloud. */
   clouds: SupervisorSpec[];
   /** Stores a record of a built-in source. */
@@ -50,8 +56,13 @@ export interface TreeParts {
 
 /** Builds the agent's root supervisor spec. */
 export function agentTree(
-  { config, clouds, emit, apps, support, localApi }: TreeParts,
+  { config, store, clouds, emit, apps, support, localApi }: TreeParts,
 ): SupervisorSpec {
+  // Restarts 0.25, 0.5, 1, 2, 2, 2 s apart: a failure that persists makes
+  // the sixth restart one too many for the root (5 in 30 s), and it gives up.
+  const monitor: ChildSpec[] = store
+    ? [child("store", store, { backoff: { minMs: 250, maxMs: 2000, resetMs: 60_000 } })]
+    : [];
   const broker: ChildSpec[] = config.broker.enabled
     ? [child("broker", embeddedBroker(config.broker), { backoff: { minMs: 1000, maxMs: 30_000 } })]
     : [];
@@ -60,6 +71,7 @@ export function agentTree(
     ? [child("system", systemSource({ intervalMs: system.intervalSec * 1000, emit }))]
     : [];
   return supervisor("agent", { strategy: "one_for_one", intensity: 5, periodMs: 30_000 }, [
+    ...monitor,
     ...broker,
     ...localApi ? [localApi] : [],
     supervisor("telemetry", { strategy: "one_for_one", intensity: 5, periodMs: 30_000 }, sources),

@@ -8,6 +8,7 @@
  * cache, shadow state and chat history live in it as tables of their own.
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { describeStorageError } from "./storage_fault.ts";
 
 /**
  * How much a committed transaction survives.
@@ -65,7 +66,15 @@ export function openDatabase(stateDir: string, options: OpenDatabaseOptions = {}
     );
   }
   Deno.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  const db = new DatabaseSync(`${stateDir}/${DATABASE_FILE}`);
+  const file = `${stateDir}/${DATABASE_FILE}`;
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(file);
+  } catch (error) {
+    throw new Error(`Cannot open the database ${describeStorageError(error, file)}`, {
+      cause: error,
+    });
+  }
   try {
     // busy_timeout first, so that switching to WAL waits for another opener.
     db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
@@ -79,7 +88,7 @@ export function openDatabase(stateDir: string, options: OpenDatabaseOptions = {}
     db.exec("PRAGMA foreign_keys = ON");
   } catch (error) {
     db.close();
-    throw new Error(`Cannot open the database in "${stateDir}": ${message(error)}`, {
+    throw new Error(`Cannot open the database ${describeStorageError(error, file)}`, {
       cause: error,
     });
   }

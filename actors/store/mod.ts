@@ -13,3 +13,10 @@ export {
   statementCache,
 } from "./database.ts";
 export { readSecretFile, writeSecretFile } from "./secret_file.ts";
+export { lockStateDir, StateDirLockedError, type StateLock } from "./state_dir.ts";
+export {
+  describeStorageError,
+  type StorageFault,
+  type StorageFaultKind,
+  StoreHealth,
+} from "./storage_fault.ts";

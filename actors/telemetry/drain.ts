@@ -116,7 +116,13 @@ function drainPass({ outbox, link, cloud, window, batch, report }: PassOptions):
   const fill = () => {
     while (alive && inFlight < window) {
       if (next === buffer.length) {
-        buffer = outbox.peek(cloud, cursor, batch);
+        try {
+          buffer = outbox.peek(cloud, cursor, batch);
+        } catch (error) {
+          // A storage failure: the outbox told the store's monitor; this pass ends.
+          end({ type: "drain.failed", error });
+          return;
+        }
         next = 0;
         if (buffer.length === 0) break;
       }

@@ -18,3 +18,4 @@ export {
   type OutboxRecord,
   type StoredRecord,
 } from "./outbox.ts";
+export type { SeqRecovery } from "./seq_allocator.ts";

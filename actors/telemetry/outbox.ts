@@ -14,7 +14,8 @@ import { clearImmediate, setImmediate } from "node:timers";
 import type { Clock } from "../runtime/clock.ts";
 import { getLogger } from "../runtime/logging.ts";
 import { migrate } from "../store/database.ts";
-import { SeqAllocator } from "./seq_allocator.ts";
+import type { StoreHealth } from "../store/storage_fault.ts";
+import { SeqAllocator, type SeqRecovery } from "./seq_allocator.ts";
 import { type OutboxRecord, type Row, toRows } from "./outbox_record.ts";
 
 export type { OutboxRecord } from "./outbox_record.ts";
@@ -58,8 +59,15 @@ export interface OutboxOptions {
   now?: () => number;
   /** Pending records that commit at once without waiting for the window. Default 500. */
   batchSize?: number;
-  /** Sequence numbers reserved per database write. Default 1000. */
+  /** How far the sequence ceiling file is raised at a time. Default 1000. */
   seqBlock?: number;
+  /**
+   * Keeps the device's seq above every number handed out even when the
+   * database is lost (`<stateDir>/outpost.seq`; see seq_allocator.ts).
+   */
+  seqCeilingFile?: string;
+  /** Told about storage failures (corrupt file, full or read-only disk). */
+  health?: StoreHealth;
 }
 
 // Only ever asked for 0 ms: the window is "after the I/O already waiting".
@@ -121,6 +129,7 @@ export class Outbox {
   readonly #clock: Pick<Clock, "setTimeout" | "clearTimeout">;
   readonly #now: () => number;
   readonly #sql: ReturnType<typeof statements>;
+  readonly #health: StoreHealth | undefined;
   #pending: PendingAppend[] = [];
   #pendingRows = 0;
   #acks = new Map<string, Set<number>>();
@@ -131,6 +140,7 @@ export class Outbox {
   #dropListeners = new Set<(drop: OutboxDrop) => void>();
   #commits = 0;
   #closed = false;
+  #lostAtClose = 0;
 
   /** Creates the outbox tables in `db` if needed; `db` stays owned by the caller. */
   constructor(db: DatabaseSync, options: OutboxOptions = {}) {
@@ -140,9 +150,24 @@ export class Outbox {
     const seqBlock = positiveInteger("seqBlock", options.seqBlock ?? 1000);
     this.#clock = options.clock ?? IMMEDIATE;
     this.#now = options.now ?? Date.now;
+    this.#health = options.health;
     migrate(db, "outbox", SCHEMA);
     this.#sql = statements(db);
-    this.#seq = new SeqAllocator(db, { block: seqBlock });
+    this.#seq = new SeqAllocator(db, { block: seqBlock, ceilingFile: options.seqCeilingFile });
+  }
+
+  /**
+   * Set when the database had lost the seq counter (deleted, emptied) and
+   * the ceiling file gave the first number instead: records queued in the
+   * lost database are gone, and the agent reports it.
+   */
+  get seqRecovery(): SeqRecovery | undefined {
+    return this.#seq.recoveredFrom;
+  }
+
+  /** Records whose append could not be committed by {@link close}; lost with the process. */
+  get lostAtClose(): number {
+    return this.#lostAtClose;
   }
 
   /** Transactions committed so far by this instance (for tests and metrics). */
@@ -152,8 +177,10 @@ export class Outbox {
 
   /**
    * Allocates `count` consecutive sequence numbers and returns the first.
-   * Numbers increase strictly across restarts and are never handed out
-   * twice, even after a crash (which may leave a gap).
+   * Numbers increase strictly across restarts and crashes and stay dense:
+   * they become durable with the commit of the next append, and a number
+   * whose record never reached the disk before a crash is handed out again
+   * (no consumer can have seen it through the outbox).
    */
   nextSeq(count = 1): number {
     this.#assertOpen("allocate sequence numbers");
@@ -189,13 +216,12 @@ export class Outbox {
   peek(cloud: string, afterId: number, limit: number): StoredRecord[] {
     const acked = this.#acks.get(cloud);
     const skip = acked?.size ?? 0;
-    const rows = this.#sql.peek.all(cloud, afterId, Math.min(limit + skip, MAX_ROWS)) as {
-      id: number;
-      topic: string;
-      payload: Uint8Array;
-      qos: 0 | 1;
-      retain: number;
-    }[];
+    let rows: { id: number; topic: string; payload: Uint8Array; qos: 0 | 1; retain: number }[];
+    try {
+      rows = this.#sql.peek.all(cloud, afterId, Math.min(limit + skip, MAX_ROWS)) as typeof rows;
+    } catch (error) {
+      throw this.#storageError(`Cannot read the outbox of cloud "${cloud}"`, error);
+    }
     const records: StoredRecord[] = [];
     for (const row of rows) {
       if (acked?.has(row.id)) continue;
@@ -255,8 +281,8 @@ export class Outbox {
    */
   close(): void {
     if (this.#closed) return;
-    this.#flush();
-    this.#seq.release();
+    const pending = this.#pendingRows;
+    if (!this.#flush() && pending > 0) this.#lostAtClose += pending;
     this.#closed = true;
     this.#appendListeners.clear();
     this.#dropListeners.clear();
@@ -283,26 +309,28 @@ export class Outbox {
     }, 0);
   }
 
-  #flush(): void {
+  // Commits what is pending; false when the commit failed (its appends were rejected).
+  #flush(): boolean {
     if (this.#timer !== undefined) {
       this.#clock.clearTimeout(this.#timer);
       this.#timer = undefined;
     }
     const batch = this.#pending;
     const acks = this.#acks;
-    if (batch.length === 0 && acks.size === 0) return;
+    if (batch.length === 0 && acks.size === 0) return true;
     this.#pending = [];
     this.#pendingRows = 0;
     this.#acks = new Map();
 
-    // Counted before the transaction so the cache never includes its rows twice.
     const sizes = new Map<string, number>();
-    for (const cloud of acks.keys()) sizes.set(cloud, this.#sizeOf(cloud));
-    for (const { cloud } of batch) sizes.set(cloud, this.#sizeOf(cloud));
     const appended = new Set(batch.map((p) => p.cloud));
     const drops: OutboxDrop[] = [];
     const createdAt = this.#now();
+    let seqMark: number | undefined;
     try {
+      // Counted before the transaction so the cache never includes its rows twice.
+      for (const cloud of acks.keys()) sizes.set(cloud, this.#sizeOf(cloud));
+      for (const { cloud } of batch) sizes.set(cloud, this.#sizeOf(cloud));
       this.#db.exec("BEGIN IMMEDIATE");
       for (const [cloud, ids] of acks) {
         const { changes } = this.#sql.ack.run(cloud, JSON.stringify([...ids]));
@@ -322,15 +350,17 @@ export class Outbox {
         sizes.set(cloud, sizes.get(cloud)! - dropped);
         drops.push({ cloud, dropped, total: value });
       }
+      // The seq high-water mark commits with the records that carry it.
+      seqMark = this.#seq.persist();
       this.#db.exec("COMMIT");
     } catch (error) {
-      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      try {
+        if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      } catch {
+        // A failed disk may refuse the rollback too; SQLite rolls back on the next open.
+      }
       for (const p of batch) {
-        p.reject(
-          new Error(`Cannot append to the outbox of cloud "${p.cloud}": ${messageOf(error)}`, {
-            cause: error,
-          }),
-        );
+        p.reject(this.#storageError(`Cannot append to the outbox of cloud "${p.cloud}"`, error));
       }
       // Acks are retried with the next commit; losing them would only resend.
       for (const [cloud, ids] of acks) {
@@ -338,8 +368,9 @@ export class Outbox {
         for (const id of ids) set.add(id);
         this.#acks.set(cloud, set);
       }
-      return;
+      return false;
     }
+    this.#seq.committed(seqMark);
     this.#commits++;
     for (const [cloud, size] of sizes) this.#sizes.set(cloud, size);
     for (const p of batch) p.resolve();
@@ -349,6 +380,14 @@ export class Outbox {
     for (const cloud of appended) {
       for (const listener of this.#appendListeners.get(cloud) ?? []) call(listener, undefined);
     }
+    return true;
+  }
+
+  // Names the database file and the cause, and tells the store's health.
+  #storageError(what: string, error: unknown): Error {
+    this.#health?.report(error);
+    const detail = this.#health?.describe(error) ?? messageOf(error);
+    return new Error(`${what}: ${detail}`, { cause: error });
   }
 }
 

@@ -1,93 +1,135 @@
 /**
  * The device's telemetry sequence numbers: strictly increasing across
- * restarts, never handed out twice, even after a crash.
+ * restarts and crashes, and dense, so that a consumer following
+ * PROTOCOLS.md §0 can read a gap as a loss.
  *
- * Writing the counter on every number would cost one transaction per
- * record, so numbers are reserved in blocks: the stored value is a promise
- * that no number at or above it was handed out, and it is raised (and
- * committed) before the first number of a block leaves. A crash loses the
- * rest of its block, leaving a gap, never a repeat; a clean `release()`
- * gives the rest back.
+ * Numbers are handed out from memory. The next free number is written to
+ * the outbox's `outbox_counters` table (`name = 'seq'`, `cloud = ''`) in
+ * the same transaction as the records that carry them ({@link persist}), so
+ * after a crash the next run continues right after the last committed
+ * record. Numbers handed out after that commit were never stored, so no
+ * consumer can have seen them through the outbox, and they are handed out
+ * again: no gap, no visible repeat.
  *
- * The counter lives in the outbox's `outbox_counters` table (`name = 'seq'`,
- * `cloud = ''`); the Outbox creates that table before building this.
+ * A second copy guards against a lost database (deleted, emptied, replaced):
+ * the optional ceiling file holds a number that no handed-out number has
+ * reached, raised a block at a time before the block is used. A database
+ * without a counter next to a ceiling file starts from the ceiling, so seqs
+ * never go backwards for the device; `recoveredFrom` tells the agent to
+ * report it.
  */
 import type { DatabaseSync } from "node:sqlite";
 
 /** Options of {@link SeqAllocator}. */
 export interface SeqAllocatorOptions {
-  /** Sequence numbers reserved per database write. Default 1000. */
+  /** How far the ceiling file is raised at a time. Default 1000. */
   block?: number;
+  /** Where the ceiling survives a lost database (`<stateDir>/outpost.seq`). Default: nowhere. */
+  ceilingFile?: string;
 }
 
-/** Hands out sequence numbers from blocks reserved in `outbox_counters`. */
+/** How the allocator started when its database had lost the counter. */
+export interface SeqRecovery {
+  /** The ceiling file it read. */
+  ceilingFile: string;
+  /** The first number this run hands out. */
+  firstSeq: number;
+}
+
+/** Hands out dense sequence numbers and persists them with the records. */
 export class SeqAllocator {
-  readonly #db: DatabaseSync;
   readonly #block: number;
+  readonly #ceilingFile: string | undefined;
   readonly #sql: ReturnType<typeof statements>;
   #next: number;
-  #limit: number;
+  #persisted: number;
+  #ceiling: number;
+  /** Set when the database had no counter but the ceiling file had one. */
+  readonly recoveredFrom: SeqRecovery | undefined;
 
   /** `db` must hold the `outbox_counters` table; it stays owned by the caller. */
   constructor(db: DatabaseSync, options: SeqAllocatorOptions = {}) {
-    this.#db = db;
     this.#block = positiveInteger("block", options.block ?? 1000);
+    this.#ceilingFile = options.ceilingFile;
     this.#sql = statements(db);
-    // Nothing is reserved yet: the first next() reserves a block above the stored value.
-    this.#next = this.#stored();
-    this.#limit = this.#next;
+    const stored = (this.#sql.get.get() as { value: number } | undefined)?.value;
+    this.#ceiling = this.#ceilingFile ? readCeiling(this.#ceilingFile) ?? 0 : 0;
+    if (stored === undefined && this.#ceiling > 1) {
+      this.recoveredFrom = { ceilingFile: this.#ceilingFile!, firstSeq: this.#ceiling };
+    }
+    this.#next = stored ?? Math.max(1, this.#ceiling);
+    this.#persisted = stored ?? 0;
   }
 
   /** Allocates `count` consecutive numbers and returns the first. */
   next(count = 1): number {
     positiveInteger("count", count);
-    if (this.#next + count > this.#limit) this.#reserve(count);
+    if (this.#ceilingFile && this.#next + count > this.#ceiling) {
+      this.#raiseCeiling(this.#next + Math.max(count, this.#block));
+    }
     const first = this.#next;
     this.#next += count;
     return first;
   }
 
   /**
-   * Gives back the unused part of the reservation so the next run has no
-   * gap; only if nobody reserved past this allocator meanwhile.
+   * Writes the next free number to the database if it moved; call it inside
+   * the transaction that commits the records, then {@link committed} with
+   * the result once that transaction has committed.
    */
-  release(): void {
-    this.#sql.tighten.run(this.#next, this.#limit);
+  persist(): number | undefined {
+    if (this.#next <= this.#persisted) return undefined;
+    this.#sql.set.run(this.#next);
+    return this.#next;
   }
 
-  #stored(): number {
-    return (this.#sql.get.get() as { value: number } | undefined)?.value ?? 1;
+  /** The transaction that ran {@link persist} committed. */
+  committed(value: number | undefined): void {
+    if (value !== undefined && value > this.#persisted) this.#persisted = value;
   }
 
-  #reserve(count: number): void {
-    this.#db.exec("BEGIN IMMEDIATE");
+  #raiseCeiling(ceiling: number): void {
+    const file = this.#ceilingFile!;
+    const temp = `${file}.tmp`;
     try {
-      // Another allocator on this database reserved past us: a range must
-      // not run into its numbers, so continue above them.
-      const stored = this.#stored();
-      if (stored > this.#limit) this.#next = stored;
-      this.#limit = this.#next + Math.max(count, this.#block);
-      this.#sql.set.run(this.#limit);
-      this.#db.exec("COMMIT");
+      Deno.writeTextFileSync(temp, `${ceiling}\n`, { mode: 0o600 });
+      Deno.renameSync(temp, file);
     } catch (error) {
-      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
-      // Nothing from the failed reservation may be handed out.
-      this.#limit = this.#next;
       const message = error instanceof Error ? error.message : String(error);
-      throw new Error(`Cannot reserve sequence numbers: ${message}`, { cause: error });
+      throw new Error(`Cannot write the sequence ceiling file "${file}": ${message}`, {
+        cause: error,
+      });
     }
+    this.#ceiling = ceiling;
   }
+}
+
+function readCeiling(file: string): number | undefined {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(file);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+  const value = Number(text.trim());
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new Error(
+      `The sequence ceiling file "${file}" holds ${
+        JSON.stringify(text.slice(0, 40))
+      }, not a positive integer; remove it only if this device's seqs may start again at 1`,
+    );
+  }
+  return value;
 }
 
 function statements(db: DatabaseSync) {
   return {
     get: db.prepare("SELECT value FROM outbox_counters WHERE name = 'seq' AND cloud = ''"),
+    // max(): the counter never moves backwards, whoever wrote it last.
     set: db.prepare(
       `INSERT INTO outbox_counters (name, cloud, value) VALUES ('seq', '', ?)
-       ON CONFLICT (name, cloud) DO UPDATE SET value = excluded.value`,
-    ),
-    tighten: db.prepare(
-      "UPDATE outbox_counters SET value = ? WHERE name = 'seq' AND cloud = '' AND value = ?",
+       ON CONFLICT (name, cloud) DO UPDATE SET value = max(value, excluded.value)`,
     ),
   };
 }

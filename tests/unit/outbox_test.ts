@@ -47,13 +47,22 @@ function storedSeq(dir: string): number {
   }
 }
 
+/** Allocates `count` seqs and commits one record carrying each; returns the seqs. */
+async function appendSeqs(outbox: Outbox, count: number): Promise<number[]> {
+  const first = outbox.nextSeq(count);
+  const seqs = Array.from({ length: count }, (_, i) => first + i);
+  await outbox.append("c8y", seqs.map((seq) => record(seq)));
+  return seqs;
+}
+
 Deno.test("nextSeq hands out consecutive numbers that keep increasing across close and reopen", async () => {
-  await withStateDir((dir) => {
+  await withStateDir(async (dir) => {
     let db = openDatabase(dir);
     let outbox = new Outbox(db);
     assert.deepEqual([outbox.nextSeq(), outbox.nextSeq(), outbox.nextSeq()], [1, 2, 3]);
     assert.equal(outbox.nextSeq(5), 4, "a range of 5 starts at 4");
     assert.equal(outbox.nextSeq(), 9);
+    await outbox.append("c8y", [record(9)]);
     outbox.close();
     db.close();
 
@@ -61,7 +70,7 @@ Deno.test("nextSeq hands out consecutive numbers that keep increasing across clo
     outbox = new Outbox(db);
     try {
       assert.equal(outbox.nextSeq(), 10, "a clean close leaves no gap");
-      assert.equal(outbox.nextSeq(2500), 11, "a range larger than a block is reserved whole");
+      assert.equal(outbox.nextSeq(2500), 11, "a range larger than a block is handed out whole");
       assert.equal(outbox.nextSeq(), 2511);
     } finally {
       outbox.close();
@@ -70,17 +79,22 @@ Deno.test("nextSeq hands out consecutive numbers that keep increasing across clo
   });
 });
 
-Deno.test("nextSeq persists a block reservation before handing out its first number", async () => {
-  await withStateDir((dir) => {
+Deno.test("the seq high-water mark commits in the same transaction as the records that carry it", async () => {
+  await withStateDir(async (dir) => {
     const db = openDatabase(dir);
-    const outbox = new Outbox(db, { seqBlock: 100 });
+    const outbox = new Outbox(db);
     try {
       assert.equal(outbox.nextSeq(), 1);
-      assert.equal(storedSeq(dir), 101, "one write reserves 1..100");
-      for (let i = 2; i <= 100; i++) assert.equal(outbox.nextSeq(), i);
-      assert.equal(storedSeq(dir), 101, "no write while the block lasts");
-      assert.equal(outbox.nextSeq(), 101);
-      assert.equal(storedSeq(dir), 201);
+      assert.equal(storedSeq(dir), 0, "handing out a number writes nothing");
+      await outbox.append("c8y", [record(1)]);
+      assert.equal(storedSeq(dir), 2, "the commit of seq 1 stores 2 as the next free number");
+      await appendSeqs(outbox, 99);
+      assert.equal(storedSeq(dir), 101);
+      const commits = outbox.commits;
+      outbox.ack("c8y", [1]);
+      outbox.size("c8y");
+      assert.equal(outbox.commits, commits + 1);
+      assert.equal(storedSeq(dir), 101, "an ack-only commit leaves the mark alone");
     } finally {
       outbox.close();
       db.close();
@@ -88,23 +102,67 @@ Deno.test("nextSeq persists a block reservation before handing out its first num
   });
 });
 
-Deno.test("nextSeq never repeats a number after a crash that left its reservation half used", async () => {
-  await withStateDir((dir) => {
+Deno.test("after a crash seqs continue right after the last committed record: no gap, no repeat of a stored one", async () => {
+  await withStateDir(async (dir) => {
     const crashedDb = openDatabase(dir);
     const crashed = new Outbox(crashedDb);
-    const handedOut = Array.from({ length: 10 }, () => crashed.nextSeq());
+    const committed = await appendSeqs(crashed, 10);
+    // Handed out, never committed: no consumer can have seen these.
+    crashed.nextSeq(5);
     // The process "dies": no close(), the next run opens the same file.
     const db = openDatabase(dir);
     const next = new Outbox(db);
     try {
-      const after = next.nextSeq();
-      assert.ok(after > Math.max(...handedOut), `${after} must be above ${handedOut.at(-1)}`);
-      // Even if the dead instance kept going, its next block lies above the new one.
-      for (let i = 0; i < 1000; i++) crashed.nextSeq();
-      assert.ok(crashed.nextSeq() > next.nextSeq(999));
+      assert.equal(next.nextSeq(), committed.at(-1)! + 1, "dense: the first unused number");
+      const rows = next.peek("c8y", 0, 100).map((r) => JSON.parse(text(r.payload)).i);
+      assert.deepEqual(rows, committed, "every committed record is there, nothing else");
     } finally {
       next.close();
       crashedDb.close();
+      db.close();
+    }
+  });
+});
+
+Deno.test("with a ceiling file, a lost database never makes seqs go backwards", async () => {
+  await withStateDir(async (dir) => {
+    const ceilingFile = `${dir}/outpost.seq`;
+    let db = openDatabase(dir);
+    let outbox = new Outbox(db, { seqCeilingFile: ceilingFile, seqBlock: 100 });
+    const committed = await appendSeqs(outbox, 150);
+    assert.equal(outbox.seqRecovery, undefined);
+    outbox.close();
+    db.close();
+    assert.equal(Number(Deno.readTextFileSync(ceilingFile)), 151, "raised past the range");
+
+    // The database is emptied (0 bytes) and its WAL is gone.
+    for (const suffix of ["-wal", "-shm"]) {
+      await Deno.remove(`${dir}/outpost.db${suffix}`).catch(() => {});
+    }
+    Deno.writeFileSync(`${dir}/outpost.db`, new Uint8Array());
+    db = openDatabase(dir);
+    outbox = new Outbox(db, { seqCeilingFile: ceilingFile, seqBlock: 100 });
+    try {
+      const first = outbox.nextSeq();
+      assert.ok(first > committed.at(-1)!, `seq ${first} must be above ${committed.at(-1)}`);
+      assert.deepEqual(outbox.seqRecovery, { ceilingFile, firstSeq: 151 });
+    } finally {
+      outbox.close();
+      db.close();
+    }
+  });
+});
+
+Deno.test("a ceiling file that holds no number is refused with its path", async () => {
+  await withStateDir((dir) => {
+    Deno.writeTextFileSync(`${dir}/outpost.seq`, "garbage");
+    const db = openDatabase(dir);
+    try {
+      assert.throws(
+        () => new Outbox(db, { seqCeilingFile: `${dir}/outpost.seq` }),
+        /outpost\.seq" holds "garbage", not a positive integer/,
+      );
+    } finally {
       db.close();
     }
   });
