@@ -128,6 +128,7 @@ Deno.test("outpost run with no config serves its embedded broker, publishes tele
     const root = JSON.parse(tree.stdout);
     equal(root.path, "agent");
     deepEqual(root.children.map((c: { id: string }) => c.id), [
+      "store",
       "broker",
       "telemetry",
       "support",
