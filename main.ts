@@ -69,13 +69,14 @@ function program(): Command {
       if (options.json) console.log(JSON.stringify(clients, null, 2));
       else console.log(formatClients(clients));
     });
-  for (const command of ["approve", "reject"] as const) {
+  const decisions = {
+    approve: "let a pending local API client have its certificate",
+    reject: "refuse a pending local API client",
+    revoke: "refuse an active local API client from now on and disconnect it",
+  };
+  for (const [command, description] of Object.entries(decisions)) {
     cli.command(`${command} <clientId>`)
-      .description(
-        command === "approve"
-          ? "let a pending local API client have its certificate"
-          : "refuse a pending local API client",
-      )
+      .description(description)
       .option("-c, --config <file>", "configuration of the agent to ask (finds its control socket)")
       .option("-s, --socket <path>", "control socket of the agent to ask")
       .action(async (clientId, options) => {
@@ -86,6 +87,17 @@ function program(): Command {
         console.log(`${clientId}: ${client?.state ?? "unknown"}`);
       });
   }
+
+  cli.command("console")
+    .description("the running agent's web console ([console] enabled = true)")
+    .command("url")
+    .description("print a one-time login link to the console (valid for 10 minutes)")
+    .option("-c, --config <file>", "configuration of the agent to ask (finds its control socket)")
+    .option("-s, --socket <path>", "control socket of the agent to ask")
+    .action(async (options) => {
+      const socket = options.socket ?? (await loadConfig(options.config)).control.socket;
+      console.log((await askControl(socket, "consoleLink") as { link: string }).link);
+    });
 
   cli.command("config")
     .description("work with configuration files")

@@ -23,6 +23,8 @@ import type { AccessCheck } from "../tunnels/types.ts";
 import { supportModule, SupportService, supportTree } from "../support/mod.ts";
 import { buildCloud, type CloudHandle, type CloudParts } from "./clouds.ts";
 import { controlCommands, serveControl } from "./control.ts";
+import { type ControlPlane, controlPlane, controlSocketCommands } from "./control_plane.ts";
+import { webConsole } from "../console/mod.ts";
 import { type CommandHandler, type DesiredHandler, HandlerRegistry } from "./handlers.ts";
 import { TelemetryRouter } from "./telemetry_router.ts";
 import { agentTree } from "./tree.ts";
@@ -169,6 +171,7 @@ interface Running {
   supportModule: LocalApiModule;
   drops: DropReporter;
   control?: { close(): Promise<void> };
+  plane: ControlPlane;
   closed: boolean;
 }
 
@@ -281,8 +284,21 @@ async function startLocked(
       modules: [supportLocal, ...options.localApiModules ?? []],
     })
     : undefined;
+  const plane = controlPlane({
+    system: () => system,
+    status: () => statusOf(config, running),
+    clouds,
+    config: config.clouds,
+    outbox,
+    support,
+    localApi,
+  });
+  const web = config.console.enabled
+    ? webConsole({ settings: config.console, stateDir, deviceId: config.agent.deviceId, plane })
+    : undefined;
   const system: ActorSystem = createSystem(
     agentTree({
+      console: web?.spec,
       config,
       store: storeMonitor(db, health),
       clouds: clouds.map((c) => c.spec),
@@ -311,17 +327,19 @@ async function startLocked(
     supportModule: supportLocal,
     localApi,
     drops,
+    plane,
     closed: false,
   };
   await system.start();
   if (options.control !== false) {
     running.control = await serveControl(
       config.control.socket,
-      controlCommands({
-        tree: () => system.tree(),
-        status: () => statusOf(config, running),
-        ...localApiCommands(localApi),
-      }),
+      controlCommands(controlSocketCommands(plane, {
+        consoleLink: () => {
+          if (!web) throw new Error("The console is not enabled: set [console] enabled = true");
+          return web.link();
+        },
+      })),
     );
   }
   log.info("Outpost {version} started as {deviceId} with {clouds} cloud(s)", {
@@ -338,31 +356,6 @@ function chainAccessChecks(device: AccessCheck, app: AccessCheck | undefined): A
   return async (request) => {
     const decision = await device(request);
     return decision.allowed ? await app(request) : decision;
-  };
-}
-
-/** The operator's side of the local API's approval mode: `outpost clients|approve|reject`. */
-function localApiCommands(localApi: LocalApi | undefined) {
-  const live = () => {
-    if (!localApi) throw new Error("The local API is not enabled: set [localApi] enabled = true");
-    return localApi;
-  };
-  const clientId = (args: string[]) => {
-    if (args.length !== 1 || !/^[0-9a-f]{32}$/.test(args[0])) {
-      throw new Error(`Expected one client id of 32 hex characters, got ${JSON.stringify(args)}`);
-    }
-    return args[0];
-  };
-  return {
-    clients: () => live().clients(),
-    approve: async (args: string[]) => {
-      await live().approve(clientId(args));
-      return live().clients().find((c) => c.clientId === args[0]);
-    },
-    reject: async (args: string[]) => {
-      await live().reject(clientId(args));
-      return live().clients().find((c) => c.clientId === args[0]);
-    },
   };
 }
 
@@ -385,6 +378,7 @@ async function closeRunning(running: Running): Promise<void> {
   running.closed = true;
   try {
     await running.control?.close();
+    running.plane.close();
     running.drops.close();
     // Never throws: a commit that fails here is counted in lostAtClose.
     running.outbox.close();

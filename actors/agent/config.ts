@@ -13,6 +13,7 @@ import { z } from "zod";
 import type { Config } from "./config_types.ts";
 import { CLOUD_TYPES, cloudSchema, mqttCloud } from "./config_clouds.ts";
 import { flag, int, oneOf, optionalText, text, validAt } from "./config_fields.ts";
+import { consoleSchema } from "../console/config.ts";
 
 export { CLOUD_TYPES, mqttConnectionFields } from "./config_clouds.ts";
 import { parse as parseToml } from "smol-toml";
@@ -164,6 +165,7 @@ export const configFileSchema = z.strictObject({
     message: "a port other than localApi.provisioningPort (or 0)",
     when: validAt("apiPort", "provisioningPort"),
   }).prefault({}),
+  console: consoleSchema,
   clouds: z.record(
     z.string().regex(CLOUD_NAME).describe(
       "a cloud name of 1 to 32 characters from A-Z a-z 0-9 _ -",

@@ -4,6 +4,7 @@
  * schema in config.ts is checked against these at compile time.
  * docs/configuration.md explains each key.
  */
+import type { ConsoleSection } from "../console/config.ts";
 
 /** `[agent]`: who this device is and where its state lives. */
 export interface AgentSection {
@@ -340,6 +341,8 @@ export interface Config {
   support: SupportSection;
   /** `[localApi]`. */
   localApi: LocalApiSection;
+  /** `[console]`: the local web console (docs/console.md). */
+  console: ConsoleSection;
   /** Clouds by name; the embedded default is one cloud named `local`. */
   clouds: Record<string, CloudConfig>;
 }

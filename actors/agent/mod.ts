@@ -14,6 +14,7 @@ export {
 } from "./config.ts";
 export type { CommandContext, CommandHandler, DesiredHandler } from "./handlers.ts";
 export type { CloudHandle } from "./clouds.ts";
+export type { ConsoleSection } from "../console/config.ts";
 export type {
   AgentSection,
   AwsCloudConfig,

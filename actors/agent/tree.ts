@@ -4,6 +4,7 @@
  * ```
  * agent                 one_for_one
  * ├── store             stands for the SQLite store: crashes on a storage failure
+ * ├── console           the local web console (when enabled; see actors/console/mod.ts)
  * ├── broker            the embedded MQTT broker (when enabled)
  * ├── local-api         rest_for_one (when enabled; see actors/local_api/mod.ts)
  * │   ├── authority
@@ -52,11 +53,13 @@ export interface TreeParts {
   support: SupervisorSpec;
   /** The `local-api` subtree, when `[localApi]` is enabled. */
   localApi?: SupervisorSpec;
+  /** The web console's subtree, when `[console]` is enabled (temporary: it never escalates). */
+  console?: SupervisorSpec;
 }
 
 /** Builds the agent's root supervisor spec. */
 export function agentTree(
-  { config, store, clouds, emit, apps, support, localApi }: TreeParts,
+  { config, store, clouds, emit, apps, support, localApi, console: web }: TreeParts,
 ): SupervisorSpec {
   // Restarts 0.25, 0.5, 1, 2, 2, 2 s apart: a failure that persists makes
   // the sixth restart one too many for the root (5 in 30 s), and it gives up.
@@ -72,6 +75,8 @@ export function agentTree(
     : [];
   return supervisor("agent", { strategy: "one_for_one", intensity: 5, periodMs: 30_000 }, [
     ...monitor,
+    // Early, to see the rest start and log; last to stop.
+    ...web ? [web] : [],
     ...broker,
     ...localApi ? [localApi] : [],
     supervisor("telemetry", { strategy: "one_for_one", intensity: 5, periodMs: 30_000 }, sources),

@@ -41,6 +41,8 @@ export interface ApiServerOptions {
 export interface ApiServer {
   port: number;
   output: LocalApiOutput;
+  /** Revokes an active client for the operator and closes its connections. */
+  revoke(clientId: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -156,13 +158,17 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     connectedClients: () => [...connected.keys()],
   };
 
-  async function deprovision(clientId: string, payload: Uint8Array): Promise<void> {
-    parseObject(payload);
+  async function revokeClient(clientId: string, message: string): Promise<void> {
     registry.revoke(clientId);
     revoked.add(clientId);
     for (const module of modules) await module.clientRemoved?.(clientId);
+    output.send(clientId, "/delete/info/inbox", { message });
+  }
+
+  async function deprovision(clientId: string, payload: Uint8Array): Promise<void> {
+    parseObject(payload);
+    await revokeClient(clientId, "Client was deprovisioned");
     log.info("Deprovisioned local API client {clientId}", { clientId });
-    output.send(clientId, "/delete/info/inbox", { message: "Client was deprovisioned" });
   }
 
   async function dispatch(clientId: string, path: string, payload: Uint8Array): Promise<void> {
@@ -219,5 +225,11 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
 
   // Modules that push on their own (support events) get the output now, and again after a restart.
   for (const module of modules) module.start?.(output);
-  return { port: server.port, output, close: server.close };
+  async function revoke(clientId: string): Promise<void> {
+    await revokeClient(clientId, "Client was revoked by the operator");
+    log.info("Revoked local API client {clientId} for the operator", { clientId });
+    for (const client of connected.get(clientId) ?? []) client.close();
+  }
+
+  return { port: server.port, output, revoke, close: server.close };
 }

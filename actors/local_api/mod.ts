@@ -205,6 +205,18 @@ export class LocalApi {
     return this.#live("provisioning port", this.#provisioning).reject(clientId);
   }
 
+  /**
+   * Revokes an active client: its certificate is refused from now on and
+   * its open connections are closed.
+   */
+  async revoke(clientId: string): Promise<void> {
+    if (this.#registry.get(clientId)?.state !== "active") {
+      throw new Error(`No active client ${JSON.stringify(clientId)} to revoke`);
+    }
+    if (this.#api) await this.#api.revoke(clientId);
+    else this.#registry.revoke(clientId);
+  }
+
   #live<T>(what: string, value: T | undefined): T {
     if (value === undefined) throw new Error(`The local API's ${what} is not running`);
     return value;

@@ -182,7 +182,7 @@ function redactRecord(record: LogRecord) {
     .join("");
   return {
     ts: new Date(record.timestamp).toISOString(),
-    level: record.level,
+    level: record.level as LogLevel,
     category: record.category.join("."),
     message: redactText(message),
     properties,
@@ -224,15 +224,59 @@ export async function configureLogging(options: LoggingOptions = {}): Promise<vo
     );
   }
   const formatLine = format === "json" ? toJson : formatText;
+  const sink = (record: LogRecord) => {
+    const redacted = redactRecord(record);
+    write(formatLine(redacted));
+    if (taps.size === 0) return;
+    const { ts, level, category, message } = redacted;
+    for (const tap of taps) tap({ ts, level, category, message });
+  };
   await configure({
     reset: true,
-    sinks: { agent: (record: LogRecord) => write(formatLine(redactRecord(record))) },
+    sinks: { agent: sink },
     loggers: [
       { category: ["outpost"], sinks: ["agent"], lowestLevel: level },
       // LogTape's own warnings; configuring it also silences its startup notice.
       { category: ["logtape", "meta"], sinks: ["agent"], lowestLevel: "warning" },
     ],
   });
+}
+
+/** A record as written to the log: redacted, with its message rendered. */
+export interface LogLine {
+  /** ISO-8601 time. */
+  ts: string;
+  /** Its severity. */
+  level: LogLevel;
+  /** `outpost.<category…>`, dotted. */
+  category: string;
+  /** The rendered message, secrets redacted. */
+  message: string;
+}
+
+const taps = new Set<(line: LogLine) => void>();
+
+/**
+ * Also hands `listener` every record that the configured logging writes
+ * (same level, same redaction); returns a function that stops it. The web
+ * console keeps the last lines this way.
+ *
+ * @example
+ * ```ts
+ * const stop = tapLog((line) => lines.push(line));
+ * stop();
+ * ```
+ */
+export function tapLog(listener: (line: LogLine) => void): () => void {
+  const tap = (line: LogLine) => {
+    try {
+      listener(line);
+    } catch {
+      // A listener must never break logging, nor log about itself.
+    }
+  };
+  taps.add(tap);
+  return () => void taps.delete(tap);
 }
 
 /**

@@ -37,6 +37,8 @@ export interface AccessControlOptions {
   events: {
     accessChanged(feature: Feature, access: Access): void;
     accessRequest(feature: Feature): void;
+    /** The request for `feature` was answered, timed out or was cancelled. */
+    accessRequestEnded?(feature: Feature, outcome: ConfirmationOutcome): void;
   };
   /** Timers of the confirmation; default the real clock. */
   clock?: Clock;
@@ -158,6 +160,7 @@ export class AccessControl {
           this.#pending.delete(feature);
           const outcome = actor.getSnapshot().output ?? "cancelled";
           log.info("Access request for {feature}: {outcome}", { feature, outcome });
+          this.o.events.accessRequestEnded?.(feature, outcome);
           resolve(outcome);
         },
       });

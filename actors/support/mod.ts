@@ -22,7 +22,12 @@ import { fromCallback } from "xstate";
 import { child, supervisor, type SupervisorSpec } from "../runtime/spec.ts";
 import type { SupportRuntime, SupportService } from "./service.ts";
 
-export { type SupportRuntime, SupportService, type SupportServiceOptions } from "./service.ts";
+export {
+  type SupportRuntime,
+  SupportService,
+  type SupportServiceOptions,
+  type SupportWatcher,
+} from "./service.ts";
 export { supportModule } from "./local_requests.ts";
 
 /** The `support` subtree of `service`; `runtime` reaches the running tree. */

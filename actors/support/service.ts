@@ -55,6 +55,18 @@ export interface SupportRuntime {
   sendTo(path: string, event: ChatRoomEvent): boolean;
 }
 
+/**
+ * Another place where a person sees support events and can answer access
+ * requests: the web console (docs/console.md). It hears every broadcast to
+ * apps, and `accessRequestEnded` besides.
+ */
+export interface SupportWatcher {
+  /** An event of `module`, as broadcast to apps (or `accessRequestEnded`). */
+  event(module: SupportModuleName, event: string, payload: Record<string, unknown>): void;
+  /** True while someone there could answer an access request. */
+  canAnswer(): boolean;
+}
+
 /** Where the chat rooms live in the agent's tree. */
 export const CHATS_PATH = "agent/support/chats";
 
@@ -70,6 +82,7 @@ export class SupportService {
   #output: LocalApiOutput | undefined;
   #runtime: SupportRuntime | undefined;
   #ports = new Map<string, SupportPort>();
+  #watchers = new Set<SupportWatcher>();
 
   constructor(readonly options: SupportServiceOptions) {
     const { config, db, clock } = options;
@@ -89,13 +102,17 @@ export class SupportService {
       ),
       defaultFeature: config.defaultFeature,
       confirmationTimeoutMs: config.confirmationTimeoutSec * 1000,
-      anyoneToAsk: () => (this.#output?.connectedClients().length ?? 0) > 0,
+      anyoneToAsk: () =>
+        (this.#output?.connectedClients().length ?? 0) > 0 ||
+        [...this.#watchers].some((w) => w.canAnswer()),
       clock,
       events: {
         accessChanged: (feature, access) =>
           this.broadcast("accessControl", "accessChanged", { feature, access }),
         accessRequest: (feature: Feature) =>
           this.broadcast("accessControl", "accessRequest", { feature }),
+        accessRequestEnded: (feature, outcome) =>
+          this.#tellWatchers("accessControl", "accessRequestEnded", { feature, outcome }),
       },
     });
     this.instant = new InstantSupport({
@@ -149,9 +166,30 @@ export class SupportService {
     this.#output.send(clientId, `/support/event/${module}/${event}`, payload);
   }
 
-  /** Sends `payload` as event `event` of `module` to every connected app. */
+  /** Sends `payload` as event `event` of `module` to every connected app (and every watcher). */
   broadcast(module: SupportModuleName, event: string, payload: Record<string, unknown>): void {
     this.#output?.broadcast(`/support/event/${module}/${event}`, payload);
+    this.#tellWatchers(module, event, payload);
+  }
+
+  /** Adds a watcher (the web console); returns a function that removes it. */
+  watch(watcher: SupportWatcher): () => void {
+    this.#watchers.add(watcher);
+    return () => void this.#watchers.delete(watcher);
+  }
+
+  #tellWatchers(module: SupportModuleName, event: string, payload: Record<string, unknown>): void {
+    for (const watcher of this.#watchers) {
+      try {
+        watcher.event(module, event, payload);
+      } catch (error) {
+        log.error("A support watcher failed on {module}/{event}: {error}", {
+          module,
+          event,
+          error,
+        });
+      }
+    }
   }
 
   /** Starts the room actor of `chatId` unless it runs. */

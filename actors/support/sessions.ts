@@ -7,6 +7,7 @@
 import { getLogger } from "../runtime/logging.ts";
 import type { TunnelObserver, TunnelRequest } from "../tunnels/types.ts";
 import { formatTarget } from "../tunnels/allowlist.ts";
+import type { PipeMeter } from "../../protocols/tunnel_pipe.ts";
 
 /** One running session as the API lists it. */
 export interface SessionInfo {
@@ -34,6 +35,7 @@ const log = getLogger("support", "sessions");
 export class SessionRegistry implements TunnelObserver {
   #next = 1;
   #sessions = new Map<string, SessionInfo>();
+  #meters = new Map<string, Readonly<PipeMeter>>();
 
   constructor(private readonly events: SessionEvents) {}
 
@@ -48,6 +50,7 @@ export class SessionRegistry implements TunnelObserver {
       startedAt: new Date().toISOString(),
     };
     this.#sessions.set(key, info);
+    if (tunnel.meter) this.#meters.set(key, tunnel.meter);
     log.info("Session {sessionId} started: tunnel {tunnel} of {cloud} to {target}", { ...info });
     this.events.started(info.sessionId, this.#sessions.size);
   }
@@ -57,6 +60,7 @@ export class SessionRegistry implements TunnelObserver {
     const info = this.#sessions.get(key);
     if (!info) return;
     this.#sessions.delete(key);
+    this.#meters.delete(key);
     log.info("Session {sessionId} stopped: tunnel {tunnel} of {cloud}", { ...info });
     this.events.stopped(info.sessionId, this.#sessions.size);
   }
@@ -64,6 +68,12 @@ export class SessionRegistry implements TunnelObserver {
   /** The running sessions, oldest first. */
   list(): SessionInfo[] {
     return [...this.#sessions.values()];
+  }
+
+  /** Bytes each way so far through the open tunnel `tunnel` of `cloud`, if it is metered. */
+  traffic(cloud: string, tunnel: string): { bytesUp: number; bytesDown: number } | undefined {
+    const meter = this.#meters.get(`${cloud}/${tunnel}`);
+    return meter && { bytesUp: meter.bytesUp, bytesDown: meter.bytesDown };
   }
 
   /** Stops every running session with `terminate`; resolves with how many were asked to stop. */

@@ -133,6 +133,7 @@ export class Outbox {
   #pending: PendingAppend[] = [];
   #pendingRows = 0;
   #acks = new Map<string, Set<number>>();
+  #sent = new Map<string, number>();
   // deno-lint-ignore no-explicit-any
   #timer: any;
   #sizes = new Map<string, number>();
@@ -245,7 +246,9 @@ export class Outbox {
     if (this.#closed || ids.length === 0) return;
     let set = this.#acks.get(cloud);
     if (!set) this.#acks.set(cloud, set = new Set());
+    const before = set.size;
     for (const id of ids) set.add(id);
+    this.#sent.set(cloud, (this.#sent.get(cloud) ?? 0) + set.size - before);
     this.#schedule();
   }
 
@@ -253,6 +256,11 @@ export class Outbox {
   size(cloud: string): number {
     this.#flush();
     return this.#sizeOf(cloud);
+  }
+
+  /** Records of `cloud` acknowledged by it since this outbox opened (this run of the agent). */
+  sent(cloud: string): number {
+    return this.#sent.get(cloud) ?? 0;
   }
 
   /** Records of `cloud` lost to the bound so far, across restarts. */

@@ -29,7 +29,13 @@ import {
   type WebSocketConnection,
   WebSocketHandshakeError,
 } from "../../protocols/websocket_client.ts";
-import { type PipeMeter, pipeTunnel, ReadAhead, tcpReader } from "../../protocols/tunnel_pipe.ts";
+import {
+  type PipeMeter,
+  pipeMeter,
+  pipeTunnel,
+  ReadAhead,
+  tcpReader,
+} from "../../protocols/tunnel_pipe.ts";
 import { getLogger } from "../runtime/logging.ts";
 import {
   type ActorLogic,
@@ -119,7 +125,9 @@ export function tunnelProxy(options: TunnelOptions): ActorLogic {
   const keyPath = pathOf(options.url);
   const redactedPath = keyPath.replace(/[^/]+$/, "…");
   const runs = new WeakMap<object, Run>();
-  const request = { id, cloud, target };
+  // Always metered: the observer (sessions, the web console) shows bytes each way.
+  const meter = options.meter ?? pipeMeter();
+  const request = { id, cloud, target, meter };
   let opened = false;
   function notify(event: keyof TunnelObserver): void {
     if (event === "closed" && !opened) return;
@@ -240,7 +248,7 @@ export function tunnelProxy(options: TunnelOptions): ActorLogic {
           bufferSize,
           upstream: run.tcpAhead,
           downstream: run.wsAhead,
-          meter: options.meter,
+          meter,
           signal,
         });
         run.pipe = piping;

@@ -3,6 +3,7 @@
  * every cloud that opens tunnels (Cumulocity's `530`, the generic cloud's
  * `tunnel.open`) and by the access control of the support modules.
  */
+import type { PipeMeter } from "../../protocols/tunnel_pipe.ts";
 
 /** Where the device dials: a TCP service on this device or its network. */
 export interface TunnelTarget {
@@ -20,6 +21,8 @@ export interface TunnelRequest {
   cloud: string;
   /** Where the tunnel would dial. */
   target: TunnelTarget;
+  /** The pipe's live byte counters, once the tunnel is open (what an observer is given). */
+  meter?: Readonly<PipeMeter>;
 }
 
 /** The answer of an access check. */

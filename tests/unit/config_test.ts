@@ -105,6 +105,13 @@ Deno.test("with no file and no environment the configuration is complete and run
       caCertPath: ".outpost/local-api/ca.crt",
       approval: "auto",
     },
+    console: {
+      enabled: false,
+      host: "127.0.0.1",
+      port: 18880,
+      allowRemote: false,
+      logLines: 500,
+    },
     clouds: {
       local: {
         type: "mqtt",
@@ -185,7 +192,7 @@ Deno.test("each kind of mistake names its key, what was expected and what was fo
   deepEqual(issuesOf("colour = 1"), [{
     key: "colour",
     expected:
-      "no such key (known keys: agent, log, control, outbox, telemetry, remoteAccess, support, broker, localApi, clouds)",
+      "no such key (known keys: agent, log, control, outbox, telemetry, remoteAccess, support, broker, localApi, console, clouds)",
     found: 'key "colour"',
   }]);
   deepEqual(issuesOf(`${MAIN}[clouds.main.backoff]\nminMS = 5`), [{
