@@ -86,6 +86,10 @@ export class EventHub {
         stream = { controller, closed: false };
         this.#streams.add(stream);
         this.#snapshot(stream);
+        if (this.#closed) {
+          this.#end(stream);
+          return;
+        }
         this.#tick ??= setInterval(() => this.#onTick(), this.#o.tickMs ?? 1000);
       },
       cancel: () => this.#drop(stream),
@@ -158,11 +162,6 @@ export class EventHub {
   }
 
   #onTick(): void {
-    if (this.#streams.size === 0) {
-      clearInterval(this.#tick);
-      this.#tick = undefined;
-      return;
-    }
     for (const [name, read] of this.#views()) this.#publishIfChanged(name, read, false);
     this.#sinceKeepalive += this.#o.tickMs ?? 1000;
     if (this.#sinceKeepalive >= KEEPALIVE_MS) {
@@ -222,6 +221,10 @@ export class EventHub {
   #drop(stream: Stream): void {
     stream.closed = true;
     this.#streams.delete(stream);
+    if (this.#streams.size > 0) return;
+    // Nobody watches: no ticks, so an idle console costs nothing.
+    clearInterval(this.#tick);
+    this.#tick = undefined;
   }
 }
 
