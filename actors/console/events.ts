@@ -76,8 +76,8 @@ export class EventHub {
     return this.#streams.size;
   }
 
-  /** A new stream, starting with the whole picture; `signal` ends it. */
-  open(signal?: AbortSignal): ReadableStream<Uint8Array> {
+  /** A new stream, starting with the whole picture; cancelling it (the page left) ends it. */
+  open(): ReadableStream<Uint8Array> {
     let stream!: Stream;
     const body = new ReadableStream<Uint8Array>({
       start: (controller) => {
@@ -94,7 +94,6 @@ export class EventHub {
       },
       cancel: () => this.#drop(stream),
     }, { highWaterMark: MAX_BACKLOG_BYTES, size: (chunk) => chunk.byteLength });
-    signal?.addEventListener("abort", () => this.#end(stream), { once: true });
     return body;
   }
 

@@ -147,7 +147,8 @@ export function consoleApp(o: ConsoleAppOptions): Hono<ConsoleEnv> {
     return c.json({ ok: true });
   });
   app.get("/api/events", (c) =>
-    new Response(o.hub.open(c.req.raw.signal), {
+    // The page going away cancels the body stream; that ends the stream in the hub.
+    new Response(o.hub.open(), {
       headers: {
         "Content-Type": "text/event-stream; charset=utf-8",
         "Cache-Control": "no-store",

@@ -34,12 +34,16 @@ form.addEventListener("submit", (event) => {
   if (token) signIn({ token });
 });
 
-const code = new URLSearchParams(location.hash.slice(1)).get("code");
-if (code) {
+// A link opened while this page shows changes only the fragment.
+function useLink() {
+  const code = new URLSearchParams(location.hash.slice(1)).get("code");
+  if (!code) return false;
   // The code works once: take it out of the address bar and the history.
   history.replaceState(null, "", location.pathname);
   say("Signing in…");
   signIn({ code });
-} else {
-  document.getElementById("token").focus();
+  return true;
 }
+
+addEventListener("hashchange", useLink);
+if (!useLink()) document.getElementById("token").focus();

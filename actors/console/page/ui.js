@@ -37,12 +37,16 @@ let toastId = 0;
 /** Shows a short notice; `kind` "bad" for failures. */
 export function toast(text, kind = "ok") {
   const id = ++toastId;
-  store.set({ toasts: [...store.state.toasts, { id, text, kind }] });
-  setTimeout(() => store.set({ toasts: store.state.toasts.filter((t) => t.id !== id) }), 5000);
+  // The newest three: a burst of clicks must not bury the page.
+  store.set({ toasts: [...store.state.toasts, { id, text, kind }].slice(-3) });
+  setTimeout(() => store.set({ toasts: store.state.toasts.filter((t) => t.id !== id) }), 4000);
 }
 
-/** POSTs `body` to `path` with the CSRF token; notices say how it went. */
-export async function act(path, body, what) {
+/**
+ * POSTs `body` to `path` with the CSRF token; a notice says how it went:
+ * `done` on success, `<what>: <the agent's reason>` on failure.
+ */
+export async function act(path, body, what, done = `${what}: done`) {
   let response;
   try {
     response = await fetch(path, {
@@ -67,7 +71,7 @@ export async function act(path, body, what) {
     toast(`${what}: ${result.error ?? `failed (${response.status})`}`, "bad");
     return undefined;
   }
-  toast(`${what}: done`);
+  toast(done);
   return result;
 }
 

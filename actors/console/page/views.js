@@ -133,7 +133,12 @@ export function TunnelsView({ state, now, receivedAt }) {
                         class="danger"
                         aria-label=${`Close tunnel ${t.id} of ${t.cloud}`}
                         onClick=${() =>
-                          act("/api/tunnels/close", { cloud: t.cloud, id: t.id }, `Close ${t.id}`)}
+                          act(
+                            "/api/tunnels/close",
+                            { cloud: t.cloud, id: t.id },
+                            `Close ${t.id}`,
+                            `Tunnel ${t.id} closed`,
+                          )}
                       >
                         Close
                       </button>
@@ -166,7 +171,12 @@ export function PendingBanner({ access }) {
                   class="ok"
                   aria-label=${`Accept the ${feature} request`}
                   onClick=${() =>
-                    act(`/api/access/requests/${feature}/accept`, {}, `Accept ${feature}`)}
+                    act(
+                      `/api/access/requests/${feature}/accept`,
+                      {},
+                      `Accept ${feature}`,
+                      `${feature} accepted`,
+                    )}
                 >
                   Accept
                 </button>
@@ -174,7 +184,12 @@ export function PendingBanner({ access }) {
                   class="danger"
                   aria-label=${`Reject the ${feature} request`}
                   onClick=${() =>
-                    act(`/api/access/requests/${feature}/reject`, {}, `Reject ${feature}`)}
+                    act(
+                      `/api/access/requests/${feature}/reject`,
+                      {},
+                      `Reject ${feature}`,
+                      `${feature} rejected`,
+                    )}
                 >
                   Reject
                 </button>
@@ -220,7 +235,12 @@ export function AccessView({ state }) {
                       id=${`access-${feature}`}
                       value=${level}
                       onChange=${(e) =>
-                        act("/api/access", { feature, access: e.currentTarget.value }, feature)}
+                        act(
+                          "/api/access",
+                          { feature, access: e.currentTarget.value },
+                          feature,
+                          `${feature}: ${e.currentTarget.value}`,
+                        )}
                     >
                       ${LEVELS.map((l) => html`<option value=${l}>${l}</option>`)}
                     </select>
@@ -247,7 +267,9 @@ export function ClientsView({ state }) {
       </section>
     `;
   }
-  const decide = (c, what) => act(`/api/clients/${c.clientId}/${what}`, {}, `${what} ${c.name}`);
+  const past = { approve: "approved", reject: "rejected", revoke: "revoked" };
+  const decide = (c, what) =>
+    act(`/api/clients/${c.clientId}/${what}`, {}, `${what} ${c.name}`, `${c.name} ${past[what]}`);
   return html`
     <section class="panel" aria-labelledby="clients-title">
       <h2 id="clients-title">Local API clients</h2>
