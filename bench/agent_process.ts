@@ -51,14 +51,19 @@ export async function bundleAgent(): Promise<string> {
 /**
  * `outpost run` (`program`: the bundle, or main.ts) on its embedded default,
  * from a fresh temporary directory (so `.outpost/` state starts empty) on a
- * free port, until it printed the `mosquitto_sub` hint.
+ * free port, until it printed the `mosquitto_sub` hint; `env` adds
+ * `OUTPOST_*` overrides.
  */
-export async function startAgentProcess(program: string, timeoutMs = 30_000): Promise<Started> {
+export async function startAgentProcess(
+  program: string,
+  timeoutMs = 30_000,
+  env: Record<string, string> = {},
+): Promise<Started> {
   const cwd = await Deno.makeTempDir({ prefix: "outpost-bench-run-" });
   return startUntilLine({
     args: ["run", "-A", program, "run"],
     cwd,
-    env: { NO_COLOR: "1", OUTPOST_BROKER__PORT: String(freePort()) },
+    env: { NO_COLOR: "1", OUTPOST_BROKER__PORT: String(freePort()), ...env },
     ready: HINT,
     timeoutMs,
   });

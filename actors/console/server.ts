@@ -146,7 +146,7 @@ export function consoleApp(o: ConsoleAppOptions): Hono<ConsoleEnv> {
     deleteCookie(c, cookie, { path: "/", secure: o.secure });
     return c.json({ ok: true });
   });
-  app.get("/api/events", (c) =>
+  app.get("/api/events", () =>
     // The page going away cancels the body stream; that ends the stream in the hub.
     new Response(o.hub.open(), {
       headers: {
