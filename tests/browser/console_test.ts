@@ -166,7 +166,9 @@ Deno.test("the console in Chromium shows the live agent and acts through the con
       ok(reply.ok, reply.text);
       match(reply.text, /BEGIN CERTIFICATE/);
       await page.locator("tr[data-client] .badge", { hasText: "active" }).waitFor();
-      await page.locator('button[aria-label="Revoke thermometer"]').waitFor();
+      await page.click('button[aria-label="Revoke thermometer"]');
+      await page.locator("tr[data-client] .badge", { hasText: "revoked" }).waitFor();
+      equal(world.agent.localApi().clients()[0].state, "revoked");
     });
 
     await t.step("every button, link and field has a name", async () => {

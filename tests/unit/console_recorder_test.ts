@@ -5,7 +5,13 @@
 import { deepEqual, equal } from "node:assert/strict";
 import type { CloudView } from "../../actors/agent/control_plane.ts";
 import { ConsoleRecorder } from "../../actors/console/recorder.ts";
-import type { LogLine } from "../../actors/runtime/logging.ts";
+import {
+  configureLogging,
+  getLogger,
+  type LogLine,
+  resetLogging,
+  tapLog,
+} from "../../actors/runtime/logging.ts";
 
 function line(level: LogLine["level"], message: string): LogLine {
   return { ts: "2026-01-01T00:00:00.000Z", level, category: "outpost.test", message };
@@ -56,4 +62,27 @@ Deno.test("samples give the queue depth and records per second, for the last hou
     ],
   });
   equal(recorder.history().a.length, 3, "3 s of history at one sample a second");
+});
+
+Deno.test("log lines reach the console as the log file has them: same level, secrets redacted", async () => {
+  const written: string[] = [];
+  await configureLogging({ level: "info", write: (line) => written.push(line) });
+  const recorder = new ConsoleRecorder({ logLines: 10 });
+  const untap = tapLog((line) => recorder.addLog(line));
+  try {
+    const log = getLogger("test");
+    log.debug("below the level");
+    log.info("dialing {url} with {password}", {
+      url: "mqtts://dev:hunter2@broker:8883",
+      password: "s3cret-pw",
+    });
+  } finally {
+    untap();
+    await resetLogging();
+  }
+  const lines = recorder.logs();
+  deepEqual(lines.map((l) => [l.level, l.category]), [["info", "outpost.test"]]);
+  equal(lines[0].message, "dialing mqtts://dev:[REDACTED]@broker:8883 with [REDACTED]");
+  equal(written.length, 1);
+  equal(written[0].endsWith(lines[0].message), true, "the same text as the log line");
 });
