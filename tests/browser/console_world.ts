@@ -9,6 +9,7 @@ import { chromium } from "playwright-core";
 import type { BrowserContext, Page } from "playwright-core";
 import { fromCallback, setup } from "xstate";
 import { startAedes, type TestBroker } from "../helpers/brokers.ts";
+import { Condition } from "../helpers/condition.ts";
 import { observe, type Observer } from "../helpers/mqtt_observer.ts";
 import {
   type EchoServer,
@@ -145,16 +146,13 @@ maxMs = 200
   await cloud.waitFor((m) => m.topic === `${P}/status` && JSON.parse(m.text).online === true);
   const link = () =>
     askControl(config.control.socket, "consoleLink") as Promise<{ url: string; link: string }>;
-  // The console listens once its `http` child ran; the control socket says when.
-  let url = "";
-  for (const deadline = Date.now() + 10_000; !url;) {
-    try {
-      url = (await link()).url;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
+  // The console listens once its `http` child is running.
+  await new Condition().until(
+    "the console's http actor to run",
+    () => agent.tree().children.find((c) => c.id === "console")?.children[1]?.state === "running",
+    { timeoutMs: 10_000, pollMs: 20 },
+  );
+  const { url } = await link();
   let requests = 0;
   return {
     agent,
