@@ -77,7 +77,8 @@ export function consoleApp(o: ConsoleAppOptions): Hono<ConsoleEnv> {
     if (!headers.has("Cache-Control")) headers.set("Cache-Control", "no-store");
   });
   app.use(async (c, next) => {
-    const host = c.req.header("host") ?? "";
+    // HTTP/2 (over TLS) carries the host as :authority, which only the URL keeps.
+    const host = c.req.header("host") ?? new URL(c.req.url).host;
     if (o.hosts && !o.hosts.has(host.toLowerCase())) {
       // A page on another site that resolved its name to this address (DNS rebinding).
       throw new HttpError(421, `This console does not answer for host ${JSON.stringify(host)}`);
