@@ -123,7 +123,7 @@ export class ConsoleAuth {
         status: 401,
         message: credential.code !== undefined
           ? "This login link is not valid: it was used already or has expired; " +
-            "run `outpost console url` for a new one"
+            'run "outpost console url" for a new one'
           : "That token is not valid",
       };
     }

@@ -126,7 +126,7 @@ export function consoleApp(o: ConsoleAppOptions): Hono<ConsoleEnv> {
     const session = sessionOf(c);
     if (!session) {
       return c.json(
-        { error: "Not signed in: open the link that `outpost console url` prints" },
+        { error: 'Not signed in: open the link that "outpost console url" prints' },
         401,
       );
     }

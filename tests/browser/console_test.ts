@@ -14,12 +14,13 @@ const SHOTS = new URL("../../docs/console/", import.meta.url).pathname;
 
 async function shot(page: Page, name: string): Promise<void> {
   await Deno.mkdir(SHOTS, { recursive: true });
-  // Notices of the steps before are not part of the view.
-  await page.screenshot({
-    path: `${SHOTS}${name}.png`,
-    fullPage: true,
-    style: ".toasts { display: none; }",
-  });
+  // Notices of the steps before are not part of the view. (Playwright's `style`
+  // option injects a <style> element, which the console's CSP refuses.)
+  const hide = (display: string) =>
+    page.evaluate(`document.querySelector(".toasts")?.style.setProperty("display", "${display}")`);
+  await hide("none");
+  await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: true });
+  await hide("");
 }
 
 /** Presses Tab until the focused element matches `accepts`; fails after `max` presses. */
