@@ -30,7 +30,8 @@ function OutboxChart({ name, samples }) {
         width: Math.max(240, el.clientWidth),
         height: 190,
         scales: {
-          x: { time: true, range: (_u, _min, max) => [max - HOUR_S, max] },
+          // The last hour, ending a little after the newest sample so it is not on the edge.
+          x: { time: true, range: (_u, _min, max) => [max - HOUR_S, max + HOUR_S / 60] },
           queued: { range: (_u, _min, max) => [0, Math.max(10, max)] },
           rate: { range: (_u, _min, max) => [0, Math.max(1, max)] },
         },
@@ -42,8 +43,9 @@ function OutboxChart({ name, samples }) {
             stroke: "#1f6feb",
             width: 2,
             fill: "rgba(31,111,235,0.12)",
+            points: { size: 5 },
           },
-          { label: "Records/s", scale: "rate", stroke: "#d97706", width: 2 },
+          { label: "Records/s", scale: "rate", stroke: "#d97706", width: 2, points: { size: 5 } },
         ],
         axes: [
           {
