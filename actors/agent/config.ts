@@ -111,7 +111,9 @@ export const configFileSchema = z.strictObject({
     ).describe('a list of "host:port" targets').default([]),
     maxTunnels: int(1, 1000).default(10),
     bufferSize: int(1024, 1048576).default(16384),
-    pingIntervalSec: z.number().min(0).describe("a number of seconds >= 0 (0 = off)").default(0),
+    // NAT boxes and load balancers cut a WebSocket that stays quiet; the
+    // Cumulocity Python seed pings every 10 s for the same reason.
+    pingIntervalSec: z.number().min(0).describe("a number of seconds >= 0 (0 = off)").default(10),
     dialTimeoutSec: z.number().positive().describe("a number of seconds > 0").default(10),
     proxy: optionalText('an HTTP proxy URL like "http://proxy:3128"').refine(
       (v) => v === undefined || /^http:\/\/[^/\s]+\/?$/.test(v),
