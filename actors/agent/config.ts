@@ -12,7 +12,7 @@
 import { z } from "zod";
 import type { Config } from "./config_types.ts";
 import { CLOUD_TYPES, cloudSchema, mqttCloud } from "./config_clouds.ts";
-import { flag, int, oneOf, optionalText, text, validAt } from "./config_fields.ts";
+import { flag, int, nameKey, oneOf, optionalText, text, validAt } from "./config_fields.ts";
 
 export { CLOUD_TYPES, mqttConnectionFields } from "./config_clouds.ts";
 import { parse as parseToml } from "smol-toml";
@@ -79,6 +79,27 @@ function isLoopback(host: string): boolean {
 const FEATURES = ["FileTransfer", "RemoteView", "RemoteControl", "ScreenRecording"] as const;
 const ACCESS = ["Allowed", "AfterConfirmation", "Denied"] as const;
 const ports = () => z.array(int(1, 65535)).describe("a list of TCP ports").default([]);
+
+// `[clouds.main]` and `[clouds.Main]` are one cloud to the environment
+// overrides, and in practice a copy by mistake: both would log in with the
+// same client id and knock each other off. Checked even when an entry is
+// invalid, since only the names matter.
+function distinctNames(table: Record<string, unknown>, ctx: z.RefinementCtx) {
+  const first = new Map<string, string>();
+  for (const name of Object.keys(table)) {
+    const taken = first.get(nameKey(name));
+    if (taken === undefined) {
+      first.set(nameKey(name), name);
+      continue;
+    }
+    ctx.addIssue({
+      code: "custom",
+      path: [name],
+      message: `a cloud name that differs from ${JSON.stringify(taken)} in more than letter case`,
+      params: { found: `key ${JSON.stringify(name)}` },
+    });
+  }
+}
 
 /** The configuration file as written, before derived defaults are filled. */
 export const configFileSchema = z.strictObject({
@@ -171,7 +192,7 @@ export const configFileSchema = z.strictObject({
       "a cloud name of 1 to 32 characters from A-Z a-z 0-9 _ -",
     ),
     cloudSchema,
-  ).optional(),
+  ).superRefine(distinctNames, { when: (payload) => isTable(payload.value) }).optional(),
 });
 
 type FileConfig = z.output<typeof configFileSchema>;
@@ -287,7 +308,11 @@ function toConfigIssues(issue: z.core.$ZodIssue, raw: unknown, origins: Map<stri
     const table = shape instanceof z.ZodObject || shape instanceof z.ZodRecord;
     expected = descriptionOf(schema) ?? (table ? "a table" : issue.message);
   }
-  return [{ key: keyOf(issue.path), expected, found: describeFound(value, issue.path) }];
+  // A rule about more than the value at its path says itself what it found.
+  const found = issue.code === "custom" && typeof issue.params?.found === "string"
+    ? issue.params.found
+    : describeFound(value, issue.path);
+  return [{ key: keyOf(issue.path), expected, found }];
 }
 
 function sanitizedHostname(hostname?: string): string {

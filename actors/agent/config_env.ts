@@ -10,6 +10,7 @@
  */
 import { z } from "zod";
 import type { ConfigIssue } from "./config.ts";
+import { nameKey } from "./config_fields.ts";
 
 // What the environment needs to know of one key of the schema.
 type KeyShape =
@@ -180,7 +181,7 @@ function resolve(name: string, levels: string[], raw: Table, root: KeyShape): Re
     } else if (shape.kind === "names") {
       // Variable names are upper case by habit; match the name as the file spells it.
       const existing = isTable(here)
-        ? Object.keys(here).filter((k) => k.toLowerCase() === level.toLowerCase())
+        ? Object.keys(here).filter((k) => nameKey(k) === nameKey(level))
         : [];
       if (existing.length > 1) {
         return {
@@ -191,7 +192,7 @@ function resolve(name: string, levels: string[], raw: Table, root: KeyShape): Re
           },
         };
       }
-      key = existing[0] ?? level.toLowerCase();
+      key = existing[0] ?? nameKey(level);
       shape = shape.entry;
     } else {
       return {

@@ -16,6 +16,16 @@ export const oneOf = <const T extends readonly [string, ...string[]]>(values: T)
 export const optionalText = (expected = "a string") =>
   text(expected).optional().transform((v) => (v === "" ? undefined : v));
 
+/**
+ * The form in which two names the user gives entries of a table
+ * (`[clouds.<name>]`) count as the same: environment variables are upper
+ * case by habit, so a variable reaches a name in any case, and names must
+ * differ in more than case for each variable to reach one entry.
+ */
+export function nameKey(name: string): string {
+  return name.toLowerCase();
+}
+
 // A cross-field check runs only when the table and the fields it compares are
 // valid themselves (an unknown key beside them does not matter).
 export function validAt(...keys: string[]) {

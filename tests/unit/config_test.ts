@@ -162,6 +162,26 @@ Deno.test("remote-access tunnels ping every 10 s unless pingIntervalSec = 0 turn
   equal(parse("[remoteAccess]\npingIntervalSec = 2.5").remoteAccess.pingIntervalSec, 2.5);
 });
 
+Deno.test("cloud names that differ only in letter case are rejected, as the environment sees them as one", () => {
+  const other = '[clouds.Main]\ntype = "mqtt"\nurl = "mqtts://broker.example:8883"\n';
+  deepEqual(issuesOf(`${MAIN}${other}`), [{
+    key: "clouds.Main",
+    expected: 'a cloud name that differs from "main" in more than letter case',
+    found: 'key "Main"',
+  }]);
+  const withMistake = issuesOf(`${MAIN}keepaliveSec = 0\n${other}[clouds.MAIN]\ntype = "mqtt"`);
+  deepEqual(withMistake.map((i) => i.key).sort(), [
+    "clouds.MAIN",
+    "clouds.MAIN.url",
+    "clouds.Main",
+    "clouds.main.keepaliveSec",
+  ]);
+  deepEqual(Object.keys(parse(`${MAIN}${other.replace("Main", "main-2")}`).clouds), [
+    "main",
+    "main-2",
+  ]);
+});
+
 Deno.test("the example file is valid and sets every key, each under a comment", () => {
   const text = Deno.readTextFileSync(EXAMPLE);
   const config = parse(text);
