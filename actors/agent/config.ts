@@ -12,7 +12,17 @@
 import { z } from "zod";
 import type { Config } from "./config_types.ts";
 import { CLOUD_TYPES, cloudSchema, mqttCloud } from "./config_clouds.ts";
-import { flag, int, nameKey, oneOf, optionalText, text, validAt } from "./config_fields.ts";
+import {
+  distinctNames,
+  expectedInWords,
+  flag,
+  int,
+  oneOf,
+  optionalText,
+  portsListedOnce,
+  text,
+  validAt,
+} from "./config_fields.ts";
 
 export { CLOUD_TYPES, mqttConnectionFields } from "./config_clouds.ts";
 import { parse as parseToml } from "smol-toml";
@@ -80,27 +90,6 @@ const FEATURES = ["FileTransfer", "RemoteView", "RemoteControl", "ScreenRecordin
 const ACCESS = ["Allowed", "AfterConfirmation", "Denied"] as const;
 const ports = () => z.array(int(1, 65535)).describe("a list of TCP ports").default([]);
 
-// `[clouds.main]` and `[clouds.Main]` are one cloud to the environment
-// overrides, and in practice a copy by mistake: both would log in with the
-// same client id and knock each other off. Checked even when an entry is
-// invalid, since only the names matter.
-function distinctNames(table: Record<string, unknown>, ctx: z.RefinementCtx) {
-  const first = new Map<string, string>();
-  for (const name of Object.keys(table)) {
-    const taken = first.get(nameKey(name));
-    if (taken === undefined) {
-      first.set(nameKey(name), name);
-      continue;
-    }
-    ctx.addIssue({
-      code: "custom",
-      path: [name],
-      message: `a cloud name that differs from ${JSON.stringify(taken)} in more than letter case`,
-      params: { found: `key ${JSON.stringify(name)}` },
-    });
-  }
-}
-
 /** The configuration file as written, before derived defaults are filled. */
 export const configFileSchema = z.strictObject({
   agent: z.strictObject({
@@ -153,10 +142,7 @@ export const configFileSchema = z.strictObject({
       RemoteView: ports(),
       RemoteControl: ports(),
       ScreenRecording: ports(),
-    }).refine(
-      (p) => new Set(Object.values(p).flat()).size === Object.values(p).flat().length,
-      "each port in at most one feature's list",
-    ).prefault({}),
+    }).superRefine(portsListedOnce).prefault({}),
     defaultFeature: oneOf(FEATURES).default("RemoteControl"),
     confirmationTimeoutSec: z.number().positive().describe("a number of seconds > 0").default(60),
     connectionRequestTimeoutSec: z.number().positive().describe("a number of seconds > 0")
@@ -192,7 +178,10 @@ export const configFileSchema = z.strictObject({
       "a cloud name of 1 to 32 characters from A-Z a-z 0-9 _ -",
     ),
     cloudSchema,
-  ).superRefine(distinctNames, { when: (payload) => isTable(payload.value) }).optional(),
+  )
+    // Only the names matter: checked even when an entry is invalid.
+    .superRefine(distinctNames, { when: (payload) => isTable(payload.value) })
+    .optional(),
 });
 
 type FileConfig = z.output<typeof configFileSchema>;
@@ -270,49 +259,54 @@ function dotted(path: Path): string {
   return path.map((key) => bare(String(key))).join(".");
 }
 
+type KeyOf = (path: Path) => string;
+
+function unknownKeyIssues(issue: z.core.$ZodIssueUnrecognizedKeys, raw: unknown, keyOf: KeyOf) {
+  const schema = schemaCore(
+    schemaAt(configFileSchema, issue.path, raw) ?? z.never(),
+    childOfPath(raw, issue.path),
+  );
+  const known = schema instanceof z.ZodObject ? Object.keys(schema.shape).join(", ") : "";
+  return issue.keys.map((name) => ({
+    key: keyOf([...issue.path, name]),
+    expected: `no such key (known keys: ${known})`,
+    found: `key ${JSON.stringify(name)}`,
+  }));
+}
+
+function badNameIssue(issue: z.core.$ZodIssueInvalidKey, raw: unknown, keyOf: KeyOf) {
+  const schema = schemaCore(schemaAt(configFileSchema, issue.path.slice(0, -1), raw) ?? z.never());
+  const keyType = schema instanceof z.ZodRecord ? (schema.keyType as z.ZodType) : undefined;
+  return {
+    key: keyOf(issue.path),
+    expected: keyType?.description ?? "a valid name",
+    found: `key ${JSON.stringify(String(issue.path.at(-1)))}`,
+  };
+}
+
+// The schema's own words first: zod's are about JavaScript, not the file.
+function expectedOf(issue: z.core.$ZodIssue, raw: unknown, value: unknown): string {
+  if (issue.code === "invalid_union") {
+    return `one of ${CLOUD_TYPES.map((t) => JSON.stringify(t)).join(", ")}`;
+  }
+  if (issue.code === "custom") return issue.message;
+  const schema = schemaAt(configFileSchema, issue.path, raw);
+  const shape = schema && schemaCore(schema, value);
+  const table = shape instanceof z.ZodObject || shape instanceof z.ZodRecord;
+  return descriptionOf(schema) ?? (table ? "a table" : expectedInWords(issue));
+}
+
 function toConfigIssues(issue: z.core.$ZodIssue, raw: unknown, origins: Map<string, string>) {
   const keyOf = (path: Path) =>
     origins.get(JSON.stringify(path.map(String))) ?? (dotted(path) || "(top level)");
-  if (issue.code === "unrecognized_keys") {
-    const schema = schemaCore(
-      schemaAt(configFileSchema, issue.path, raw) ?? z.never(),
-      childOfPath(raw, issue.path),
-    );
-    const known = schema instanceof z.ZodObject ? Object.keys(schema.shape).join(", ") : "";
-    return issue.keys.map((name) => ({
-      key: keyOf([...issue.path, name]),
-      expected: `no such key (known keys: ${known})`,
-      found: `key ${JSON.stringify(name)}`,
-    }));
-  }
-  if (issue.code === "invalid_key") {
-    const schema = schemaCore(
-      schemaAt(configFileSchema, issue.path.slice(0, -1), raw) ?? z.never(),
-    );
-    const keyType = schema instanceof z.ZodRecord ? (schema.keyType as z.ZodType) : undefined;
-    return [{
-      key: keyOf(issue.path),
-      expected: keyType?.description ?? "a valid name",
-      found: `key ${JSON.stringify(String(issue.path.at(-1)))}`,
-    }];
-  }
+  if (issue.code === "unrecognized_keys") return unknownKeyIssues(issue, raw, keyOf);
+  if (issue.code === "invalid_key") return [badNameIssue(issue, raw, keyOf)];
   const value = childOfPath(raw, issue.path);
-  let expected: string;
-  if (issue.code === "invalid_union") {
-    expected = `one of ${CLOUD_TYPES.map((t) => JSON.stringify(t)).join(", ")}`;
-  } else if (issue.code === "custom") {
-    expected = issue.message;
-  } else {
-    const schema = schemaAt(configFileSchema, issue.path, raw);
-    const shape = schema && schemaCore(schema, value);
-    const table = shape instanceof z.ZodObject || shape instanceof z.ZodRecord;
-    expected = descriptionOf(schema) ?? (table ? "a table" : issue.message);
-  }
   // A rule about more than the value at its path says itself what it found.
   const found = issue.code === "custom" && typeof issue.params?.found === "string"
     ? issue.params.found
     : describeFound(value, issue.path);
-  return [{ key: keyOf(issue.path), expected, found }];
+  return [{ key: keyOf(issue.path), expected: expectedOf(issue, raw, value), found }];
 }
 
 function sanitizedHostname(hostname?: string): string {
