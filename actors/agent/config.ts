@@ -46,18 +46,32 @@ export interface ConfigIssue {
   found: string;
 }
 
-/** A configuration that cannot be used; `message` holds one line per issue. */
+// A file can hold hundreds of thousands of mistakes (a generated file gone
+// wrong); past this many, a person needs the first ones and a count.
+const SHOWN_ISSUES = 50;
+
+function linesOf(source: string, issues: ConfigIssue[]): string {
+  const lines = issues.slice(0, SHOWN_ISSUES).map((i) =>
+    `${source}: ${i.key}: expected ${i.expected}, found ${i.found}`
+  );
+  const more = issues.length - SHOWN_ISSUES;
+  if (more > 0) lines.push(`${source}: and ${more} more issues`);
+  return lines.join("\n");
+}
+
+/**
+ * A configuration that cannot be used; `message` holds one line per issue,
+ * the first 50 of them and then a count.
+ */
 export class ConfigError extends Error {
   /** Every problem found, not just the first. */
   readonly issues: ConfigIssue[];
   /** The file path, or what `parseConfig` was told the text came from. */
   readonly source: string;
 
-  /** Builds the error; its message has one line per issue. */
+  /** Builds the error; its message has one line per issue, up to 50. */
   constructor(source: string, issues: ConfigIssue[]) {
-    super(
-      issues.map((i) => `${source}: ${i.key}: expected ${i.expected}, found ${i.found}`).join("\n"),
-    );
+    super(linesOf(source, issues));
     this.name = "ConfigError";
     this.source = source;
     this.issues = issues;
@@ -352,10 +366,11 @@ export function parseConfig(
     agent.deviceId = sanitizedHostname(options.hostname);
   }
   const result = configSchema.safeParse(raw);
-  if (!result.success) {
-    issues.push(...result.error.issues.flatMap((i) => toConfigIssues(i, raw, origins)));
-  }
-  if (issues.length > 0 || !result.success) throw new ConfigError(source, issues);
+  // No push(...spread): one unknown-keys issue can hold more keys than a call takes arguments.
+  const all = result.success
+    ? issues
+    : issues.concat(result.error.issues.flatMap((i) => toConfigIssues(i, raw, origins)));
+  if (all.length > 0 || !result.success) throw new ConfigError(source, all);
   return result.data;
 }
 

@@ -175,3 +175,15 @@ Deno.test("whatever the wrong value, the message says what the validator wanted 
     { numRuns: 300 },
   );
 });
+
+Deno.test("a file with hundreds of thousands of unknown keys is one ConfigError of 50 lines and a count", () => {
+  const count = 200_000;
+  const text = Array.from({ length: count }, (_, i) => `k${i} = 1`).join("\n");
+  const error = errorOf(text);
+  equal(error.issues.length, count);
+  const lines = error.message.split("\n");
+  equal(lines.length, 51);
+  equal(lines[0], `test.toml: k0: expected ${error.issues[0].expected}, found key "k0"`);
+  equal(lines[50], `test.toml: and ${count - 50} more issues`);
+  match(lines[49], /^test\.toml: k49: /);
+});
