@@ -12,7 +12,17 @@
 import { z } from "zod";
 import type { Config } from "./config_types.ts";
 import { CLOUD_TYPES, cloudSchema, mqttCloud } from "./config_clouds.ts";
-import { flag, int, oneOf, optionalText, text, validAt } from "./config_fields.ts";
+import {
+  distinctNames,
+  expectedInWords,
+  flag,
+  int,
+  oneOf,
+  optionalText,
+  portsListedOnce,
+  text,
+  validAt,
+} from "./config_fields.ts";
 
 export { CLOUD_TYPES, mqttConnectionFields } from "./config_clouds.ts";
 import { parse as parseToml } from "smol-toml";
@@ -36,18 +46,32 @@ export interface ConfigIssue {
   found: string;
 }
 
-/** A configuration that cannot be used; `message` holds one line per issue. */
+// A file can hold hundreds of thousands of mistakes (a generated file gone
+// wrong); past this many, a person needs the first ones and a count.
+const SHOWN_ISSUES = 50;
+
+function linesOf(source: string, issues: ConfigIssue[]): string {
+  const lines = issues.slice(0, SHOWN_ISSUES).map((i) =>
+    `${source}: ${i.key}: expected ${i.expected}, found ${i.found}`
+  );
+  const more = issues.length - SHOWN_ISSUES;
+  if (more > 0) lines.push(`${source}: and ${more} more issues`);
+  return lines.join("\n");
+}
+
+/**
+ * A configuration that cannot be used; `message` holds one line per issue,
+ * the first 50 of them and then a count.
+ */
 export class ConfigError extends Error {
   /** Every problem found, not just the first. */
   readonly issues: ConfigIssue[];
   /** The file path, or what `parseConfig` was told the text came from. */
   readonly source: string;
 
-  /** Builds the error; its message has one line per issue. */
+  /** Builds the error; its message has one line per issue, up to 50. */
   constructor(source: string, issues: ConfigIssue[]) {
-    super(
-      issues.map((i) => `${source}: ${i.key}: expected ${i.expected}, found ${i.found}`).join("\n"),
-    );
+    super(linesOf(source, issues));
     this.name = "ConfigError";
     this.source = source;
     this.issues = issues;
@@ -111,7 +135,9 @@ export const configFileSchema = z.strictObject({
     ).describe('a list of "host:port" targets').default([]),
     maxTunnels: int(1, 1000).default(10),
     bufferSize: int(1024, 1048576).default(16384),
-    pingIntervalSec: z.number().min(0).describe("a number of seconds >= 0 (0 = off)").default(0),
+    // NAT boxes and load balancers cut a WebSocket that stays quiet; the
+    // Cumulocity Python seed pings every 10 s for the same reason.
+    pingIntervalSec: z.number().min(0).describe("a number of seconds >= 0 (0 = off)").default(10),
     dialTimeoutSec: z.number().positive().describe("a number of seconds > 0").default(10),
     proxy: optionalText('an HTTP proxy URL like "http://proxy:3128"').refine(
       (v) => v === undefined || /^http:\/\/[^/\s]+\/?$/.test(v),
@@ -130,10 +156,7 @@ export const configFileSchema = z.strictObject({
       RemoteView: ports(),
       RemoteControl: ports(),
       ScreenRecording: ports(),
-    }).refine(
-      (p) => new Set(Object.values(p).flat()).size === Object.values(p).flat().length,
-      "each port in at most one feature's list",
-    ).prefault({}),
+    }).superRefine(portsListedOnce).prefault({}),
     defaultFeature: oneOf(FEATURES).default("RemoteControl"),
     confirmationTimeoutSec: z.number().positive().describe("a number of seconds > 0").default(60),
     connectionRequestTimeoutSec: z.number().positive().describe("a number of seconds > 0")
@@ -169,7 +192,10 @@ export const configFileSchema = z.strictObject({
       "a cloud name of 1 to 32 characters from A-Z a-z 0-9 _ -",
     ),
     cloudSchema,
-  ).optional(),
+  )
+    // Only the names matter: checked even when an entry is invalid.
+    .superRefine(distinctNames, { when: (payload) => isTable(payload.value) })
+    .optional(),
 });
 
 type FileConfig = z.output<typeof configFileSchema>;
@@ -247,45 +273,54 @@ function dotted(path: Path): string {
   return path.map((key) => bare(String(key))).join(".");
 }
 
+type KeyOf = (path: Path) => string;
+
+function unknownKeyIssues(issue: z.core.$ZodIssueUnrecognizedKeys, raw: unknown, keyOf: KeyOf) {
+  const schema = schemaCore(
+    schemaAt(configFileSchema, issue.path, raw) ?? z.never(),
+    childOfPath(raw, issue.path),
+  );
+  const known = schema instanceof z.ZodObject ? Object.keys(schema.shape).join(", ") : "";
+  return issue.keys.map((name) => ({
+    key: keyOf([...issue.path, name]),
+    expected: `no such key (known keys: ${known})`,
+    found: `key ${JSON.stringify(name)}`,
+  }));
+}
+
+function badNameIssue(issue: z.core.$ZodIssueInvalidKey, raw: unknown, keyOf: KeyOf) {
+  const schema = schemaCore(schemaAt(configFileSchema, issue.path.slice(0, -1), raw) ?? z.never());
+  const keyType = schema instanceof z.ZodRecord ? (schema.keyType as z.ZodType) : undefined;
+  return {
+    key: keyOf(issue.path),
+    expected: keyType?.description ?? "a valid name",
+    found: `key ${JSON.stringify(String(issue.path.at(-1)))}`,
+  };
+}
+
+// The schema's own words first: zod's are about JavaScript, not the file.
+function expectedOf(issue: z.core.$ZodIssue, raw: unknown, value: unknown): string {
+  if (issue.code === "invalid_union") {
+    return `one of ${CLOUD_TYPES.map((t) => JSON.stringify(t)).join(", ")}`;
+  }
+  if (issue.code === "custom") return issue.message;
+  const schema = schemaAt(configFileSchema, issue.path, raw);
+  const shape = schema && schemaCore(schema, value);
+  const table = shape instanceof z.ZodObject || shape instanceof z.ZodRecord;
+  return descriptionOf(schema) ?? (table ? "a table" : expectedInWords(issue));
+}
+
 function toConfigIssues(issue: z.core.$ZodIssue, raw: unknown, origins: Map<string, string>) {
   const keyOf = (path: Path) =>
     origins.get(JSON.stringify(path.map(String))) ?? (dotted(path) || "(top level)");
-  if (issue.code === "unrecognized_keys") {
-    const schema = schemaCore(
-      schemaAt(configFileSchema, issue.path, raw) ?? z.never(),
-      childOfPath(raw, issue.path),
-    );
-    const known = schema instanceof z.ZodObject ? Object.keys(schema.shape).join(", ") : "";
-    return issue.keys.map((name) => ({
-      key: keyOf([...issue.path, name]),
-      expected: `no such key (known keys: ${known})`,
-      found: `key ${JSON.stringify(name)}`,
-    }));
-  }
-  if (issue.code === "invalid_key") {
-    const schema = schemaCore(
-      schemaAt(configFileSchema, issue.path.slice(0, -1), raw) ?? z.never(),
-    );
-    const keyType = schema instanceof z.ZodRecord ? (schema.keyType as z.ZodType) : undefined;
-    return [{
-      key: keyOf(issue.path),
-      expected: keyType?.description ?? "a valid name",
-      found: `key ${JSON.stringify(String(issue.path.at(-1)))}`,
-    }];
-  }
+  if (issue.code === "unrecognized_keys") return unknownKeyIssues(issue, raw, keyOf);
+  if (issue.code === "invalid_key") return [badNameIssue(issue, raw, keyOf)];
   const value = childOfPath(raw, issue.path);
-  let expected: string;
-  if (issue.code === "invalid_union") {
-    expected = `one of ${CLOUD_TYPES.map((t) => JSON.stringify(t)).join(", ")}`;
-  } else if (issue.code === "custom") {
-    expected = issue.message;
-  } else {
-    const schema = schemaAt(configFileSchema, issue.path, raw);
-    const shape = schema && schemaCore(schema, value);
-    const table = shape instanceof z.ZodObject || shape instanceof z.ZodRecord;
-    expected = descriptionOf(schema) ?? (table ? "a table" : issue.message);
-  }
-  return [{ key: keyOf(issue.path), expected, found: describeFound(value, issue.path) }];
+  // A rule about more than the value at its path says itself what it found.
+  const found = issue.code === "custom" && typeof issue.params?.found === "string"
+    ? issue.params.found
+    : describeFound(value, issue.path);
+  return [{ key: keyOf(issue.path), expected: expectedOf(issue, raw, value), found }];
 }
 
 function sanitizedHostname(hostname?: string): string {
@@ -331,10 +366,11 @@ export function parseConfig(
     agent.deviceId = sanitizedHostname(options.hostname);
   }
   const result = configSchema.safeParse(raw);
-  if (!result.success) {
-    issues.push(...result.error.issues.flatMap((i) => toConfigIssues(i, raw, origins)));
-  }
-  if (issues.length > 0 || !result.success) throw new ConfigError(source, issues);
+  // No push(...spread): one unknown-keys issue can hold more keys than a call takes arguments.
+  const all = result.success
+    ? issues
+    : issues.concat(result.error.issues.flatMap((i) => toConfigIssues(i, raw, origins)));
+  if (all.length > 0 || !result.success) throw new ConfigError(source, all);
   return result.data;
 }
 

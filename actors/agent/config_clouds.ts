@@ -4,7 +4,7 @@
  * the error messages and the environment overrides all follow from it.
  */
 import { z } from "zod";
-import { flag, int, optionalText, text, validAt } from "./config_fields.ts";
+import { flag, int, needsAll, optionalText, text, validAt } from "./config_fields.ts";
 
 // Levels without wildcards, "$" (reserved for broker topics) or empty levels.
 const TOPIC_PREFIX = /^(?!\$)[^+#/\0]+(?:\/[^+#/\0]+)*$/;
@@ -145,11 +145,13 @@ const c8yCloud = tlsPairing(
       ),
       timeoutSec: z.number().positive().describe("a number of seconds > 0").default(60),
     }).prefault({}),
-  }).refine((c) => c.password === undefined || (c.tenant !== undefined && c.user !== undefined), {
-    path: ["tenant"],
-    message: "a tenant id and a user (password is set)",
-    when: validAt("password", "tenant", "user"),
-  }).refine((c) => c.password !== undefined || c.certFile !== undefined || c.bootstrap.enabled, {
+  }).superRefine(
+    needsAll(["tenant", "user"], {
+      message: "a tenant id and a user (password is set)",
+      applies: (c) => c.password !== undefined,
+    }),
+    { when: validAt("password", "tenant", "user") },
+  ).refine((c) => c.password !== undefined || c.certFile !== undefined || c.bootstrap.enabled, {
     path: ["password"],
     message: CREDENTIALS_EXPECTED,
     when: validAt("password", "certFile", "bootstrap"),
@@ -172,6 +174,7 @@ const SHADOW_NAME = /^[a-zA-Z0-9:_-]{1,64}$/;
 const SHADOW_EXPECTED =
   '"classic" or a named shadow of 1 to 64 characters from A-Z a-z 0-9 ":" "_" "-"';
 const RULE_EXPECTED = "a rule name of 1 to 128 characters from A-Z a-z 0-9 _";
+const NON_EMPTY = "a non-empty string";
 const TEMPLATE_EXPECTED = "a provisioning template name of 1 to 36 characters from A-Z a-z 0-9 _ -";
 
 const awsCloud = tlsPairing(
@@ -188,11 +191,11 @@ const awsCloud = tlsPairing(
       { message: RULE_EXPECTED },
     ),
     envelope: z.strictObject({
-      payloadVersion: text().min(1).default("1"),
-      assetType: text().min(1).default("outpost"),
-      senderType: text().min(1).default("outpost"),
+      payloadVersion: text(NON_EMPTY).min(1).default("1"),
+      assetType: text(NON_EMPTY).min(1).default("outpost"),
+      senderType: text(NON_EMPTY).min(1).default("outpost"),
       assetId: optionalText("an asset id (default: the thing name)"),
-      eventSubtype: text().min(1).default("telemetry"),
+      eventSubtype: text(NON_EMPTY).min(1).default("telemetry"),
     }).prefault({}),
     shadows: z.array(text(SHADOW_EXPECTED).regex(SHADOW_NAME)).describe(
       'a list of shadow names ("classic" is the unnamed shadow)',
@@ -211,13 +214,12 @@ const awsCloud = tlsPairing(
         {},
       ),
       clientId: optionalText("the MQTT client id of the claim session"),
-    }).refine(
-      (p) => !p.enabled || (p.claimCertFile && p.claimKeyFile && p.template),
-      {
-        path: ["template"],
+    }).superRefine(
+      needsAll(["template", "claimCertFile", "claimKeyFile"], {
         message: "claimCertFile, claimKeyFile and template (provisioning.enabled is true)",
-        when: validAt("enabled", "claimCertFile", "claimKeyFile", "template"),
-      },
+        applies: (p) => p.enabled,
+      }),
+      { when: validAt("enabled", "claimCertFile", "claimKeyFile", "template") },
     ).prefault({}),
   }).refine((c) => !c.certFile || c.thingName !== undefined, {
     path: ["thingName"],
@@ -238,6 +240,25 @@ const base64Key = () =>
     { message: AZURE_KEY_EXPECTED },
   );
 const AZURE_AUTH_EXPECTED = "exactly one of deviceKey, groupKey or certFile (with keyFile)";
+// The keys are secrets: what was found is which of them are set.
+function oneAzureLogin(
+  cloud: { deviceKey?: string; groupKey?: string; certFile?: string },
+  ctx: z.RefinementCtx,
+) {
+  const set = (["deviceKey", "groupKey", "certFile"] as const).filter((k) =>
+    cloud[k] !== undefined
+  );
+  if (set.length === 1) return;
+  ctx.addIssue({
+    code: "custom",
+    path: ["deviceKey"],
+    message: AZURE_AUTH_EXPECTED,
+    params: {
+      found: set.length === 0 ? "none of them" : set.join(", ").replace(/, (\w+)$/, " and $1"),
+    },
+  });
+}
+
 const azureCloud = tlsPairing(
   z.strictObject({
     type: z.literal("azure"),
@@ -261,18 +282,14 @@ const azureCloud = tlsPairing(
     dpsRetrySec: int(1, 86_400).default(300),
     keepaliveSec: int(1, 1177).default(30),
     backoff: mqttConnectionFields.backoff,
-  }).refine(
-    (c) => [c.deviceKey, c.groupKey, c.certFile].filter((v) => v !== undefined).length === 1,
+  }).superRefine(oneAzureLogin, { when: validAt("deviceKey", "groupKey", "certFile") }).refine(
+    (c) => c.idScope !== undefined || c.hub !== undefined,
     {
-      path: ["deviceKey"],
-      message: AZURE_AUTH_EXPECTED,
-      when: validAt("deviceKey", "groupKey", "certFile"),
+      path: ["idScope"],
+      message: "a DPS id scope, or a hub to connect to without DPS",
+      when: validAt("idScope", "hub"),
     },
-  ).refine((c) => c.idScope !== undefined || c.hub !== undefined, {
-    path: ["idScope"],
-    message: "a DPS id scope, or a hub to connect to without DPS",
-    when: validAt("idScope", "hub"),
-  }),
+  ),
 );
 
 // Adding a cloud type is adding its object here: the union, CLOUD_TYPES, the

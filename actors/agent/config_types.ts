@@ -37,7 +37,7 @@ export interface RemoteAccessSection {
   maxTunnels: number;
   /** Bytes read from either side at a time, and the bound of the buffer before both sides are up. */
   bufferSize: number;
-  /** WebSocket ping interval; 0 turns pings off. */
+  /** WebSocket ping interval, which keeps an idle tunnel open through NAT; 0 turns pings off. */
   pingIntervalSec: number;
   /** Time to open both sides before the tunnel fails. */
   dialTimeoutSec: number;

@@ -80,7 +80,7 @@ Deno.test("with no file and no environment the configuration is complete and run
       allow: [],
       maxTunnels: 10,
       bufferSize: 16384,
-      pingIntervalSec: 0,
+      pingIntervalSec: 10,
       dialTimeoutSec: 10,
     },
     support: {
@@ -154,6 +154,32 @@ Deno.test("configured clouds replace the local one and turn the embedded broker 
   equal(mqttCloud(parse(`${MAIN}clientId = "mine"`).clouds.main).clientId, "mine");
   equal(parse(`${MAIN}\n[clouds.main.backoff]\nminMs = 0\nmaxMs = 0`).clouds.main.backoff.maxMs, 0);
   equal(parse("[clouds]").broker.enabled, true, "an empty [clouds] table is no cloud");
+});
+
+Deno.test("remote-access tunnels ping every 10 s unless pingIntervalSec = 0 turns pings off", () => {
+  equal(parse(undefined).remoteAccess.pingIntervalSec, 10);
+  equal(parse("[remoteAccess]\npingIntervalSec = 0").remoteAccess.pingIntervalSec, 0);
+  equal(parse("[remoteAccess]\npingIntervalSec = 2.5").remoteAccess.pingIntervalSec, 2.5);
+});
+
+Deno.test("cloud names that differ only in letter case are rejected, as the environment sees them as one", () => {
+  const other = '[clouds.Main]\ntype = "mqtt"\nurl = "mqtts://broker.example:8883"\n';
+  deepEqual(issuesOf(`${MAIN}${other}`), [{
+    key: "clouds.Main",
+    expected: 'a cloud name that differs from "main" in more than letter case',
+    found: 'key "Main"',
+  }]);
+  const withMistake = issuesOf(`${MAIN}keepaliveSec = 0\n${other}[clouds.MAIN]\ntype = "mqtt"`);
+  deepEqual(withMistake.map((i) => i.key).sort(), [
+    "clouds.MAIN",
+    "clouds.MAIN.url",
+    "clouds.Main",
+    "clouds.main.keepaliveSec",
+  ]);
+  deepEqual(Object.keys(parse(`${MAIN}${other.replace("Main", "main-2")}`).clouds), [
+    "main",
+    "main-2",
+  ]);
 });
 
 Deno.test("the example file is valid and sets every key, each under a comment", () => {
