@@ -6,13 +6,16 @@
  * certificate's serial (a deprovisioned client's certificate is dead).
  * A client may publish and subscribe only under `/v1.0/<its id>`.
  *
+ * A revocation, whoever made it (`/delete` here, the operator's `reject`),
+ * reaches this port through the registry's `onRevoked`: the client gets
+ * nothing more and its open connections are closed (connections.ts).
+ *
  * Each request is answered by the built-in calls (`/ping`, `/delete`) or
  * by the first `LocalApiModule` that handles its path; a module's throw
  * is answered InternalError, a path nobody handles UnknownError.
  */
 import { Buffer } from "node:buffer";
 import type { TLSSocket } from "node:tls";
-import type { Client } from "aedes";
 import { LocalApiError } from "../../protocols/local_api_errors.ts";
 import { parseObject } from "../../protocols/local_api_payloads.ts";
 import {
@@ -25,6 +28,7 @@ import {
 import { getLogger } from "../runtime/logging.ts";
 import type { Authority } from "./authority.ts";
 import type { ClientRegistry } from "./client_registry.ts";
+import { ApiConnections } from "./connections.ts";
 import type { LocalApiModule, LocalApiOutput } from "./module.ts";
 import { startTlsBroker } from "./tls_broker.ts";
 
@@ -35,6 +39,8 @@ export interface ApiServerOptions {
   authority: Authority;
   registry: ClientRegistry;
   modules: readonly LocalApiModule[];
+  /** Revokes a client and lets every module forget it (`/delete`). */
+  removeClient(clientId: string): Promise<void>;
 }
 
 /** The running mutual-TLS port. */
@@ -52,15 +58,7 @@ const log = getLogger("local-api", "api");
 /** Serves the API on `host:port`. */
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
   const { registry, modules } = options;
-  const ids = new WeakMap<Client, string>();
-  const connected = new Map<string, Set<Client>>();
-  // A connection was active when it authenticated; only `/delete` on this
-  // port revokes an active client, so that is all a publish must check.
-  const revoked = new Set<string>();
-  const active = (client: Client | null): string | undefined => {
-    const clientId = client ? ids.get(client) : undefined;
-    return clientId !== undefined && !revoked.has(clientId) ? clientId : undefined;
-  };
+  const connections = new ApiConnections();
 
   const server = await startTlsBroker("local API", {
     host: options.host,
@@ -89,12 +87,12 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
           });
           return done(error, false);
         }
-        ids.set(client, cn);
+        connections.authenticated(client, cn);
         done(null, true);
       },
       authorizePublish(client, packet, callback) {
         if (!client) return callback(null);
-        const clientId = active(client);
+        const clientId = connections.activeId(client);
         if (!clientId || parseApiTopic(packet.topic)?.clientId !== clientId) {
           log.warn("Refused a publish on {topic} by {clientId}", {
             topic: packet.topic,
@@ -105,7 +103,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         callback(null);
       },
       authorizeSubscribe(client, subscription, callback) {
-        const clientId = active(client);
+        const clientId = connections.activeId(client);
         if (clientId && filterWithinClient(subscription.topic, clientId)) {
           return callback(null, subscription);
         }
@@ -119,23 +117,14 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   });
   const { broker } = server;
 
-  broker.on("clientReady", (client) => {
-    const clientId = ids.get(client);
-    if (clientId === undefined) return;
-    const set = connected.get(clientId) ?? new Set();
-    set.add(client);
-    connected.set(clientId, set);
-  });
-  broker.on("clientDisconnect", (client) => {
-    const clientId = ids.get(client);
-    const set = clientId === undefined ? undefined : connected.get(clientId);
-    set?.delete(client);
-    if (set?.size === 0) connected.delete(clientId!);
-  });
+  broker.on("clientReady", (client) => connections.ready(client));
+  broker.on("clientDisconnect", (client) => connections.gone(client));
+  const stopListening = registry.onRevoked((clientId) => connections.revoke(clientId));
 
-  const output: LocalApiOutput = {
-    send(clientId, path, payload) {
-      const body = typeof payload === "string" ? payload : JSON.stringify(payload);
+  /** Publishes to `clientId`; resolves once written to its connections. */
+  function deliver(clientId: string, path: string, payload: unknown): Promise<void> {
+    const body = typeof payload === "string" ? payload : JSON.stringify(payload);
+    return new Promise((resolve, reject) =>
       broker.publish(
         {
           cmd: "publish",
@@ -145,24 +134,34 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
           retain: false,
           dup: false,
         },
-        (error?: Error | null) => {
-          if (error) log.error("Cannot publish to {clientId}: {error}", { clientId, error });
-        },
+        (error?: Error | null) => error ? reject(error) : resolve(),
+      )
+    );
+  }
+
+  const output: LocalApiOutput = {
+    send(clientId, path, payload) {
+      // A revoked client gets nothing more: a module may still answer a request it made before.
+      if (connections.isRevoked(clientId)) {
+        log.debug("Not sending {path} to revoked client {clientId}", { path, clientId });
+        return;
+      }
+      deliver(clientId, path, payload).catch((error) =>
+        log.error("Cannot publish to {clientId}: {error}", { clientId, error })
       );
     },
     broadcast(path, payload) {
-      for (const clientId of connected.keys()) output.send(clientId, path, payload);
+      for (const clientId of connections.clientIds()) output.send(clientId, path, payload);
     },
-    connectedClients: () => [...connected.keys()],
+    connectedClients: () => connections.clientIds(),
   };
 
   async function deprovision(clientId: string, payload: Uint8Array): Promise<void> {
     parseObject(payload);
-    registry.revoke(clientId);
-    revoked.add(clientId);
-    for (const module of modules) await module.clientRemoved?.(clientId);
+    await options.removeClient(clientId);
     log.info("Deprovisioned local API client {clientId}", { clientId });
-    output.send(clientId, "/delete/info/inbox", { message: "Client was deprovisioned" });
+    // The last message a revoked client gets; its connections close once it is written.
+    await deliver(clientId, "/delete/info/inbox", { message: "Client was deprovisioned" });
   }
 
   async function dispatch(clientId: string, path: string, payload: Uint8Array): Promise<void> {
@@ -204,20 +203,29 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   }
 
   broker.on("publish", (packet, client) => {
-    const clientId = client ? ids.get(client) : undefined;
+    const clientId = connections.activeId(client);
     if (clientId === undefined) return;
-    const path = parseApiTopic(packet.topic)?.path;
+    const topic = parseApiTopic(packet.topic);
+    const path = topic?.clientId === clientId ? topic.path : undefined;
     // Replies and live data are the agent's to send; an app echoing them is ignored.
     if (!path || /\/(inbox|livedata)$/.test(path)) return;
+    const payload = new Uint8Array(packet.payload as Buffer);
     // dispatch answers every failure itself; this only catches a reply that
     // could not be sent (the broker closing), which must not become an
     // unhandled rejection that ends the agent.
-    dispatch(clientId, path, new Uint8Array(packet.payload as Buffer)).catch((error) =>
+    connections.answer(clientId, () => dispatch(clientId, path, payload)).catch((error) =>
       log.error("Cannot answer {path} for {clientId}: {error}", { path, clientId, error })
     );
   });
 
   // Modules that push on their own (support events) get the output now, and again after a restart.
   for (const module of modules) module.start?.(output);
-  return { port: server.port, output, close: server.close };
+  return {
+    port: server.port,
+    output,
+    close: () => {
+      stopListening();
+      return server.close();
+    },
+  };
 }
