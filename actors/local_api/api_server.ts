@@ -4,7 +4,9 @@
  * (`requestCert` and `rejectUnauthorized: true`); the client id is the CN
  * of that certificate, accepted only while the client is active with that
  * certificate's serial (a deprovisioned client's certificate is dead).
- * A client may publish and subscribe only under `/v1.0/<its id>`.
+ * A client may publish and subscribe only under `/v1.0/<its id>`; a
+ * publish in another client's namespace closes its connection, one in
+ * nobody's is acknowledged and dropped (`publishVerdict`).
  *
  * A revocation, whoever made it (`/delete` here, the operator's `reject`),
  * reaches this port through the registry's `onRevoked`: the client gets
@@ -23,7 +25,9 @@ import {
   CLIENT_ID,
   filterWithinClient,
   parseApiTopic,
+  publishVerdict,
   routeOf,
+  topicShape,
 } from "../../protocols/local_api_topics.ts";
 import { getLogger } from "../runtime/logging.ts";
 import type { Authority } from "./authority.ts";
@@ -53,12 +57,16 @@ export interface ApiServer {
 /** Largest request payload answered; a bigger one is refused OutOfRange. */
 export const MAX_REQUEST_BYTES = 256 * 1024;
 
+/** How many distinct dropped-publish shapes are logged; a flood of made-up topics stops there. */
+const MAX_LOGGED_STRAYS = 1000;
+
 const log = getLogger("local-api", "api");
 
 /** Serves the API on `host:port`. */
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
   const { registry, modules } = options;
   const connections = new ApiConnections();
+  const stray = strayLog();
 
   const server = await startTlsBroker("local API", {
     host: options.host,
@@ -93,12 +101,18 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       authorizePublish(client, packet, callback) {
         if (!client) return callback(null);
         const clientId = connections.activeId(client);
-        if (!clientId || parseApiTopic(packet.topic)?.clientId !== clientId) {
+        const verdict = clientId ? publishVerdict(packet.topic, clientId) : "refuse";
+        if (verdict === "refuse") {
           log.warn("Refused a publish on {topic} by {clientId}", {
             topic: packet.topic,
             clientId: clientId ?? "an inactive client",
           });
           return callback(new Error("Forbidden topic"));
+        }
+        if (verdict === "drop") {
+          stray(clientId!, packet.topic);
+          // Acknowledged, but kept by nobody: no subscription can match it, and it is not retained.
+          packet.retain = false;
         }
         callback(null);
       },
@@ -227,5 +241,25 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       stopListening();
       return server.close();
     },
+  };
+}
+
+/**
+ * Logs a dropped publish once per client and topic shape: an app whose
+ * library re-sends the same stray publish must not flood the log.
+ */
+function strayLog(): (clientId: string, topic: string) => void {
+  const seen = new Set<string>();
+  return (clientId, topic) => {
+    const shape = topicShape(topic);
+    const key = `${clientId} ${shape}`;
+    if (seen.has(key) || seen.size > MAX_LOGGED_STRAYS) return;
+    seen.add(key);
+    log.warn(
+      seen.size > MAX_LOGGED_STRAYS
+        ? "Dropped a publish on {shape} by {clientId} (in no client's namespace); further new ones are dropped without a log line"
+        : "Dropped a publish on {shape} by {clientId}: it is in no client's namespace (logged once)",
+      { shape, clientId },
+    );
   };
 }
