@@ -74,7 +74,7 @@ function program(): Command {
       .description(
         command === "approve"
           ? "let a pending local API client have its certificate"
-          : "refuse a pending local API client",
+          : "refuse a pending local API client, or revoke an active one (its connection closes)",
       )
       .option("-c, --config <file>", "configuration of the agent to ask (finds its control socket)")
       .option("-s, --socket <path>", "control socket of the agent to ask")
