@@ -210,6 +210,48 @@ Deno.test("a malformed delta is logged and answered with the current state; the 
   });
 });
 
+Deno.test("an oversized delta is refused whole and the next delta still syncs", async () => {
+  await withSyncedAgent(async ({ emulator, agent, aws }) => {
+    const { pki } = emulator;
+    const cloud = await mqtt.connectAsync(emulator.url, {
+      clientId: "test-cloud",
+      ca: pki.ca.cert,
+      cert: pki.client.cert,
+      key: pki.client.key,
+      reconnectPeriod: 0,
+    });
+    try {
+      const shadow = aws.shadows.get("classic")!;
+      const desiredBefore = shadow.desired;
+      // AWS itself would not store 20 KB; a peer on the delta topic can still send it.
+      await cloud.publishAsync(
+        `$aws/things/${THING}/shadow/update/delta`,
+        JSON.stringify({
+          state: { event_type_blacklist: ["x".repeat(20_000)] },
+          version: emulator.shadow(THING)!.version,
+          timestamp: 1,
+        }),
+        { qos: 1 },
+      );
+      // Deltas apply in order: once this one is reported, the big one was handled.
+      await emulator.setDesired(THING, { event_publishing_enabled: false });
+      await emulator.until(
+        "the next delta reported",
+        () => reported(emulator).event_publishing_enabled === false,
+      );
+      deepEqual(aws.gate.settings.event_type_blacklist, [], "the handler never saw the big value");
+      deepEqual(reported(emulator).event_type_blacklist, []);
+      deepEqual(shadow.desired, { ...desiredBefore, event_publishing_enabled: false });
+      ok(!emulator.requests.some((r) => JSON.stringify(r.body).includes("xxxxxxxx")));
+      const shadowActor = agent.tree().children.find((c) => c.id === "cloud:aws")!.children
+        .find((c) => c.id === "shadow:classic")!;
+      equal(shadowActor.restarts, 0);
+    } finally {
+      await cloud.endAsync(true);
+    }
+  });
+});
+
 Deno.test("while the shadow disables publishing nothing reaches the ingest topic; blacklisted types are dropped and counted", async () => {
   await withSyncedAgent(async ({ emulator, agent, aws }) => {
     await emulator.setDesired(THING, {
