@@ -73,6 +73,32 @@ Deno.test("the first run provisions by CSR and persists the identity; the second
   });
 });
 
+Deno.test("a record stored before provisioning completes leaves with the provisioned thing as sender, stamped when sent", async () => {
+  await withEmulator(async (emulator, stateDir) => {
+    const release = emulator.holdProvisioning();
+    const { agent, aws } = await startAwsAgent(emulator, stateDir);
+    try {
+      const before = Date.now();
+      await agent.publish("production", { n: 1 });
+      const stored = Date.now();
+      equal(aws.identity.thingName, undefined, "stored while the device has no thing name yet");
+      release();
+      await emulator.until("the record", () => emulator.ingest.length === 1);
+      const { body } = emulator.ingest[0];
+      equal(body.connectionDeviceId, THING);
+      equal(body.senderId, THING);
+      equal(body.assetId, THING, "assetId defaults to the thing name");
+      const provisioned = emulator.registeredAt.get(THING)!;
+      const sent = Date.parse(body.senderTimestamp as string);
+      ok(sent >= provisioned, `senderTimestamp ${body.senderTimestamp} is the send time`);
+      const observed = Date.parse(body.assetTimestamp as string);
+      ok(observed >= before && observed <= stored, "assetTimestamp is the record's own time");
+    } finally {
+      await agent.stop();
+    }
+  });
+});
+
 Deno.test("a rejected provisioning ends in a clear error with AWS's code and message", async () => {
   await withEmulator(async (emulator, stateDir) => {
     emulator.rejectProvisioning("register", {
