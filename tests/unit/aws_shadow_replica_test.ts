@@ -2,8 +2,9 @@
  * The device's side of a shadow, without an actor or a broker: what a
  * delta does to desired, reported, the version and the handlers.
  */
-import { deepEqual, equal } from "node:assert/strict";
+import { deepEqual, equal, ok } from "node:assert/strict";
 import { ShadowReplica } from "../../actors/aws/shadow_replica.ts";
+import { configureLogging, resetLogging } from "../../actors/runtime/logging.ts";
 
 /** A replica in sync at version 3 with `fan` = 1, whose handlers record each call. */
 function syncedReplica() {
@@ -51,4 +52,26 @@ Deno.test("a delta nested deeper than AWS allows is refused the same way", async
   deepEqual(snapshot(replica), before);
   deepEqual(await replica.apply({ fan: 3 }, 5), { fan: 3 });
   equal(replica.reported.fan, 3);
+});
+
+Deno.test("the log names the desired key a handler refused and the one no handler takes", async () => {
+  const lines: string[] = [];
+  await configureLogging({ write: (line) => lines.push(line) });
+  try {
+    const { replica } = syncedReplica();
+    replica.handle("interval", (value) => {
+      if (typeof value !== "number" || value < 1) throw new RangeError("interval must be >= 1");
+      return value;
+    });
+    await replica.apply({ interval: 0, colour: "red" }, 4);
+    ok(
+      lines.some((l) =>
+        l.includes("shadow classic refused desired interval: interval must be >= 1")
+      ),
+      lines.join("\n"),
+    );
+    ok(lines.some((l) => l.includes("no handler for desired key colour")), lines.join("\n"));
+  } finally {
+    await resetLogging();
+  }
 });
