@@ -18,7 +18,7 @@
  */
 import type { DatabaseSync } from "node:sqlite";
 import { child, type Spec, type SupervisorSpec } from "../runtime/spec.ts";
-import { MqttLink } from "../mqtt/link.ts";
+import type { MqttLink } from "../mqtt/link.ts";
 import { mqttConnection, type MqttConnectionOptions } from "../mqtt/connection.ts";
 import { cloudSupervisor, drainChild } from "../agent/cloud_tree.ts";
 import type { Outbox } from "../telemetry/outbox.ts";
@@ -29,12 +29,18 @@ import { AwsIdentity } from "./identity.ts";
 import { fleetProvisioning } from "./provisioning.ts";
 import { shadowSync } from "./shadow.ts";
 import { ShadowReplica } from "./shadow_replica.ts";
-import { awsEncoder, TelemetryGate } from "./telemetry.ts";
+import { awsEncoder, AwsLink, TelemetryGate } from "./telemetry.ts";
 
 export { openCertStore } from "./cert_store.ts";
 export { AwsIdentity } from "./identity.ts";
 export { type DeltaHandler, type ReplicaListener, ShadowReplica } from "./shadow_replica.ts";
-export { type EnvelopeDefaults, type GateDrops, TelemetryGate } from "./telemetry.ts";
+export {
+  AwsLink,
+  type AwsLinkOptions,
+  type EnvelopeDefaults,
+  type GateDrops,
+  TelemetryGate,
+} from "./telemetry.ts";
 export { AwsDevice, type AwsDeviceOptions } from "./device.ts";
 export {
   CERT_STORE_FILES,
@@ -55,7 +61,7 @@ export interface AwsCloudOptions {
   name: string;
   /** Its resolved `[clouds.<name>]` table. */
   config: AwsCloudConfig;
-  /** `agent.deviceId`: the thing name in telemetry before provisioning, and the claim client id. */
+  /** `agent.deviceId`: the claim client id, and the telemetry sender while there is no thing name. */
   deviceId: string;
   /** `agent.stateDir`: where the default certificate store lives. */
   stateDir: string;
@@ -110,12 +116,16 @@ export function defaultCertStore(stateDir: string, name: string): string {
  */
 export async function awsCloud(options: AwsCloudOptions): Promise<AwsCloud> {
   const { name, config, pems } = options;
-  const link = new MqttLink(name);
   const store = openCertStore(config.certStore ?? defaultCertStore(options.stateDir, name));
   const fixed = pems.cert && pems.key && config.thingName
     ? { clientId: config.thingName, certificatePem: pems.cert, privateKeyPem: pems.key }
     : undefined;
   const identity = new AwsIdentity(name, fixed ? { fixed } : { store });
+  const link = new AwsLink(name, {
+    rule: config.ingestRule,
+    // Asked as each record leaves, so one stored before provisioning goes out as the new thing.
+    thingName: () => identity.thingName ?? config.thingName ?? options.deviceId,
+  });
   const stored = await identity.load();
   const ca = pems.ca ?? stored?.rootCaPem;
   const alpnProtocols = awsAlpn(config.url);
@@ -181,12 +191,7 @@ export async function awsCloud(options: AwsCloudOptions): Promise<AwsCloud> {
     drainChild(options.outbox, link, name),
   );
 
-  const encoder = awsEncoder(name, {
-    rule: config.ingestRule,
-    envelope: config.envelope,
-    gate,
-    thingName: () => identity.thingName ?? config.thingName ?? options.deviceId,
-  });
+  const encoder = awsEncoder(name, { rule: config.ingestRule, envelope: config.envelope, gate });
   const spec = cloudSupervisor(name, children);
   return { link, encoder, spec, identity, shadows, gate };
 }

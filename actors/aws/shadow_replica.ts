@@ -13,11 +13,9 @@ import type { DatabaseSync } from "node:sqlite";
 import { migrate } from "../store/database.ts";
 import { getLogger } from "../runtime/logging.ts";
 import {
-  encodeUpdate,
+  checkShadowState,
   mergeState,
   setKey,
-  SHADOW_STATE_LIMIT,
-  ShadowError,
   type ShadowState,
 } from "../../protocols/aws_shadow.ts";
 
@@ -97,8 +95,8 @@ export class ShadowReplica {
    */
   report(patch: ShadowState): void {
     const next = mergeState(this.#reported, patch);
-    checkSize(this.#desired, next);
-    encodeUpdate({ reported: patch, clientToken: "size-check" });
+    checkShadowState({ desired: this.#desired, reported: next });
+    checkShadowState({ reported: patch });
     this.#setReported(next);
     this.#listener?.reported(patch);
   }
@@ -130,9 +128,23 @@ export class ShadowReplica {
    * For the sync actor: applies desired `delta` through the handlers and
    * returns the reported patch that answers it (handled keys with their
    * value in effect; refused keys with their current value).
+   *
+   * A delta that would make the document break AWS's limits is refused
+   * whole before anything changes: held, it would fail every later check,
+   * and its handlers would have changed the device without a report.
    */
   async apply(delta: ShadowState, version: number): Promise<ShadowState> {
-    this.#desired = mergeState(this.#desired, delta);
+    const desired = mergeState(this.#desired, delta);
+    try {
+      checkShadowState({ desired, reported: this.#reported });
+    } catch (error) {
+      log.error(
+        "Cloud {cloud}: shadow {shadow} refused the delta of version {version}: {error}; nothing applied",
+        { cloud: this.cloud, shadow: this.name, version, error: (error as Error).message },
+      );
+      return {};
+    }
+    this.#desired = desired;
     this.#setVersion(Math.max(this.#version, version));
     const patch: ShadowState = {};
     for (const [key, value] of Object.entries(delta)) {
@@ -161,7 +173,7 @@ export class ShadowReplica {
     }
     const next = mergeState(this.#reported, patch);
     try {
-      checkSize(this.#desired, next);
+      checkShadowState({ desired: this.#desired, reported: next });
     } catch (error) {
       log.error("Cloud {cloud}: shadow {shadow}: {error}; not reported", {
         cloud: this.cloud,
@@ -221,15 +233,5 @@ export class ShadowReplica {
         });
       }
     };
-  }
-}
-
-function checkSize(desired: ShadowState, reported: ShadowState): void {
-  const size = new TextEncoder().encode(JSON.stringify({ desired, reported })).length;
-  if (size > SHADOW_STATE_LIMIT) {
-    throw new ShadowError(
-      "too_large",
-      `The shadow document would be ${size} bytes, more than AWS's limit of ${SHADOW_STATE_LIMIT}; refused locally`,
-    );
   }
 }

@@ -11,7 +11,7 @@
  * - Basic Ingest: every publish on `$aws/rules/#` is recorded;
  * - fleet provisioning: `create-from-csr` signs the CSR with the test CA
  *   (openssl), `RegisterThing` names the thing after its `SerialNumber`
- *   parameter; both can be told to reject.
+ *   parameter; both can be told to reject, and create-from-csr to wait.
  *
  * It follows AWS's documented behaviour, not Outpost's code.
  */
@@ -53,6 +53,8 @@ export interface AwsEmulator {
   readonly ingest: IngestMessage[];
   /** Things registered by fleet provisioning. */
   readonly registered: string[];
+  /** Wall-clock milliseconds (`Date.now()`) when each thing was registered. */
+  readonly registeredAt: Map<string, number>;
   shadow(thing: string, name?: string): EmulatedShadow | undefined;
   /** Updates desired state as an app in the cloud would (publishes the delta). */
   setDesired(thing: string, desired: State, name?: string): Promise<void>;
@@ -60,6 +62,8 @@ export interface AwsEmulator {
   conflictNextUpdate(): void;
   /** Makes create-from-csr (or RegisterThing) reject until cleared with `undefined`. */
   rejectProvisioning(step: "csr" | "register", rejection?: ProvisioningRejection): void;
+  /** Leaves create-from-csr requests unanswered until the returned `release()`, which answers them. */
+  holdProvisioning(): () => void;
   /** Resolves once `check()` holds, polling on every message; rejects at the deadline. */
   until(what: string, check: () => boolean, timeoutMs?: number): Promise<void>;
   /** Stops mosquitto and starts it again on the same port. */
@@ -83,6 +87,8 @@ export async function startAwsEmulator(): Promise<AwsEmulator> {
   const requests: { topic: string; body: unknown; at: number }[] = [];
   const ingest: IngestMessage[] = [];
   const registered: string[] = [];
+  const registeredAt = new Map<string, number>();
+  let held: string[] | undefined;
   const tokens = new Set<string>();
   const rejections: Partial<Record<"csr" | "register", ProvisioningRejection>> = {};
   const condition = new Condition();
@@ -126,7 +132,10 @@ export async function startAwsEmulator(): Promise<AwsEmulator> {
       ingest.push({ topic, body: JSON.parse(text) });
       return;
     }
-    if (topic === "$aws/certificates/create-from-csr/json") return await createFromCsr(text);
+    if (topic === "$aws/certificates/create-from-csr/json") {
+      if (held) return void held.push(text);
+      return await createFromCsr(text);
+    }
     const template = topic.match(/^\$aws\/provisioning-templates\/([^/]+)\/provision\/json$/);
     if (template) return await registerThing(template[1], text);
     const match = topic.match(
@@ -287,6 +296,7 @@ export async function startAwsEmulator(): Promise<AwsEmulator> {
     }
     const thingName = `thing-${body.parameters?.SerialNumber ?? crypto.randomUUID()}`;
     registered.push(thingName);
+    registeredAt.set(thingName, Date.now());
     await publish(`${template}/accepted`, { thingName, deviceConfiguration: {} });
   }
 
@@ -296,6 +306,7 @@ export async function startAwsEmulator(): Promise<AwsEmulator> {
     requests,
     ingest,
     registered,
+    registeredAt,
     shadow: (thing, name) => shadows.get(`${thing}/${name ?? ""}`),
     async setDesired(thing, desired, name) {
       const base = name === undefined
@@ -306,6 +317,16 @@ export async function startAwsEmulator(): Promise<AwsEmulator> {
     conflictNextUpdate: () => void (conflict = true),
     rejectProvisioning(step, rejection) {
       rejections[step] = rejection;
+    },
+    holdProvisioning() {
+      held = [];
+      return () => {
+        const requests = held ?? [];
+        held = undefined;
+        for (const text of requests) {
+          void createFromCsr(text).finally(() => condition.changed());
+        }
+      };
     },
     async until(what, check, timeoutMs = 10_000) {
       // State also changes without a message (the agent's side): look now and then too.
