@@ -61,7 +61,12 @@ export {
   type PropertyDecision,
   type PropertyHandler,
 } from "./twin.ts";
-export type { AzureCommand, AzureCommandHandler, AzureCommandResult } from "./commands.ts";
+export type {
+  AzureCommand,
+  AzureCommandHandler,
+  AzureCommandResponder,
+  AzureCommandResult,
+} from "./commands.ts";
 export { azureEncoder, azureMessage, type AzureMessageOptions } from "./messages.ts";
 
 /** What an Azure cloud needs. */
