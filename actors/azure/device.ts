@@ -106,8 +106,15 @@ export interface AzureDeviceOptions {
   dpsLimits?: DpsMachineInput;
   /** Wait before registering again after DPS refused the device. Default 300000 ms. */
   dpsRetryMs?: number;
-  /** Failed hub connects with cached credentials before DPS runs again. Default 3. */
+  /** Hub refusals (CONNACK 4/5) since the last connect before DPS runs again. Default 3. */
   refusalsBeforeProvisioning?: number;
+  /**
+   * Connects the hub did not answer (DNS, TCP, TLS, no CONNACK) within
+   * `unreachableWindowMs` before DPS runs again. Default 10.
+   */
+  unreachableConnects?: number;
+  /** The window of `unreachableConnects`. Default 900000 ms (15 min). */
+  unreachableWindowMs?: number;
   /** Timers of the token renewal (tests). */
   clock?: Clock;
   /** Wall-clock time for SAS expiries (tests). */
@@ -275,6 +282,8 @@ export class AzureDevice {
         dpsLimits: this.options.dpsLimits,
         dpsRetryMs: this.options.dpsRetryMs,
         refusalsBeforeProvisioning: this.options.refusalsBeforeProvisioning,
+        unreachableConnects: this.options.unreachableConnects,
+        unreachableWindowMs: this.options.unreachableWindowMs,
         now: this.options.now,
       });
       system = createSystem(supervisor("device", { intensity: 5, periodMs: 30_000 }, [cloud.spec]));

@@ -154,6 +154,36 @@ Deno.test("cached credentials skip DPS; a hub that refuses them makes DPS run ag
   );
 });
 
+Deno.test("a cached hub that answers no connect sends the device back to DPS after N failures; it connects to the hub DPS assigns", async () => {
+  const storage = memoryCredentialStorage();
+  const gone = `127.0.0.1:${freePort()}`; // nothing listens: every connect is refused by TCP
+  await storage.persist({ hubName: gone, deviceId: "dev-1", deviceKey: DEVICE_KEY });
+  await withDevice(
+    { devices: { "dev-1": DEVICE_KEY } },
+    keyed("dev-1", "deviceKey", DEVICE_KEY, {
+      storage,
+      unreachableConnects: 3,
+      unreachableWindowMs: 60_000,
+    }),
+    async (emulator, device) => {
+      const connecting = device.connect();
+      connecting.catch(() => {}); // awaited below; before that a timeout may end the test
+      await emulator.waitFor("a DPS registration", () => emulator.registrations.length === 1);
+      await connecting;
+      ok(device.isConnected());
+      deepEqual(await storage.retrieve(), {
+        hubName: emulator.hub,
+        deviceId: "dev-1",
+        deviceKey: DEVICE_KEY,
+      });
+      deepEqual(emulator.connects.map((c) => [c.service, c.accepted]), [["dps", true], [
+        "hub",
+        true,
+      ]]);
+    },
+  );
+});
+
 Deno.test("writable properties are acknowledged in and out of components, and missed ones at boot", async () => {
   await withDevice(
     { devices: { "dev-1": DEVICE_KEY } },
