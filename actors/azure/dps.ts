@@ -7,7 +7,7 @@
  * password a SAS token with `skn=registration`, or the device certificate)
  * and the registration statechart (machines/azure_dps.ts), which decides
  * retries. Receives: demands from {@link AzureCredentials} (no credentials,
- * or the hub kept refusing cached ones), `outpost.stop`. Sends: the
+ * or the hub kept refusing or not answering them), `outpost.stop`. Sends: the
  * assigned hub and device id to the credentials, which cache them and let
  * the connection dial. A failed registration (a 4xx other than 429, or
  * throttling past its attempts) is reported to the credentials with the

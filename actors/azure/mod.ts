@@ -9,7 +9,8 @@
  * │                hub URL, `<hub>/<id>/?api-version=…&model-id=…` and a new SAS token
  * │                (and waits while DPS runs)
  * ├── provisioning (with an idScope) DPS whenever the credentials ask: no
- * │                cached credentials, or the hub keeps refusing them
+ * │                cached credentials, or the hub keeps refusing them or
+ * │                not answering (N failed connects within T)
  * ├── token        (SAS only) reconnects before the token expires
  * ├── twin         GET + boot sync on connect, desired patches → acks
  * ├── commands     direct methods → responses; offline commands (C2D)
@@ -61,7 +62,12 @@ export {
   type PropertyDecision,
   type PropertyHandler,
 } from "./twin.ts";
-export type { AzureCommand, AzureCommandHandler, AzureCommandResult } from "./commands.ts";
+export type {
+  AzureCommand,
+  AzureCommandHandler,
+  AzureCommandResponder,
+  AzureCommandResult,
+} from "./commands.ts";
 export { azureEncoder, azureMessage, type AzureMessageOptions } from "./messages.ts";
 
 /** What an Azure cloud needs. */
@@ -110,8 +116,15 @@ export interface AzureCloudOptions {
   dpsLimits?: DpsMachineInput;
   /** Wait before registering again after DPS refused the device. Default 300000 ms. */
   dpsRetryMs?: number;
-  /** Failed hub connects with cached credentials before DPS runs again. Default 3. */
+  /** Hub refusals (CONNACK 4/5) since the last connect before DPS runs again. Default 3. */
   refusalsBeforeProvisioning?: number;
+  /**
+   * Connects the hub did not answer (DNS, TCP, TLS, no CONNACK) within
+   * `unreachableWindowMs` before DPS runs again. Default 10.
+   */
+  unreachableConnects?: number;
+  /** The window of `unreachableConnects`. Default 900000 ms (15 min). */
+  unreachableWindowMs?: number;
   /** Wall-clock time for SAS expiries (tests). */
   now?: () => number;
 }
@@ -160,6 +173,8 @@ export async function azureCloud(options: AzureCloudOptions): Promise<AzureCloud
     canProvision: options.idScope !== undefined,
     storage: options.storage,
     refusalsBeforeProvisioning: options.refusalsBeforeProvisioning,
+    unreachableConnects: options.unreachableConnects,
+    unreachableWindowMs: options.unreachableWindowMs,
     now: options.now,
   });
   await credentials.load();

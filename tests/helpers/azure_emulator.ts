@@ -71,6 +71,13 @@ export interface D2cMessage {
   payload: string;
 }
 
+/** One direct-method answer from a device. */
+export interface MethodAnswer {
+  rid: string;
+  status: number;
+  payload: unknown;
+}
+
 interface Twin {
   desired: Record<string, unknown>;
   reported: Record<string, unknown>;
@@ -89,6 +96,8 @@ export interface AzureEmulator {
   readonly subscriptions: { clientId: string; filter: string }[];
   /** DPS register bodies received, parsed. */
   readonly registrations: { clientId: string; body: unknown }[];
+  /** Every direct-method answer the devices published, in order (`invoke` uses `m<n>` rids). */
+  readonly methodAnswers: MethodAnswer[];
   /** Problems the emulator saw (bad topics, unreadable JSON, …). */
   readonly violations: string[];
   /** Answers the next `times` DPS requests with `status` (and `retry-after` for ≥ 429). */
@@ -136,6 +145,7 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
   const messages: D2cMessage[] = [];
   const subscriptions: { clientId: string; filter: string }[] = [];
   const registrations: { clientId: string; body: unknown }[] = [];
+  const methodAnswers: MethodAnswer[] = [];
   const violations: string[] = [];
   const failures: { status: number; body: unknown }[] = [];
   const methodWaiters = new Map<string, (answer: { status: number; payload: unknown }) => void>();
@@ -307,15 +317,17 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
     const methodRes = /^\$iothub\/methods\/res\/(\d+)\/\?(.*)$/.exec(topic);
     if (methodRes) {
       const rid = bagOf(methodRes[2]).$rid;
-      const waiter = methodWaiters.get(rid);
-      if (!waiter) return void violations.push(`method answer for unknown $rid ${rid}`);
-      methodWaiters.delete(rid);
       let payload: unknown = text;
       try {
         payload = JSON.parse(text);
       } catch {
         violations.push(`method answer is not JSON: ${JSON.stringify(text)}`);
       }
+      methodAnswers.push({ rid, status: Number(methodRes[1]), payload });
+      const waiter = methodWaiters.get(rid);
+      // An answer after the first (or to nothing) is one the cloud would drop.
+      if (!waiter) return void violations.push(`method answer for unknown $rid ${rid}`);
+      methodWaiters.delete(rid);
       return waiter({ status: Number(methodRes[1]), payload });
     }
     violations.push(`${id} published to ${topic}`);
@@ -371,6 +383,7 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
     messages,
     subscriptions,
     registrations,
+    methodAnswers,
     violations,
     failDps(status, times = 1, body = { errorCode: status * 1000, message: `status ${status}` }) {
       for (let i = 0; i < times; i++) failures.push({ status, body });

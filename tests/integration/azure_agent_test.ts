@@ -5,6 +5,9 @@ import { type AzureEmulator, startAzureEmulator } from "../helpers/azure_emulato
 import { type TestPki, testPki } from "../helpers/tls.ts";
 import { LocalApiClient } from "../../actors/local_api/client.ts";
 import { until } from "../helpers/c8y_agent.ts";
+import { freePort } from "../helpers/brokers.ts";
+import { fileCredentialStorage } from "../../actors/azure/credentials.ts";
+import { deriveDeviceKey } from "../../protocols/azure_sas.ts";
 
 const GROUP_KEY = btoa("the-enrollment-group-key-0123456");
 
@@ -123,6 +126,43 @@ maxMs = 200
     const cloud = agent.tree().children.find((c) => c.id === "cloud:central")!;
     equal(cloud.status, "running");
     equal(cloud.restarts, 0, "the refusal crashed nothing");
+  } finally {
+    await agent.stop();
+    await emulator.stop();
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
+
+Deno.test("an agent whose cached hub answers no connect runs DPS again after 10 failures (the default) and connects to the hub DPS assigns", async () => {
+  const pki = await testPki();
+  const emulator = await startAzureEmulator({ pki, groupKeys: [GROUP_KEY] });
+  const stateDir = await Deno.makeTempDir({ prefix: "outpost-azure-agent-" });
+  // A hub that is gone: nothing listens on its port.
+  const cache = fileCredentialStorage(`${stateDir}/azure-central.credentials.json`);
+  await cache.persist({
+    hubName: `127.0.0.1:${freePort()}`,
+    deviceId: "gw-4",
+    deviceKey: await deriveDeviceKey(GROUP_KEY, "gw-4"),
+  });
+  const config = agentConfig(
+    "gw-4",
+    stateDir,
+    `${dpsCloud(emulator, pki)}
+[clouds.central.backoff]
+minMs = 10
+maxMs = 50
+`,
+  );
+  const agent = createAgent(config, { control: false });
+  try {
+    await agent.start();
+    await emulator.waitFor("a DPS registration", () => emulator.registrations.length === 1);
+    await agent.connected();
+    deepEqual((await cache.retrieve())?.hubName, emulator.hub);
+    deepEqual(emulator.connects.map((c) => [c.service, c.accepted]), [["dps", true], [
+      "hub",
+      true,
+    ]]);
   } finally {
     await agent.stop();
     await emulator.stop();
