@@ -137,6 +137,8 @@ export async function buildCloud(
         hub: cloud.hub,
         tokenTtlSec: cloud.tokenTtlSec,
         dpsRetryMs: cloud.dpsRetrySec * 1000,
+        unreachableConnects: cloud.unreachableConnects,
+        unreachableWindowMs: cloud.unreachableWindowSec * 1000,
         keepaliveSec: cloud.keepaliveSec,
         backoff: cloud.backoff,
         storage: fileCredentialStorage(

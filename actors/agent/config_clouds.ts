@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { flag, int, needsAll, optionalText, text, validAt } from "./config_fields.ts";
+import { azureUnreachableFields } from "../azure/config.ts";
 
 // Levels without wildcards, "$" (reserved for broker topics) or empty levels.
 const TOPIC_PREFIX = /^(?!\$)[^+#/\0]+(?:\/[^+#/\0]+)*$/;
@@ -280,6 +281,7 @@ const azureCloud = tlsPairing(
     ),
     tokenTtlSec: int(60, 31_536_000).default(3600),
     dpsRetrySec: int(1, 86_400).default(300),
+    ...azureUnreachableFields,
     keepaliveSec: int(1, 1177).default(30),
     backoff: mqttConnectionFields.backoff,
   }).superRefine(oneAzureLogin, { when: validAt("deviceKey", "groupKey", "certFile") }).refine(

@@ -307,6 +307,10 @@ export interface AzureCloudConfig {
   tokenTtlSec: number;
   /** Seconds before DPS is asked again after it refused the device. */
   dpsRetrySec: number;
+  /** Connects the hub did not answer, within `unreachableWindowSec`, before DPS runs again. */
+  unreachableConnects: number;
+  /** The window of `unreachableConnects`, in seconds. */
+  unreachableWindowSec: number;
   /** MQTT keep-alive (IoT Hub allows at most 1177). */
   keepaliveSec: number;
   /** Delays between connection attempts. */
