@@ -11,6 +11,7 @@
  *                  511,<serial>,<command>                        shell
  *                  522,<serial>,<log>,<from>,<to>,<search>,<max> log file
  *                  530,<serial>,<host>,<port>,<connectionKey>    remote access
+ *                  513…529,<serial>,…                            other operations
  * device → cloud   501,<fragment>  →  503,<fragment>[,…]  |  502,<fragment>[,<reason>]
  * ```
  *
@@ -25,9 +26,11 @@ import { encodeLine, type SmartRestField } from "./smartrest.ts";
 export {
   C8yMessageError,
   type C8yOperation,
+  type C8yOtherOperation,
   type C8yUnknownMessage,
   fragmentOf,
   FRAGMENTS,
+  OPERATION_TEMPLATES,
   parseBootstrapCredentials,
   parseDownstream,
   parseServerError,
@@ -37,6 +40,8 @@ export {
 /** The MQTT topics of a Cumulocity device. */
 export const C8Y_TOPICS = {
   up: "s/us",
+  /** Where a child device's lines go (its operations' statuses too); `childId` as in its operations. */
+  childUp: (childId: string): string => "s/us/" + childId,
   down: "s/ds",
   errors: "s/e",
   transientUp: "t/us",

@@ -10,18 +10,25 @@
  * enabled operations), `117` (when configured), `150` (with remote access)
  * and `500`; `501` and then `503`/`502` for every operation, after running
  * it (510 restart, 511 shell) or handing it over (530 remote access → a
- * tunnel under `tunnels`). Supervised by: its cloud's `rest_for_one`
- * supervisor, after the connection (and token), before the tunnels.
+ * tunnel under `tunnels`); every other operation (another static template,
+ * one not enabled, a malformed one, one for a child device on `s/us/<child>`)
+ * is failed with its reason, since the platform keeps it PENDING until it
+ * hears. A line with no fragment to answer under is logged once per kind
+ * and counted. Supervised by: its cloud's `rest_for_one` supervisor, after
+ * the connection (and token), before the tunnels.
  */
 import { fromCallback } from "xstate";
 import { holdSubscriptions, type MqttLink } from "../mqtt/link.ts";
 import { getLogger } from "../runtime/logging.ts";
 import type { ActorLogic } from "../runtime/spec.ts";
 import type { C8yCloudConfig } from "../agent/config_types.ts";
-import { decodeMessage, packLines } from "../../protocols/smartrest.ts";
+import { decodeMessage, packLines, templateIdOf } from "../../protocols/smartrest.ts";
+import { topicNameProblem } from "../../protocols/mqtt_topic.ts";
 import {
   C8Y_TOPICS,
   C8yMessageError,
+  type C8yOperation,
+  type C8yUnknownMessage,
   createDevice,
   FRAGMENTS,
   hardware,
@@ -94,11 +101,13 @@ export function enabledOperations(config: C8yCloudConfig, remoteAccess: boolean)
 
 class C8ySession {
   #queue: OperationQueue;
+  #unanswerable: UnanswerableLines;
   #abort = new AbortController();
   #cleanups: (() => void)[] = [];
 
   constructor(private readonly o: C8ySessionOptions) {
     this.#queue = new OperationQueue(o.link, { cloud: o.cloud });
+    this.#unanswerable = new UnanswerableLines(o.cloud);
   }
 
   start(): void {
@@ -173,73 +182,154 @@ class C8ySession {
     try {
       lines = decodeMessage(payload);
     } catch (error) {
-      log.warn("Cloud {cloud}: ignored an unreadable message on {topic}: {error}", {
-        cloud: this.o.cloud,
-        topic,
-        error: (error as Error).message,
-      });
+      this.#unanswerable.note(`an unreadable message on ${topic}`, (error as Error).message);
       return;
     }
     for (const fields of lines) this.#dispatch(fields);
   }
 
   #dispatch(fields: string[]): void {
-    const { cloud, config } = this.o;
-    let operation;
+    const { cloud } = this.o;
+    let operation: C8yOperation | C8yUnknownMessage;
     try {
       operation = parseDownstream(fields);
     } catch (error) {
       if (!(error instanceof C8yMessageError)) throw error;
+      const topic = error.fragment && this.#statusTopic(fields[1]);
+      if (!error.fragment || !topic) {
+        this.#unanswerable.note(
+          `a line of template "${templateIdOf(fields[0] ?? "")}"`,
+          error.message,
+        );
+        return;
+      }
       log.warn("Cloud {cloud}: {error}", { cloud, error: error.message });
-      if (error.fragment) void this.#queue.fail(error.fragment, error.message);
+      void this.#queue.fail(error.fragment, error.message, { topic });
       return;
     }
     if (operation.kind === "unknown") {
-      log.warn(
-        "Cloud {cloud}: ignored a message of template {templateId}: not handled by Outpost",
-        {
-          cloud,
-          templateId: operation.templateId,
-        },
+      this.#unanswerable.note(
+        `a line of template "${templateIdOf(operation.templateId)}"`,
+        "not an operation template Outpost knows, so there is no fragment to answer under",
       );
       return;
     }
-    if (operation.serial !== config.serial) {
-      // Its status would be reported for this device, not the one it names.
-      log.warn("Cloud {cloud}: ignored a {kind} operation for {serial}, not this device", {
-        cloud,
-        kind: operation.kind,
-        serial: operation.serial,
-      });
+    const fragment = operation.kind === "other" ? operation.fragment : FRAGMENTS[operation.kind];
+    const topic = this.#statusTopic(operation.serial);
+    if (!topic) {
+      this.#unanswerable.note(
+        `a ${fragment} operation for a serial with "/", "+" or "#"`,
+        "such a serial cannot name the child topic to answer on",
+      );
       return;
     }
+    if (topic !== C8Y_TOPICS.up) {
+      // Routed here because this device is its parent; nobody else will answer it.
+      log.warn("Cloud {cloud}: failing a {fragment} operation for child device {serial}", {
+        cloud,
+        fragment,
+        serial: operation.serial,
+      });
+      void this.#queue.fail(fragment, NOT_SUPPORTED, { topic });
+      return;
+    }
+    if (this.#run(operation)) return;
+    log.warn(
+      "Cloud {cloud}: {fragment} (template {templateId}) is not done by this agent; failing it",
+      {
+        cloud,
+        fragment,
+        templateId: fields[0],
+      },
+    );
+    void this.#queue.fail(fragment, NOT_SUPPORTED);
+  }
+
+  // Starts an operation this agent does and returns true, or returns false.
+  #run(operation: C8yOperation): boolean {
+    const { cloud, config } = this.o;
     const signal = this.#abort.signal;
     switch (operation.kind) {
       case "restart":
-        if (!config.restart.enabled) break;
+        if (!config.restart.enabled) return false;
         log.info("Cloud {cloud}: restart requested", { cloud });
         void this.#queue.submit(FRAGMENTS.restart, () => restartOperation(config.restart, signal));
-        return;
+        return true;
       case "shell":
-        if (!config.shell.enabled) break;
+        if (!config.shell.enabled) return false;
         void this.#queue.submit(
           FRAGMENTS.shell,
           () => shellOperation(operation.command, config.shell, signal),
         );
-        return;
+        return true;
       case "remoteAccess": {
         const open = this.o.remoteAccess;
-        if (!open) break;
+        if (!open) return false;
         const { host, port, connectionKey } = operation;
         log.info("Cloud {cloud}: remote access to {host}:{port} requested", { cloud, host, port });
         void this.#queue.submit(FRAGMENTS.remoteAccess, () => open({ host, port, connectionKey }));
-        return;
+        return true;
       }
+      default:
+        return false;
     }
-    log.warn("Cloud {cloud}: {fragment} is not enabled on this agent; failing it", {
-      cloud,
-      fragment: FRAGMENTS[operation.kind],
-    });
-    void this.#queue.fail(FRAGMENTS[operation.kind], NOT_SUPPORTED);
+  }
+
+  // Where the statuses of an operation for `serial` go: this device's topic, a
+  // child's, or undefined when the serial cannot name a topic.
+  #statusTopic(serial: string | undefined): string | undefined {
+    if (serial === undefined || serial === "" || serial === this.o.config.serial) {
+      return C8Y_TOPICS.up;
+    }
+    const topic = C8Y_TOPICS.childUp(serial);
+    return serial.includes("/") || topicNameProblem(topic) ? undefined : topic;
   }
 }
+
+/**
+ * Downstream lines nothing can be answered to: each kind is logged once,
+ * then counted, so a platform that keeps sending one does not flood the log.
+ *
+ * @example
+ * ```ts
+ * const ignored = new UnanswerableLines("c8y");
+ * ignored.note('a line of template "599"', "no fragment"); // logged
+ * ignored.note('a line of template "599"', "no fragment"); // counted
+ * ignored.counts(); // Map { 'a line of template "599"' => 2 }
+ * ```
+ */
+export class UnanswerableLines {
+  #counts = new Map<string, number>();
+
+  /** `cloud` names the cloud in logs. */
+  constructor(private readonly cloud: string) {}
+
+  /** Notes one more line of kind `what` (logged the first time, with `why`). */
+  note(what: string, why: string): void {
+    // Kinds come from the cloud (template ids), so their number is capped.
+    const kind = this.#counts.has(what) || this.#counts.size < MAX_KINDS ? what : OTHER_KINDS;
+    const count = (this.#counts.get(kind) ?? 0) + 1;
+    this.#counts.set(kind, count);
+    if (count === 1) {
+      log.warn("Cloud {cloud}: ignored {what}: {why}; further ones are counted, not logged", {
+        cloud: this.cloud,
+        what: kind,
+        why,
+      });
+    } else {
+      log.debug("Cloud {cloud}: ignored {what} ({count} so far)", {
+        cloud: this.cloud,
+        what: kind,
+        count,
+      });
+    }
+  }
+
+  /** How many lines of each kind were ignored so far. */
+  counts(): ReadonlyMap<string, number> {
+    return this.#counts;
+  }
+}
+
+const MAX_KINDS = 64;
+const OTHER_KINDS = "lines of yet other kinds";

@@ -16,11 +16,14 @@ export interface Setup {
   teardown(): Promise<void>;
 }
 
-/** TOML of a c8y cloud "c8y" on the emulator; `cloud` and `extra` add keys and tables. */
+/**
+ * TOML of a c8y cloud "c8y" on the emulator (or at `url`, a proxy in front
+ * of it); `cloud` and `extra` add keys and tables.
+ */
 export function configText(
   emulator: C8yEmulator,
   stateDir: string,
-  options: { login?: string; cloud?: string; extra?: string } = {},
+  options: { login?: string; cloud?: string; extra?: string; url?: string } = {},
 ): string {
   return `
 [agent]
@@ -34,7 +37,7 @@ ${options.extra ?? ""}
 
 [clouds.c8y]
 type = "c8y"
-url = "${emulator.url}"
+url = "${options.url ?? emulator.url}"
 ${options.login ?? `tenant = "${emulator.tenant}"\nuser = "device_dev-1"\npassword = "pw-1"`}
 ${options.cloud ?? ""}
 
@@ -53,6 +56,8 @@ export async function setup(
     extra?: string;
     agent?: AgentOptions;
     stateDir?: string;
+    /** Where the agent connects instead of the emulator: a proxy the test puts in front of it. */
+    via?: (emulator: C8yEmulator) => string;
   } = {},
 ): Promise<Setup> {
   const emulator = await startC8yEmulator({
@@ -60,7 +65,8 @@ export async function setup(
     ...options.emulator,
   });
   const stateDir = options.stateDir ?? await Deno.makeTempDir({ prefix: "outpost-c8y-" });
-  const config = parseConfig(configText(emulator, stateDir, options), {
+  const url = options.via?.(emulator);
+  const config = parseConfig(configText(emulator, stateDir, { ...options, url }), {
     source: "c8y test",
     env: {},
   });
@@ -94,6 +100,7 @@ export async function tunnelSetup(
     login?: string;
     emulator?: C8yEmulatorOptions;
     agent?: AgentOptions;
+    via?: (emulator: C8yEmulator) => string;
   } = {},
 ) {
   const relay = await startRemoteAccessServer(
@@ -105,6 +112,7 @@ export async function tunnelSetup(
     emulator: options.emulator,
     login: options.login,
     agent: options.agent,
+    via: options.via,
     cloud: `remoteAccessUrl = "${relay.wsBase}"\n${options.cloud ?? ""}`,
     extra: `[remoteAccess]\nallow = ${JSON.stringify(allow)}\ndialTimeoutSec = 5\n${
       options.extra ?? ""

@@ -9,9 +9,10 @@
  * - records every SmartREST line a device publishes on `s/us`, decoded;
  * - keeps operations as the platform does: created PENDING and sent on
  *   `s/ds`; `501,<fragment>` moves the oldest PENDING one of that fragment to
- *   EXECUTING, `502`/`503` end the oldest EXECUTING one; `500` sends the
- *   PENDING ones again; a status line that addresses nothing is recorded in
- *   `violations`;
+ *   EXECUTING, `502`/`503` end the oldest EXECUTING one, of the device that
+ *   publishes on `s/us` or of the child `<id>` on `s/us/<id>` (the serial in
+ *   the operation's line); `500` sends the PENDING ones again; a status line
+ *   that addresses nothing is recorded in `violations`;
  * - answers `s/ucr` with `70,<tenant>,<user>,<password>` on `s/dcr` once the
  *   test `accept`ed the serial, and `s/uat` with `71,<jwt>` on `s/dat`;
  * - says whether an `Authorization` header is one the platform would take
@@ -61,6 +62,8 @@ export interface DeviceLine {
 /** An operation, as the platform keeps it. */
 export interface EmulatedOperation {
   id: number;
+  /** The serial of the device it is for (the line's second field; "" when missing). */
+  device: string;
   fragment: string;
   fields: string[];
   status: "PENDING" | "EXECUTING" | "SUCCESSFUL" | "FAILED";
@@ -111,11 +114,30 @@ export interface C8yEmulator {
 }
 
 const BOOTSTRAP_USER = "management/devicebootstrap";
-// PROTOCOLS.md §1, downstream templates and the fragment each operation reports under.
-const FRAGMENT_OF: Record<string, string> = {
+/**
+ * The static operation templates of Cumulocity's MQTT static templates
+ * document (PROTOCOLS.md §1 names four) and the fragment each operation is
+ * created with, as Cumulocity's own device agents report it.
+ */
+export const OPERATION_FRAGMENTS: Readonly<Record<string, string>> = {
   "510": "c8y_Restart",
   "511": "c8y_Command",
+  "513": "c8y_Configuration",
+  "515": "c8y_Firmware",
+  "516": "c8y_SoftwareList",
+  "517": "c8y_MeasurementRequestOperation",
+  "518": "c8y_Relay",
+  "519": "c8y_RelayArray",
+  "520": "c8y_UploadConfigFile",
+  "521": "c8y_DownloadConfigFile",
   "522": "c8y_LogfileRequest",
+  "523": "c8y_CommunicationMode",
+  "524": "c8y_DownloadConfigFile",
+  "525": "c8y_Firmware",
+  "526": "c8y_UploadConfigFile",
+  "527": "c8y_DeviceProfile",
+  "528": "c8y_SoftwareUpdate",
+  "529": "c8y_SoftwareUpdate",
   "530": "c8y_RemoteAccessConnect",
   "da600": "c8y_RemoteAccessConnect",
 };
@@ -172,7 +194,8 @@ export async function startC8yEmulator(options: C8yEmulatorOptions = {}): Promis
       const role = roles.get(client);
       const allowed = role === "bootstrap"
         ? packet.topic === "s/ucr"
-        : ["s/us", "s/uat", "t/us", "q/us"].includes(packet.topic);
+        : ["s/us", "s/uat", "t/us", "q/us"].includes(packet.topic) ||
+          /^s\/us\/[^/]+$/.test(packet.topic);
       if (!allowed) violations.push(`${client.id} published to ${packet.topic}`);
       done(allowed ? null : new Error("not allowed"));
     },
@@ -196,22 +219,26 @@ export async function startC8yEmulator(options: C8yEmulatorOptions = {}): Promis
       const jwt = options.jwt ?? makeJwt(client.id, tenant, lifetimeSec);
       tokens.set(jwt, Date.now() + lifetimeSec * 1000);
       void publish("s/dat", encode(["71", jwt]));
-    } else if (packet.topic === "s/us") {
+    } else if (packet.topic === "s/us" || packet.topic.startsWith("s/us/")) {
       let decoded: string[][] = [];
       try {
         decoded = decode(text);
       } catch (error) {
-        violations.push(`unreadable s/us payload ${JSON.stringify(text)}: ${error}`);
+        violations.push(`unreadable ${packet.topic} payload ${JSON.stringify(text)}: ${error}`);
       }
+      // s/us speaks for the client's own device (d:<serial>), s/us/<id> for child <id>.
+      const device = packet.topic === "s/us"
+        ? client.id.replace(/^d:/, "")
+        : packet.topic.slice("s/us/".length);
       for (const fields of decoded) {
         lines.push({ clientId: client.id, topic: packet.topic, fields, at });
-        track(fields);
+        track(fields, device, packet.topic);
       }
     }
     wake();
   });
 
-  function track(fields: string[]): void {
+  function track(fields: string[], device: string, topic: string): void {
     const [id, fragment] = fields;
     if (id === "500") {
       for (const op of operations) {
@@ -221,9 +248,15 @@ export async function startC8yEmulator(options: C8yEmulatorOptions = {}): Promis
     }
     if (!["501", "502", "503"].includes(id)) return;
     const from = id === "501" ? "PENDING" : "EXECUTING";
-    const op = operations.find((o) => o.fragment === fragment && o.status === from);
+    // A line without a serial (only tests send those) is taken as the device's own.
+    const op = operations.find((o) =>
+      (o.device === device || (o.device === "" && !/^s\/us\//.test(topic))) &&
+      o.fragment === fragment && o.status === from
+    );
     if (!op) {
-      violations.push(`${fields.join(",")} addresses no ${from} ${fragment} operation`);
+      violations.push(
+        `${fields.join(",")} addresses no ${from} ${fragment} operation of ${device}`,
+      );
       return;
     }
     op.status = id === "501" ? "EXECUTING" : id === "502" ? "FAILED" : "SUCCESSFUL";
@@ -293,10 +326,13 @@ export async function startC8yEmulator(options: C8yEmulatorOptions = {}): Promis
     send: (fields, topic = "s/ds") => publish(topic, encode(fields)),
     sendRaw: (payload, topic = "s/ds") => publish(topic, payload),
     async operation(fields) {
-      const fragment = FRAGMENT_OF[fields[0]];
+      const fragment = Object.hasOwn(OPERATION_FRAGMENTS, fields[0])
+        ? OPERATION_FRAGMENTS[fields[0]]
+        : undefined;
       if (!fragment) throw new Error(`No operation fragment for template ${fields[0]}`);
       const op: EmulatedOperation = {
         id: operations.length + 1,
+        device: fields[1] ?? "",
         fragment,
         fields,
         status: "PENDING",

@@ -1,0 +1,191 @@
+/**
+ * The operation queue of a Cumulocity session against a link whose session
+ * is a recording fake: every publish is kept with its PUBACK, which the test
+ * gives (or withholds) by hand. So the tests see what goes out before which
+ * PUBACK, with no broker and no clock.
+ */
+import { deepEqual, equal } from "node:assert/strict";
+import { MqttLink, type MqttSession } from "../../actors/mqtt/link.ts";
+import { type OperationOutcome, OperationQueue } from "../../actors/c8y/operations.ts";
+import { OrderedPublisher } from "../../actors/c8y/ordered_publisher.ts";
+
+/** One publish the fake session received, with its PUBACK in the test's hands. */
+interface Sent {
+  topic: string;
+  line: string;
+  ack(): void;
+  drop(error: Error): void;
+}
+
+/** A session that records publishes and settles none of them by itself. */
+class RecordingSession implements MqttSession {
+  readonly sent: Sent[] = [];
+  #acked = new Set<Sent>();
+
+  publish(topic: string, payload: string | Uint8Array): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const line = typeof payload === "string" ? payload : new TextDecoder().decode(payload);
+      this.sent.push({ topic, line, ack: resolve, drop: reject });
+    });
+  }
+  subscribe(): Promise<void> {
+    return Promise.resolve();
+  }
+  unsubscribe(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  lines(): string[] {
+    return this.sent.map((s) => s.line);
+  }
+
+  /** Acknowledges the publishes of these lines (each once, oldest first). */
+  ack(...lines: string[]): void {
+    for (const line of lines) {
+      const sent = this.sent.find((s) => s.line === line && !this.#acked.has(s));
+      if (!sent) throw new Error(`${line} was not published (or was acknowledged already)`);
+      this.#acked.add(sent);
+      sent.ack();
+    }
+  }
+}
+
+/** Work whose outcome the test gives by hand, and that says when it started. */
+function manualWork() {
+  let finish!: (outcome: OperationOutcome) => void;
+  let started = false;
+  const outcome = new Promise<OperationOutcome>((resolve) => (finish = resolve));
+  return {
+    work: () => {
+      started = true;
+      return outcome;
+    },
+    get started() {
+      return started;
+    },
+    finish,
+  };
+}
+
+// Every promise reaction already due runs before the next task: with a fake
+// session there is no I/O, so after this the queue has done all it can.
+function settle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+async function connectedLink() {
+  const link = new MqttLink("c8y");
+  const session = new RecordingSession();
+  await link.attach(session);
+  return { link, session };
+}
+
+const RA = "c8y_RemoteAccessConnect";
+
+Deno.test("status lines of later operations are published before earlier PUBACKs arrive, in per-fragment order", async () => {
+  const { link, session } = await connectedLink();
+  const queue = new OperationQueue(link, { cloud: "c8y" });
+  const tunnels = [manualWork(), manualWork(), manualWork()];
+  const reported = tunnels.map((t) => queue.submit(RA, t.work));
+  await settle();
+  // All three 501s are out while none has its PUBACK.
+  deepEqual(session.lines(), [`501,${RA}`, `501,${RA}`, `501,${RA}`]);
+  equal(tunnels.some((t) => t.started), false, "work waits for its 501's PUBACK");
+
+  session.ack(`501,${RA}`, `501,${RA}`, `501,${RA}`);
+  await settle();
+  equal(tunnels.every((t) => t.started), true);
+
+  // The third tunnel is up first: its 503 waits for the first two outcomes.
+  tunnels[2].finish({ ok: true });
+  await settle();
+  equal(session.sent.length, 3);
+  tunnels[0].finish({ ok: true });
+  await settle();
+  deepEqual(session.lines().slice(3), [`503,${RA}`]);
+  // The second fails: its 502 and the third's 503 follow at once, though the
+  // first 503 has no PUBACK yet.
+  tunnels[1].finish({ ok: false, reason: "refused" });
+  await settle();
+  deepEqual(session.lines().slice(3), [`503,${RA}`, `502,${RA},refused`, `503,${RA}`]);
+
+  let done = 0;
+  reported.forEach((r) => r.then(() => done++));
+  await settle();
+  equal(done, 0, "an operation is reported once its outcome is acknowledged");
+  session.ack(`503,${RA}`, `502,${RA},refused`, `503,${RA}`);
+  await Promise.all(reported);
+  queue.close();
+});
+
+Deno.test("a fragment does not wait for another fragment's outcome or PUBACK", async () => {
+  const { link, session } = await connectedLink();
+  const queue = new OperationQueue(link, { cloud: "c8y" });
+  const tunnel = manualWork();
+  void queue.submit(RA, tunnel.work);
+  const refused = queue.fail("c8y_Firmware", "Operation not supported by this agent");
+  await settle();
+  session.ack(`501,${RA}`, "501,c8y_Firmware");
+  await settle();
+  deepEqual(session.lines(), [
+    `501,${RA}`,
+    "501,c8y_Firmware",
+    "502,c8y_Firmware,Operation not supported by this agent",
+  ]);
+  session.ack("502,c8y_Firmware,Operation not supported by this agent");
+  await refused;
+  tunnel.finish({ ok: true });
+  queue.close();
+});
+
+Deno.test("a child device's operation is answered on s/us/<child>, in its own order", async () => {
+  const { link, session } = await connectedLink();
+  const queue = new OperationQueue(link, { cloud: "c8y" });
+  void queue.fail("c8y_Restart", "no", { topic: "s/us/child-7" });
+  await settle();
+  session.ack("501,c8y_Restart");
+  await settle();
+  deepEqual(session.sent.map((s) => [s.topic, s.line]), [
+    ["s/us/child-7", "501,c8y_Restart"],
+    ["s/us/child-7", "502,c8y_Restart,no"],
+  ]);
+  queue.close();
+});
+
+Deno.test("lines lost with the connection are published again in order, ahead of newer ones", async () => {
+  const link = new MqttLink("c8y");
+  const first = new RecordingSession();
+  await link.attach(first);
+  const out = new OrderedPublisher(link, { cloud: "c8y" });
+  const results = ["501,a", "503,a", "501,b"].map((line) => out.publish("s/us", line));
+  await settle();
+  first.ack("501,a");
+  // The connection drops: the session fails what is in flight, then the link goes down.
+  for (const sent of first.sent.slice(1)) sent.drop(new Error("the connection closed"));
+  link.detach();
+  const later = out.publish("s/us", "502,b,x");
+  await settle();
+
+  const second = new RecordingSession();
+  await link.attach(second);
+  await settle();
+  deepEqual(second.lines(), ["503,a", "501,b", "502,b,x"]);
+  second.ack("503,a", "501,b", "502,b,x");
+  deepEqual(await Promise.all([...results, later]), [true, true, true, true]);
+  out.close();
+});
+
+Deno.test("closing drops what is queued, and an operation whose 501 never got out runs nothing", async () => {
+  const link = new MqttLink("c8y");
+  const queue = new OperationQueue(link, { cloud: "c8y" });
+  const restart = manualWork();
+  const reported = queue.submit("c8y_Restart", restart.work);
+  queue.close();
+  await reported;
+  equal(restart.started, false);
+  // Attaching later publishes nothing of it.
+  const session = new RecordingSession();
+  await link.attach(session);
+  await settle();
+  deepEqual(session.sent, []);
+});
