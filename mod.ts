@@ -43,9 +43,9 @@ export * from "./actors/telemetry/mod.ts";
 export * from "./actors/store/mod.ts";
 export * from "./actors/broker/mod.ts";
 export * from "./actors/tunnels/mod.ts";
+export { AwsDevice, type AwsDeviceOptions } from "./actors/facades/aws_device.ts";
+export { DeviceProxy, type DeviceProxyOptions } from "./actors/facades/device_proxy.ts";
 export {
-  AwsDevice,
-  type AwsDeviceOptions,
   AwsIdentity,
   type AwsParts,
   CERT_STORE_FILES,
@@ -102,7 +102,7 @@ export {
   IOTCLogLevel,
   type PropertiesCallback,
   type X509Key,
-} from "./actors/azure/device.ts";
+} from "./actors/facades/azure_device.ts";
 export {
   type CachedCredentials,
   type CredentialStorage,

@@ -21,9 +21,9 @@ import { RepeatedErrors } from "../runtime/repeated_errors.ts";
 import { Outbox } from "../telemetry/outbox.ts";
 import type { AccessCheck } from "../tunnels/types.ts";
 import { supportModule, SupportService, supportTree } from "../support/mod.ts";
-import { buildCloud, type CloudHandle, type CloudParts } from "./clouds.ts";
+import { buildCloud, type CloudHandle, type CloudParts, warnUnservedHandlers } from "./clouds.ts";
 import { controlCommands, serveControl } from "./control.ts";
-import { type CommandHandler, type DesiredHandler, HandlerRegistry } from "./handlers.ts";
+import { type CommandHandler, type DesiredHandler, HandlerRegistry } from "../cloud/handlers.ts";
 import { TelemetryRouter } from "./telemetry_router.ts";
 import { agentTree } from "./tree.ts";
 import { LocalApi, type LocalApiModule } from "../local_api/mod.ts";
@@ -88,8 +88,11 @@ export interface Agent {
   connected(): Promise<void>;
   /** Starts a custom actor under `agent/apps` while the agent runs; resolves with its path. */
   startActor(spec: Spec): Promise<string>;
-  /** The built parts of cloud `name` while the agent runs (its link; `aws` for an AWS cloud); else undefined. */
-  cloud(name: string): CloudHandle | undefined;
+  /**
+   * Cloud `name` while the agent runs: its link and what its type exposes
+   * in `parts` (`agent.cloud<AwsParts>("aws")?.parts.shadows`); else undefined.
+   */
+  cloud<P = unknown>(name: string): CloudHandle<P> | undefined;
   /** The modules the local API serves for this agent (the `support` module, docs/support.md). */
   localApiModules(): LocalApiModule[];
   /** The local API (clients, approval, ports); throws when `[localApi]` is not enabled. */
@@ -145,7 +148,8 @@ export function createAgent(
     onDesired: (handler) => handlers.onDesired(handler),
     onCommand: (name, handler) => handlers.onCommand(name, handler),
     startActor: (spec) => live().system.startChild("agent/apps", spec),
-    cloud: (name) => running?.clouds.find((c) => c.name === name),
+    cloud: <P>(name: string) =>
+      running?.clouds.find((c) => c.name === name) as CloudHandle<P> | undefined,
     localApiModules: () => [live().supportModule],
     localApi() {
       const localApi = live().localApi;
@@ -242,6 +246,7 @@ async function startLocked(
     Object.entries(config.clouds).map(([name, cloud]) => buildCloud(name, cloud, deps)),
   );
   options.onCloudsBuilt?.(clouds);
+  warnUnservedHandlers(clouds, handlers);
   const router: TelemetryRouter = new TelemetryRouter(outbox, clouds.map((c) => c.encoder));
   const drops = new DropReporter((cloud, dropped, total) => {
     log.warn("Outbox of {cloud} is full: dropped {dropped} oldest record(s), {total} in all", {

@@ -10,8 +10,12 @@
  * appears in them.
  */
 import { z } from "zod";
-import type { Config } from "./config_types.ts";
-import { CLOUD_TYPES, cloudSchema, mqttCloud } from "./config_clouds.ts";
+import type { CloudConfig, Config } from "./config_types.ts";
+import { c8yCloudSchema } from "../c8y/config.ts";
+import { awsCloudSchema } from "../aws/config.ts";
+import { azureCloudSchema } from "../azure/config.ts";
+import { cloudTableSchema, cloudTypes, connectorOf } from "../clouds.ts";
+import { mqttCloudSchema } from "../generic/config.ts";
 import {
   distinctNames,
   expectedInWords,
@@ -22,13 +26,14 @@ import {
   portsListedOnce,
   text,
   validAt,
-} from "./config_fields.ts";
+} from "../cloud/config_fields.ts";
 
-export { CLOUD_TYPES, mqttConnectionFields } from "./config_clouds.ts";
+export { mqttConnectionFields } from "../cloud/mqtt_config.ts";
 import { parse as parseToml } from "smol-toml";
 import {
   applyEnvOverrides,
   childOf,
+  type ConfigIssue,
   describeFound,
   isTable,
   schemaAt,
@@ -36,15 +41,7 @@ import {
   unwrapSchema,
 } from "./config_env.ts";
 
-/** One thing wrong with a configuration. */
-export interface ConfigIssue {
-  /** Dotted path of the key (`broker.port`), or the variable (`OUTPOST_BROKER__PORT`). */
-  key: string;
-  /** What the key should hold. */
-  expected: string;
-  /** What it held (secrets are described, never shown). */
-  found: string;
-}
+export type { ConfigIssue } from "./config_env.ts";
 
 // A file can hold hundreds of thousands of mistakes (a generated file gone
 // wrong); past this many, a person needs the first ones and a count.
@@ -104,8 +101,9 @@ const FEATURES = ["FileTransfer", "RemoteView", "RemoteControl", "ScreenRecordin
 const ACCESS = ["Allowed", "AfterConfirmation", "Denied"] as const;
 const ports = () => z.array(int(1, 65535)).describe("a list of TCP ports").default([]);
 
-/** The configuration file as written, before derived defaults are filled. */
-export const configFileSchema = z.strictObject({
+// The file's schema with `clouds` left open: each parse puts in the union of
+// the cloud types registered at that moment (actors/clouds.ts).
+const fileSections = {
   agent: z.strictObject({
     // parseConfig fills it from the hostname first when absent or "".
     deviceId: text("a device id of 1 to 64 characters from A-Z a-z 0-9 . _ -").regex(DEVICE_ID)
@@ -187,18 +185,49 @@ export const configFileSchema = z.strictObject({
     message: "a port other than localApi.provisioningPort (or 0)",
     when: validAt("apiPort", "provisioningPort"),
   }).prefault({}),
-  clouds: z.record(
+};
+
+function cloudsSection<T extends z.ZodType>(table: T) {
+  return z.record(
     z.string().regex(CLOUD_NAME).describe(
       "a cloud name of 1 to 32 characters from A-Z a-z 0-9 _ -",
     ),
-    cloudSchema,
+    table,
   )
     // Only the names matter: checked even when an entry is invalid.
     .superRefine(distinctNames, { when: (payload) => isTable(payload.value) })
-    .optional(),
+    .optional();
+}
+
+// The type of the file schema; its clouds are typed as the built-in union.
+const typedFileSchema = z.strictObject({
+  ...fileSections,
+  clouds: cloudsSection(
+    z.discriminatedUnion("type", [
+      mqttCloudSchema,
+      c8yCloudSchema,
+      awsCloudSchema,
+      azureCloudSchema,
+    ]),
+  ),
 });
 
-type FileConfig = z.output<typeof configFileSchema>;
+let fileSchemaCache: { table: z.ZodType; file: typeof typedFileSchema } | undefined;
+
+/**
+ * The configuration file as written, before derived defaults are filled,
+ * with the cloud types registered now.
+ */
+export function configFileSchema(): typeof typedFileSchema {
+  const table = cloudTableSchema();
+  if (fileSchemaCache?.table !== table) {
+    const file = z.strictObject({ ...fileSections, clouds: cloudsSection(table) });
+    fileSchemaCache = { table, file: file as unknown as typeof typedFileSchema };
+  }
+  return fileSchemaCache.file;
+}
+
+type FileConfig = z.output<typeof typedFileSchema>;
 
 // The URL of the embedded broker, as a client on this machine reaches it.
 function localBrokerUrl(host: string, port: number): string {
@@ -210,9 +239,9 @@ function localBrokerUrl(host: string, port: number): string {
 function resolveDefaults(file: FileConfig) {
   const { agent, broker } = file;
   const configured = Object.keys(file.clouds ?? {}).length > 0;
-  const clouds = configured
-    ? file.clouds!
-    : { local: mqttCloud.parse({ type: "mqtt", url: localBrokerUrl(broker.host, broker.port) }) };
+  const clouds = configured ? file.clouds! : {
+    local: mqttCloudSchema.parse({ type: "mqtt", url: localBrokerUrl(broker.host, broker.port) }),
+  };
   return {
     ...file,
     control: {
@@ -225,36 +254,28 @@ function resolveDefaults(file: FileConfig) {
         `${agent.stateDir.replace(/\/+$/, "")}/local-api/ca.crt`,
     },
     clouds: Object.fromEntries(
-      Object.entries(clouds).map(([name, cloud]) => [name, cloudDefaults(cloud, agent.deviceId)]),
+      Object.entries(clouds).map(([name, cloud]) => [name, cloudDefaults(cloud, agent)]),
     ),
   };
 }
 
 type FileCloud = NonNullable<FileConfig["clouds"]>[string];
 
-function cloudDefaults(cloud: FileCloud, deviceId: string) {
-  if (cloud.type === "mqtt") {
-    return { ...cloud, clientId: cloud.clientId || `outpost-${deviceId}` };
-  }
-  if (cloud.type === "aws") return cloud;
-  // Azure registers the agent's device id unless the table names another.
-  if (cloud.type === "azure") return { ...cloud, deviceId: cloud.deviceId ?? deviceId };
-  // Cumulocity knows a device by its serial: the client id and the device's name follow it.
-  const serial = cloud.serial ?? deviceId;
-  return {
-    ...cloud,
-    serial,
-    clientId: cloud.clientId || `d:${serial}`,
-    deviceName: cloud.deviceName ?? `Outpost ${serial}`,
-  };
+// Each cloud type fills what depends on the agent (its connector's `resolve`).
+function cloudDefaults(cloud: FileCloud, agent: { deviceId: string; stateDir: string }) {
+  const connector = connectorOf(cloud.type);
+  return (connector.resolve ? connector.resolve(cloud, agent) : cloud) as CloudConfig;
 }
 
-/** Validates a raw configuration and fills every derived default. */
-export const configSchema = configFileSchema.transform(resolveDefaults);
+/** Validates a raw configuration and fills every derived default (registered cloud types). */
+export function configSchema() {
+  return configFileSchema().transform(resolveDefaults);
+}
 
 export type { CloudConfig, Config } from "./config_types.ts";
 // The schema's output must be what the documented types promise.
-const _schemaMatchesTypes: [z.output<typeof configSchema>] extends [Config] ? true : false = true;
+const _schemaMatchesTypes: [z.output<ReturnType<typeof configSchema>>] extends [Config] ? true
+  : false = true;
 
 type Path = readonly PropertyKey[];
 
@@ -277,7 +298,7 @@ type KeyOf = (path: Path) => string;
 
 function unknownKeyIssues(issue: z.core.$ZodIssueUnrecognizedKeys, raw: unknown, keyOf: KeyOf) {
   const schema = schemaCore(
-    schemaAt(configFileSchema, issue.path, raw) ?? z.never(),
+    schemaAt(configFileSchema(), issue.path, raw) ?? z.never(),
     childOfPath(raw, issue.path),
   );
   const known = schema instanceof z.ZodObject ? Object.keys(schema.shape).join(", ") : "";
@@ -289,7 +310,9 @@ function unknownKeyIssues(issue: z.core.$ZodIssueUnrecognizedKeys, raw: unknown,
 }
 
 function badNameIssue(issue: z.core.$ZodIssueInvalidKey, raw: unknown, keyOf: KeyOf) {
-  const schema = schemaCore(schemaAt(configFileSchema, issue.path.slice(0, -1), raw) ?? z.never());
+  const schema = schemaCore(
+    schemaAt(configFileSchema(), issue.path.slice(0, -1), raw) ?? z.never(),
+  );
   const keyType = schema instanceof z.ZodRecord ? (schema.keyType as z.ZodType) : undefined;
   return {
     key: keyOf(issue.path),
@@ -301,10 +324,10 @@ function badNameIssue(issue: z.core.$ZodIssueInvalidKey, raw: unknown, keyOf: Ke
 // The schema's own words first: zod's are about JavaScript, not the file.
 function expectedOf(issue: z.core.$ZodIssue, raw: unknown, value: unknown): string {
   if (issue.code === "invalid_union") {
-    return `one of ${CLOUD_TYPES.map((t) => JSON.stringify(t)).join(", ")}`;
+    return `one of ${cloudTypes().map((t) => JSON.stringify(t)).join(", ")}`;
   }
   if (issue.code === "custom") return issue.message;
-  const schema = schemaAt(configFileSchema, issue.path, raw);
+  const schema = schemaAt(configFileSchema(), issue.path, raw);
   const shape = schema && schemaCore(schema, value);
   const table = shape instanceof z.ZodObject || shape instanceof z.ZodRecord;
   return descriptionOf(schema) ?? (table ? "a table" : expectedInWords(issue));
@@ -360,12 +383,34 @@ export function parseConfig(
 ): Config {
   const source = options.source ?? "config";
   const raw = text === undefined ? {} : readToml(text, source);
-  const { issues, origins } = applyEnvOverrides(raw, options.env ?? {}, configFileSchema);
+  return resolveConfig(raw, { ...options, source });
+}
+
+/**
+ * Validates a configuration given as an object (the TOML file's tables as
+ * plain objects; `raw` is changed) with `env` overrides applied, and
+ * returns it resolved, or throws a {@link ConfigError} listing every issue.
+ * Facades such as `AwsDevice` build their configuration with it.
+ *
+ * @example
+ * ```ts
+ * const config = resolveConfig({
+ *   agent: { deviceId: "pump-7" },
+ *   clouds: { hub: { type: "mqtt", url: "mqtt://127.0.0.1:1883" } },
+ * });
+ * ```
+ */
+export function resolveConfig(
+  raw: Record<string, unknown>,
+  options: { env?: Record<string, string | undefined>; source?: string; hostname?: string } = {},
+): Config {
+  const source = options.source ?? "config";
+  const { issues, origins } = applyEnvOverrides(raw, options.env ?? {}, configFileSchema());
   const agent = raw.agent ?? (raw.agent = {});
   if (isTable(agent) && (agent.deviceId === undefined || agent.deviceId === "")) {
     agent.deviceId = sanitizedHostname(options.hostname);
   }
-  const result = configSchema.safeParse(raw);
+  const result = configSchema().safeParse(raw);
   // No push(...spread): one unknown-keys issue can hold more keys than a call takes arguments.
   const all = result.success
     ? issues

@@ -9,8 +9,17 @@
  * its secrets live here too, because config.ts's error messages use them.
  */
 import { z } from "zod";
-import type { ConfigIssue } from "./config.ts";
-import { nameKey } from "./config_fields.ts";
+import { nameKey } from "../cloud/config_fields.ts";
+
+/** One thing wrong with a configuration. */
+export interface ConfigIssue {
+  /** Dotted path of the key (`broker.port`), or the variable (`OUTPOST_BROKER__PORT`). */
+  key: string;
+  /** What the key should hold. */
+  expected: string;
+  /** What it held (secrets are described, never shown). */
+  found: string;
+}
 
 // What the environment needs to know of one key of the schema.
 type KeyShape =

@@ -9,7 +9,7 @@
  * │                  thing name; persistent session; identity from AwsIdentity.login()
  * ├── provisioning   (when enabled) claim certificate → create-from-csr → RegisterThing → store
  * ├── shadow:<name>  one per configured shadow ("classic" = the unnamed one)
- * └── drain          this cloud's outbox → $aws/rules/<ingestRule>
+ * └── drain          (added by the agent) this cloud's outbox → $aws/rules/<ingestRule>
  * ```
  * rest_for_one: a new connection restarts whatever holds its subscriptions;
  * a crashed shadow restarts with the drain after it, which only resumes.
@@ -17,13 +17,11 @@
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
-import { child, type Spec, type SupervisorSpec } from "../runtime/spec.ts";
+import { child, type Spec } from "../runtime/spec.ts";
 import type { MqttLink } from "../mqtt/link.ts";
 import { mqttConnection, type MqttConnectionOptions } from "../mqtt/connection.ts";
-import { cloudSupervisor, drainChild } from "../agent/cloud_tree.ts";
-import type { Outbox } from "../telemetry/outbox.ts";
-import type { AwsCloudConfig } from "../agent/config_types.ts";
-import type { CloudEncoder } from "../agent/telemetry_router.ts";
+import type { AwsCloudConfig } from "./config.ts";
+import type { CloudEncoder } from "../cloud/encoder.ts";
 import { openCertStore } from "./cert_store.ts";
 import { AwsIdentity } from "./identity.ts";
 import { fleetProvisioning } from "./provisioning.ts";
@@ -41,7 +39,6 @@ export {
   type GateDrops,
   TelemetryGate,
 } from "./telemetry.ts";
-export { AwsDevice, type AwsDeviceOptions } from "./device.ts";
 export {
   CERT_STORE_FILES,
   type CertStore,
@@ -63,12 +60,10 @@ export interface AwsCloudOptions {
   config: AwsCloudConfig;
   /** `agent.deviceId`: the claim client id, and the telemetry sender while there is no thing name. */
   deviceId: string;
-  /** `agent.stateDir`: where the default certificate store lives. */
-  stateDir: string;
+  /** The certificate store folder (`config.certStore`, else {@link defaultCertStore}). */
+  certStore: string;
   /** The state database, for the shadows' last-known state; none keeps it in memory. */
   db?: DatabaseSync;
-  /** The agent's outbox, which this cloud's drain empties to Basic Ingest. */
-  outbox: Outbox;
   /** PEM contents of `caFile`, `certFile`, `keyFile` and the claim certificate and key. */
   pems: { ca?: string; cert?: string; key?: string; claimCert?: string; claimKey?: string };
 }
@@ -89,8 +84,8 @@ export interface AwsCloud extends AwsParts {
   link: MqttLink;
   /** How the agent's records become envelopes on Basic Ingest. */
   encoder: CloudEncoder;
-  /** The `cloud:<name>` subtree. */
-  spec: SupervisorSpec;
+  /** The children of `cloud:<name>`, connection first; the agent appends the drain. */
+  children: Spec[];
 }
 
 /**
@@ -111,12 +106,12 @@ export function defaultCertStore(stateDir: string, name: string): string {
  *
  * @example
  * ```ts
- * const aws = await awsCloud({ name: "aws", config, deviceId: "pump-7", stateDir, outbox, pems: {} });
+ * const aws = await awsCloud({ name: "aws", config, deviceId: "pump-7", certStore, pems: {} });
  * ```
  */
 export async function awsCloud(options: AwsCloudOptions): Promise<AwsCloud> {
   const { name, config, pems } = options;
-  const store = openCertStore(config.certStore ?? defaultCertStore(options.stateDir, name));
+  const store = openCertStore(options.certStore);
   const fixed = pems.cert && pems.key && config.thingName
     ? { clientId: config.thingName, certificatePem: pems.cert, privateKeyPem: pems.key }
     : undefined;
@@ -187,13 +182,8 @@ export async function awsCloud(options: AwsCloudOptions): Promise<AwsCloud> {
   }
   const gate = new TelemetryGate(name);
   gate.follow(shadows.get(config.telemetryShadow)!);
-  children.push(
-    drainChild(options.outbox, link, name),
-  );
-
   const encoder = awsEncoder(name, { rule: config.ingestRule, envelope: config.envelope, gate });
-  const spec = cloudSupervisor(name, children);
-  return { link, encoder, spec, identity, shadows, gate };
+  return { link, encoder, children, identity, shadows, gate };
 }
 
 /**

@@ -13,7 +13,7 @@
  */
 import { getLogger } from "../runtime/logging.ts";
 import { MqttLink, type PublishOptions } from "../mqtt/link.ts";
-import type { CloudEncoder, EncodedRecord } from "../agent/telemetry_router.ts";
+import type { CloudEncoder, EncodedRecord } from "../cloud/encoder.ts";
 import {
   encodeUnsentEnvelope,
   ingestTopic,

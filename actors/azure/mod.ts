@@ -14,7 +14,7 @@
  * ├── token        (SAS only) reconnects before the token expires
  * ├── twin         GET + boot sync on connect, desired patches → acks
  * ├── commands     direct methods → responses; offline commands (C2D)
- * └── drain        this cloud's outbox → devices/<id>/messages/events/<bag>
+ * └── drain        (added by the agent) this cloud's outbox → devices/<id>/messages/events/<bag>
  * ```
  * rest_for_one: a new connection restarts everything that holds its
  * subscriptions; a crashed drain restarts alone. Provisioning comes right
@@ -31,13 +31,11 @@
  *
  * @module
  */
-import { child, type Spec, type SupervisorSpec } from "../runtime/spec.ts";
+import { child, type Spec } from "../runtime/spec.ts";
 import type { Clock } from "../runtime/clock.ts";
 import { MqttLink } from "../mqtt/link.ts";
 import { mqttConnection } from "../mqtt/connection.ts";
-import { cloudSupervisor, drainChild } from "../agent/cloud_tree.ts";
-import type { Outbox } from "../telemetry/outbox.ts";
-import type { CloudEncoder } from "../agent/telemetry_router.ts";
+import type { CloudEncoder } from "../cloud/encoder.ts";
 import type { RetryBackoff } from "../../machines/mqtt_connection.ts";
 import type { DpsMachineInput } from "../../machines/azure_dps.ts";
 import { deriveDeviceKey } from "../../protocols/azure_sas.ts";
@@ -102,8 +100,6 @@ export interface AzureCloudOptions {
   backoff?: Partial<RetryBackoff>;
   /** Where DPS results are cached. */
   storage: CredentialStorage;
-  /** The outbox this cloud's drain empties. */
-  outbox: Outbox;
   /** Decides writable properties; read at each change. */
   properties: () => PropertyHandler | undefined;
   /** Answers commands; read at each command. */
@@ -133,7 +129,8 @@ export interface AzureCloudOptions {
 export interface AzureCloud {
   link: MqttLink;
   encoder: CloudEncoder;
-  spec: SupervisorSpec;
+  /** The children of `cloud:<name>`, connection first; the agent appends the drain. */
+  children: Spec[];
   credentials: AzureCredentials;
   twin: AzureTwin;
 }
@@ -145,7 +142,7 @@ export interface AzureCloud {
  * @example
  * ```ts
  * const cloud = await azureCloud({ name: "central", deviceId: "dev-1", idScope: "0ne00000000",
- *   deviceKey, storage: memoryCredentialStorage(), outbox, properties: () => undefined,
+ *   deviceKey, storage: memoryCredentialStorage(), properties: () => undefined,
  *   commands: () => undefined, reconnect: () => {} });
  * ```
  */
@@ -236,10 +233,6 @@ export async function azureCloud(options: AzureCloudOptions): Promise<AzureCloud
     "commands",
     azureCommands(link, { cloud: name, deviceId, handler: options.commands }),
   ));
-  children.push(
-    drainChild(options.outbox, link, name),
-  );
-  const spec = cloudSupervisor(name, children);
   const encoder = azureEncoder(name, () => credentials.current?.deviceId ?? deviceId);
-  return { link, encoder, spec, credentials, twin };
+  return { link, encoder, children, credentials, twin };
 }

@@ -21,7 +21,7 @@ import { fromCallback } from "xstate";
 import { holdSubscriptions, type MqttLink } from "../mqtt/link.ts";
 import { getLogger } from "../runtime/logging.ts";
 import type { ActorLogic } from "../runtime/spec.ts";
-import type { C8yCloudConfig } from "../agent/config_types.ts";
+import type { C8yCloudConfig } from "./config.ts";
 import { decodeMessage, packLines, templateIdOf } from "../../protocols/smartrest.ts";
 import { topicNameProblem } from "../../protocols/mqtt_topic.ts";
 import {

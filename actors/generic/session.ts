@@ -16,8 +16,11 @@ import { fromCallback } from "xstate";
 import { holdSubscriptions, type MqttLink } from "../mqtt/link.ts";
 import type { ActorTreeNode } from "../runtime/node.ts";
 import { getLogger } from "../runtime/logging.ts";
-import type { HandlerRegistry } from "../agent/handlers.ts";
-import type { RemoteAccessSection } from "../agent/config_types.ts";
+import type { HandlerRegistry } from "../cloud/handlers.ts";
+import type { SupportChannel } from "../cloud/support.ts";
+
+export type { SupportChannel, SupportPort } from "../cloud/support.ts";
+import type { RemoteAccessSection } from "../tunnels/types.ts";
 import type { ChildSpec } from "../runtime/spec.ts";
 import type { Allowlist } from "../tunnels/allowlist.ts";
 import { newTunnelId, openTunnel } from "../tunnels/proxy_actor.ts";
@@ -46,26 +49,6 @@ export interface GenericSessionOptions {
   tunnels?: SessionTunnels;
   /** The remote side of the support modules (`<prefix>/<id>/support/…`, docs/support.md). */
   support?: SupportChannel;
-}
-
-/** How the support modules use one generic cloud's topics. */
-export interface SupportPort {
-  /** The cloud's name. */
-  cloud: string;
-  /** `<prefix>/<deviceId>`: support topics are `<base>/support/…`. */
-  base: string;
-  /** True while the cloud's link is up. */
-  connected(): boolean;
-  /** Publishes at QoS 1 (not retained); rejects when the link is down. */
-  publish(topic: string, payload: string): Promise<void>;
-}
-
-/** The support modules' side of a generic cloud: what to subscribe and who hears it. */
-export interface SupportChannel {
-  /** Called when the session starts; the returned function is called when it stops. */
-  attach(
-    port: SupportPort,
-  ): { filters: string[]; receive(topic: string, payload: Uint8Array): void; detach(): void };
 }
 
 /** Remote access as a generic cloud session uses it. */

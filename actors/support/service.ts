@@ -23,8 +23,8 @@ import {
   type SupportDown,
   supportTopics,
 } from "../../protocols/support_remote.ts";
-import type { SupportSection } from "../agent/config_types.ts";
-import type { SupportChannel, SupportPort } from "../generic/session.ts";
+import type { SupportSection } from "./config.ts";
+import type { SupportChannel, SupportPort } from "../cloud/support.ts";
 import type { LocalApiOutput } from "../local_api/module.ts";
 import type { Clock } from "../runtime/clock.ts";
 import { getLogger } from "../runtime/logging.ts";

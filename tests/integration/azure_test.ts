@@ -1,6 +1,7 @@
+import { cloudSupervisor, drainChild } from "../../actors/cloud/tree.ts";
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
 import { SimulatedClock } from "xstate";
-import { AzureDevice, type AzureDeviceOptions } from "../../actors/azure/device.ts";
+import { AzureDevice, type AzureDeviceOptions } from "../../actors/facades/azure_device.ts";
 import { type CachedCredentials, memoryCredentialStorage } from "../../actors/azure/credentials.ts";
 import { type AzureEmulator, startAzureEmulator } from "../helpers/azure_emulator.ts";
 import { testPki } from "../helpers/tls.ts";
@@ -415,12 +416,15 @@ Deno.test("stopping while DPS is unreachable releases the waiting connection: DP
     dpsHost: `127.0.0.1:${freePort()}`,
     deviceKey: DEVICE_KEY,
     storage: memoryCredentialStorage(),
-    outbox,
     properties: () => undefined,
     commands: () => undefined,
     reconnect: () => {},
   });
-  const system = createSystem(supervisor("device", {}, [cloud.spec]));
+  const system = createSystem(
+    supervisor("device", {}, [
+      cloudSupervisor("azure", [...cloud.children, drainChild(outbox, cloud.link, "azure")]),
+    ]),
+  );
   const stops: { path: string; forced: boolean }[] = [];
   system.subscribe((event) => event.type === "stopped" && stops.push(event));
   try {

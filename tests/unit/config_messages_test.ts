@@ -8,7 +8,7 @@ import fc from "fast-check";
 import { parse as parseToml, stringify } from "smol-toml";
 import { z } from "zod";
 import { ConfigError, type ConfigIssue, parseConfig } from "../../actors/agent/config.ts";
-import { expectedInWords } from "../../actors/agent/config_fields.ts";
+import { expectedInWords } from "../../actors/cloud/config_fields.ts";
 
 function errorOf(text: string): ConfigError {
   try {

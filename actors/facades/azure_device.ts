@@ -12,6 +12,7 @@
  * Sends: telemetry to the outbox, reported properties through the twin.
  * Supervised by: the app that created it (`connect` / `disconnect`).
  */
+import { cloudSupervisor, drainChild } from "../cloud/tree.ts";
 import type { DatabaseSync } from "node:sqlite";
 import { type ActorSystem, createSystem } from "../runtime/system.ts";
 import { supervisor } from "../runtime/spec.ts";
@@ -22,11 +23,11 @@ import { Outbox } from "../telemetry/outbox.ts";
 import type { RetryBackoff } from "../../machines/mqtt_connection.ts";
 import type { DpsMachineInput } from "../../machines/azure_dps.ts";
 import { reportedPatch } from "../../protocols/azure_pnp.ts";
-import { type CredentialStorage, fileCredentialStorage } from "./credentials.ts";
-import { azureMessage } from "./messages.ts";
-import type { AzureCommand, AzureCommandResponder } from "./commands.ts";
-import type { PropertyChange } from "./twin.ts";
-import { type AzureCloud, azureCloud } from "./mod.ts";
+import { type CredentialStorage, fileCredentialStorage } from "../azure/credentials.ts";
+import { azureMessage } from "../azure/messages.ts";
+import type { AzureCommand, AzureCommandResponder } from "../azure/commands.ts";
+import type { PropertyChange } from "../azure/twin.ts";
+import { type AzureCloud, azureCloud } from "../azure/mod.ts";
 
 /** How the device authenticates, as the seed's `IOTCConnectType`. */
 export type AzureConnectType = "deviceKey" | "groupKey" | "x509";
@@ -273,7 +274,6 @@ export class AzureDevice {
         backoff: this.options.backoff,
         storage: this.options.storage ??
           fileCredentialStorage(`${stateDir}/azure-${this.deviceId}.credentials.json`),
-        outbox,
         properties: () => this.#properties && ((change) => this.#onProperty(change)),
         commands: () => this.#command && ((command, respond) => this.#onCommand(command, respond)),
         reconnect: () =>
@@ -286,7 +286,11 @@ export class AzureDevice {
         unreachableWindowMs: this.options.unreachableWindowMs,
         now: this.options.now,
       });
-      system = createSystem(supervisor("device", { intensity: 5, periodMs: 30_000 }, [cloud.spec]));
+      const subtree = cloudSupervisor(CLOUD, [
+        ...cloud.children,
+        drainChild(outbox, cloud.link, CLOUD),
+      ]);
+      system = createSystem(supervisor("device", { intensity: 5, periodMs: 30_000 }, [subtree]));
       this.#running = { system, cloud, db, outbox };
       cloud.link.onStatus((up) => this.#api(up ? "Device connected" : "Device disconnected"));
       await system.start();
