@@ -15,11 +15,18 @@ import { c8yConnector } from "./c8y/connector.ts";
 import { awsConnector } from "./aws/connector.ts";
 import { azureConnector } from "./azure/connector.ts";
 
+/** A connector of any table and parts types, as the registry holds them. */
 // deno-lint-ignore no-explicit-any
-type AnyConnector = CloudConnector<any, any, any>;
+export type AnyCloudConnector = CloudConnector<any, any, any>;
+type AnyConnector = AnyCloudConnector;
 
 /** The cloud types Outpost ships with, in the order error messages list them. */
-export const BUILT_IN_CLOUDS = [genericConnector, c8yConnector, awsConnector, azureConnector];
+export const BUILT_IN_CLOUDS: readonly AnyConnector[] = [
+  genericConnector,
+  c8yConnector,
+  awsConnector,
+  azureConnector,
+];
 
 const registry = new Map<string, AnyConnector>(BUILT_IN_CLOUDS.map((c) => [c.type, c]));
 let union: { version: number; schema: z.ZodType } | undefined;
