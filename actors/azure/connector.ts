@@ -5,6 +5,8 @@
  */
 import type { CloudConnector } from "../cloud/connector.ts";
 import { readPem } from "../cloud/mqtt_config.ts";
+import { getLogger } from "../runtime/logging.ts";
+import { SUPPORT_METHOD } from "../../protocols/azure_support.ts";
 import { type AzureCloudConfig, azureCloudSchema, type AzureTable } from "./config.ts";
 
 /** What `agent.cloud(name).parts` holds for an Azure cloud. */
@@ -15,6 +17,8 @@ export interface AzureParts {
   twin: import("./twin.ts").AzureTwin;
 }
 
+const log = getLogger("azure");
+
 /** Azure IoT Hub over MQTT, with DPS and IoT Central conventions (PROTOCOLS.md §3). */
 export const azureConnector: CloudConnector<AzureCloudConfig, AzureParts, AzureTable> = {
   type: "azure",
@@ -23,6 +27,12 @@ export const azureConnector: CloudConnector<AzureCloudConfig, AzureParts, AzureT
   // Azure registers the agent's device id unless the table names another.
   resolve: (cloud, agent) => ({ ...cloud, deviceId: cloud.deviceId ?? agent.deviceId }),
   async build(cloud, ctx) {
+    if (ctx.handlers.commands.has(SUPPORT_METHOD)) {
+      log.warning(
+        "Cloud {cloud}: the onCommand handler {name} is never called: Azure reserves that direct method for support messages",
+        { cloud: ctx.name, name: SUPPORT_METHOD },
+      );
+    }
     const { azureCloud, fileCredentialStorage } = await import("./mod.ts");
     const { azureCommandHandler, azurePropertyHandler } = await import("./agent_handlers.ts");
     const x509 = cloud.certFile === undefined
@@ -49,6 +59,7 @@ export const azureConnector: CloudConnector<AzureCloudConfig, AzureParts, AzureT
       storage: fileCredentialStorage(ctx.stateFile(`azure-${ctx.name}.credentials.json`)),
       properties: () => azurePropertyHandler(ctx.handlers),
       commands: () => azureCommandHandler(ctx.handlers, ctx.name),
+      support: ctx.support,
       reconnect: () => ctx.send("connection", { type: "reconnect" }),
     });
     const { link, encoder, children, credentials, twin } = built;

@@ -13,7 +13,11 @@
  * │                not answering (N failed connects within T)
  * ├── token        (SAS only) reconnects before the token expires
  * ├── twin         GET + boot sync on connect, desired patches → acks
- * ├── commands     direct methods → responses; offline commands (C2D)
+ * ├── support      (with a support channel) attached while the hub is up:
+ * │                support messages ↔ `outpostSupport` D2C messages and
+ * │                `outpost.support` direct methods
+ * ├── commands     direct methods → responses (`outpost.support` → support);
+ * │                offline commands (C2D)
  * └── drain        (added by the agent) this cloud's outbox → devices/<id>/messages/events/<bag>
  * ```
  * rest_for_one: a new connection restarts everything that holds its
@@ -24,9 +28,11 @@
  *
  * Owns: the cloud's MqttLink and its AzureCredentials (hub, device key, the
  * credential cache), shared by its children. Receives: the agent's records
- * through the outbox, properties and commands from the hub. Sends: telemetry,
- * reported properties, acks and command answers to the hub; properties and
- * commands to the handlers it is given (the agent's, or AzureDevice's).
+ * through the outbox, properties and commands from the hub, the support
+ * service's messages. Sends: telemetry, reported properties, acks, command
+ * answers and support messages to the hub; properties and commands to the
+ * handlers it is given (the agent's, or AzureDevice's), support requests to
+ * the support channel.
  * Supervised by: the agent's root supervisor (or AzureDevice's `device`).
  *
  * @module
@@ -36,6 +42,7 @@ import type { Clock } from "../runtime/clock.ts";
 import { MqttLink } from "../mqtt/link.ts";
 import { mqttConnection } from "../mqtt/connection.ts";
 import type { CloudEncoder } from "../cloud/encoder.ts";
+import type { SupportChannel } from "../cloud/support.ts";
 import type { RetryBackoff } from "../../machines/mqtt_connection.ts";
 import type { DpsMachineInput } from "../../machines/azure_dps.ts";
 import { deriveDeviceKey } from "../../protocols/azure_sas.ts";
@@ -46,6 +53,7 @@ import { sasRenewal } from "./token.ts";
 import { AzureTwin, type PropertyHandler, twinSync } from "./twin.ts";
 import { type AzureCommandHandler, azureCommands } from "./commands.ts";
 import { azureEncoder } from "./messages.ts";
+import { AzureSupport, supportAttachment } from "./support.ts";
 
 export {
   AzureCredentials,
@@ -67,6 +75,7 @@ export type {
   AzureCommandResult,
 } from "./commands.ts";
 export { azureEncoder, azureMessage, type AzureMessageOptions } from "./messages.ts";
+export { AzureSupport } from "./support.ts";
 
 /** What an Azure cloud needs. */
 export interface AzureCloudOptions {
@@ -102,8 +111,13 @@ export interface AzureCloudOptions {
   storage: CredentialStorage;
   /** Decides writable properties; read at each change. */
   properties: () => PropertyHandler | undefined;
-  /** Answers commands; read at each command. */
+  /** Answers commands; read at each command. `outpost.support` never reaches it (reserved). */
   commands: () => AzureCommandHandler | undefined;
+  /**
+   * The remote side of the support modules (docs/support.md); without it
+   * `outpost.support` answers 404.
+   */
+  support?: SupportChannel;
   /** Sends `reconnect` to this cloud's connection actor (SAS renewal). */
   reconnect: () => void;
   /** Timers of the token renewal; default the wall clock. */
@@ -133,6 +147,8 @@ export interface AzureCloud {
   children: Spec[];
   credentials: AzureCredentials;
   twin: AzureTwin;
+  /** The support channel's side on this cloud. */
+  support: AzureSupport;
 }
 
 /**
@@ -229,10 +245,22 @@ export async function azureCloud(options: AzureCloudOptions): Promise<AzureCloud
   }
   const twin = new AzureTwin(link, { cloud: name, handler: options.properties });
   children.push(child("twin", twinSync(twin)));
+  const hubDeviceId = () => credentials.current?.deviceId ?? deviceId;
+  const support = new AzureSupport(link, {
+    cloud: name,
+    deviceId: hubDeviceId,
+    channel: options.support,
+  });
+  // Before `commands`: attached before any `outpost.support` request can arrive.
+  if (options.support) children.push(child("support", supportAttachment(support, link)));
   children.push(child(
     "commands",
-    azureCommands(link, { cloud: name, deviceId, handler: options.commands }),
+    azureCommands(link, {
+      cloud: name,
+      deviceId,
+      handler: () => support.route(options.commands()),
+    }),
   ));
-  const encoder = azureEncoder(name, () => credentials.current?.deviceId ?? deviceId);
-  return { link, encoder, children, credentials, twin };
+  const encoder = azureEncoder(name, hubDeviceId);
+  return { link, encoder, children, credentials, twin, support };
 }

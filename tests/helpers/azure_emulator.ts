@@ -16,7 +16,8 @@
  *   `forget(id)` refuses a registered device until it registers again.
  * - Twin GET / reported PATCH with `$rid` and `$version`, desired patches,
  *   direct methods (`invoke`), cloud-to-device messages (`sendC2d`), and
- *   device-to-cloud messages with their property bags decoded (`messages`).
+ *   device-to-cloud messages with their property bags decoded (`messages`,
+ *   `waitForMessage`).
  *
  * Its SAS check (tests/helpers/azure_enrollments.ts, node:crypto) and topic
  * parsing are its own.
@@ -123,6 +124,12 @@ export interface AzureEmulator {
   sendC2d(deviceId: string, payload: string, properties?: Record<string, string>): Promise<void>;
   /** Resolves once `check()` is true (checked on every device event). */
   waitFor(what: string, check: () => boolean, timeoutMs?: number): Promise<void>;
+  /** Resolves with the `n`th (default 1st) device-to-cloud message, seen or future, that `match` accepts. */
+  waitForMessage(
+    what: string,
+    match: (message: D2cMessage) => boolean,
+    options?: { n?: number; timeoutMs?: number },
+  ): Promise<D2cMessage>;
   /** Drops every client's connection; the listener stays up. */
   dropClients(): void;
   /**
@@ -371,6 +378,20 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
     });
   }
 
+  function waitForMessage(
+    what: string,
+    match: (message: D2cMessage) => boolean,
+    { n = 1, timeoutMs = 10_000 }: { n?: number; timeoutMs?: number } = {},
+  ): Promise<D2cMessage> {
+    return condition.until(what, () => messages.filter(match)[n - 1], {
+      timeoutMs,
+      context: () =>
+        `messages: ${
+          JSON.stringify(messages.slice(-6).map((m) => [m.properties, m.payload]))
+        }; violations: ${JSON.stringify(violations)}`,
+    });
+  }
+
   let stopped: Promise<void> | undefined;
   return {
     port,
@@ -435,6 +456,7 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
       return send(deviceId, `devices/${deviceId}/messages/devicebound/${bag}`, payload);
     },
     waitFor,
+    waitForMessage,
     dropClients() {
       for (const socket of sockets) socket.destroy();
     },

@@ -193,7 +193,7 @@ caFile = "${pki.ca.certFile}"
     const names = agent.tree().children.find((c) => c.id === "cloud:hub")!.children.map((c) =>
       c.id
     );
-    deepEqual(names, ["connection", "token", "twin", "commands", "drain"]);
+    deepEqual(names, ["connection", "token", "twin", "support", "commands", "drain"]);
   } finally {
     await agent.stop();
     await emulator.stop();
