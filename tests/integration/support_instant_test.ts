@@ -194,7 +194,7 @@ Deno.test("without a connected remote side a request fails with InternalError", 
     await until("the cloud link is down", () => !t.agent.status().clouds[0].connected);
     const error = await app.instantSupport.requestInstantSupport(REQUEST).catch((e) => e);
     equal(error.code, "InternalError");
-    match(error.message, /no generic cloud is connected/);
+    match(error.message, /no cloud that carries support is connected/);
   } finally {
     await t.teardown({ keepBroker: true });
   }
