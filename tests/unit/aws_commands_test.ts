@@ -5,6 +5,11 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import fc from "fast-check";
 import { answerCommand, encodeAnswer } from "../../protocols/outpost_commands.ts";
+import { parseConfig } from "../../actors/agent/config.ts";
+import { awsCloud } from "../../actors/aws/mod.ts";
+import type { AwsCloudConfig } from "../../actors/aws/config.ts";
+import { HandlerRegistry } from "../../actors/cloud/handlers.ts";
+import { configureLogging, resetLogging } from "../../actors/runtime/logging.ts";
 
 Deno.test("a command is answered 200 with the result, 404 without a handler, 500 on a throw, 400 when malformed", async () => {
   deepEqual(
@@ -55,5 +60,43 @@ Deno.test("a result JSON cannot carry is answered 500, saying so", () => {
     const answer = JSON.parse(encodeAnswer({ status: 200, body }));
     equal(answer.status, 500);
     ok(/cannot be sent as JSON/.test(answer.body.error), answer.body.error);
+  }
+});
+
+Deno.test("with commands = false an AWS cloud has no commands child, and an onCommand handler is a warning naming the cloud and the key", async () => {
+  const lines: string[] = [];
+  await configureLogging({ write: (line) => lines.push(line) });
+  const certStore = await Deno.makeTempDir({ prefix: "outpost-aws-commands-" });
+  try {
+    const build = async (keys: string) => {
+      const config = parseConfig(
+        `[clouds.a]\ntype = "aws"\nurl = "mqtts://x.iot.example:8883"\n${keys}`,
+        { env: {} },
+      ).clouds.a as AwsCloudConfig;
+      const handlers = new HandlerRegistry();
+      handlers.onCommand("reboot", () => true);
+      const cloud = await awsCloud({
+        name: "a",
+        config,
+        deviceId: "d",
+        certStore,
+        pems: {},
+        handlers,
+      });
+      return cloud.children.map((c) => c.id);
+    };
+    deepEqual(await build(""), ["connection", "shadow:classic"]);
+    ok(
+      lines.some((l) => l.includes("Cloud a (aws): onCommand handlers (reboot) are not reached")),
+      lines.join("\n"),
+    );
+    deepEqual(await build("commands = true\nsupport = true"), [
+      "connection",
+      "shadow:classic",
+      "commands",
+    ], "support needs the agent's support channel");
+  } finally {
+    await resetLogging();
+    await Deno.remove(certStore, { recursive: true });
   }
 });
