@@ -17,6 +17,13 @@ const SHADOW_EXPECTED =
 const RULE_EXPECTED = "a rule name of 1 to 128 characters from A-Z a-z 0-9 _";
 const NON_EMPTY = "a non-empty string";
 const TEMPLATE_EXPECTED = "a provisioning template name of 1 to 36 characters from A-Z a-z 0-9 _ -";
+// AWS allows 7 slashes and 256 bytes in a topic; the deepest device topic,
+// `<prefix>/<thing>/support/instant/<appId>/connection/answer`, spends 6
+// slashes and up to 229 bytes besides the prefix (docs/aws.md).
+const TOPIC_PREFIX = /^(?=.{1,24}$)[A-Za-z0-9_.:-]+(?:\/[A-Za-z0-9_.:-]+)?$/;
+const PREFIX_EXPECTED =
+  'one or two topic levels ("outpost", "acme/outpost") of A-Z a-z 0-9 _ . : -, ' +
+  "at most 24 characters";
 
 /** The schema of an AWS IoT Core cloud's table. */
 export const awsCloudSchema = tlsPairing(
@@ -44,6 +51,9 @@ export const awsCloudSchema = tlsPairing(
     ).default(["classic"]),
     telemetryShadow: text(SHADOW_EXPECTED).regex(SHADOW_NAME).default("classic"),
     shadowTimeoutSec: z.number().positive().describe("a number of seconds > 0").default(10),
+    topicPrefix: text(PREFIX_EXPECTED).regex(TOPIC_PREFIX).default("outpost"),
+    commands: flag().default(false),
+    support: flag().default(false),
     provisioning: z.strictObject({
       enabled: flag().default(false),
       claimCertFile: optionalText("a path to the claim certificate (PEM)"),
@@ -128,6 +138,16 @@ export interface AwsCloudConfig extends Omit<MqttEndpointConfig, "clientId" | "p
   telemetryShadow: string;
   /** Seconds a shadow request may go unanswered. */
   shadowTimeoutSec: number;
+  /** Command and support topics are `<topicPrefix>/<thing>/…`. */
+  topicPrefix: string;
+  /**
+   * Serve `agent.onCommand` on `<topicPrefix>/<thing>/commands/+/+`. Off by
+   * default: AWS closes the connection of a device whose IoT policy does
+   * not allow a topic it subscribes to.
+   */
+  commands: boolean;
+  /** Carry the support modules' remote side on `<topicPrefix>/<thing>/support/…`. Off by default, as `commands`. */
+  support: boolean;
   /** Fleet provisioning. */
   provisioning: AwsProvisioning;
 }

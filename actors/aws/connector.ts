@@ -9,11 +9,15 @@ import type { AwsParts } from "./mod.ts";
 
 export type { AwsParts } from "./mod.ts";
 
-/** AWS IoT Core: mTLS, fleet provisioning, device shadow, Basic Ingest (PROTOCOLS.md §2). */
+/**
+ * AWS IoT Core: mTLS, fleet provisioning, device shadow, Basic Ingest (PROTOCOLS.md §2);
+ * `onDesired` through the classic shadow, `onCommand` and support on Outpost's topics
+ * (with `commands = true`, `support = true`; docs/aws.md).
+ */
 export const awsConnector: CloudConnector<AwsCloudConfig, AwsParts> = {
   type: "aws",
   schema: awsCloudSchema,
-  serves: { commands: false, desired: false },
+  serves: { commands: true, desired: true },
   async build(cloud, ctx) {
     const { awsCloud } = await import("./mod.ts");
     const provisioning = cloud.provisioning.enabled ? cloud.provisioning : undefined;
@@ -30,6 +34,8 @@ export const awsConnector: CloudConnector<AwsCloudConfig, AwsParts> = {
         claimCert: await readPem(provisioning?.claimCertFile),
         claimKey: await readPem(provisioning?.claimKeyFile),
       },
+      handlers: ctx.handlers,
+      support: ctx.support,
     });
     const { link, encoder, children, identity, shadows, gate } = built;
     return { link, encoder, children, parts: { identity, shadows, gate } };

@@ -8,11 +8,14 @@
  * ├── connection     MQTT over mTLS (8883, or 443 with ALPN x-amzn-mqtt-ca); client id =
  * │                  thing name; persistent session; identity from AwsIdentity.login()
  * ├── provisioning   (when enabled) claim certificate → create-from-csr → RegisterThing → store
- * ├── shadow:<name>  one per configured shadow ("classic" = the unnamed one)
+ * ├── shadow:<name>  one per configured shadow ("classic" = the unnamed one; its keys
+ * │                  without a handler of their own go to agent.onDesired)
+ * ├── commands       (with commands = true) agent.onCommand on <prefix>/<thing>/commands/+/+
+ * ├── support        (with support = true) the support modules' <prefix>/<thing>/support/…
  * └── drain          (added by the agent) this cloud's outbox → $aws/rules/<ingestRule>
  * ```
  * rest_for_one: a new connection restarts whatever holds its subscriptions;
- * a crashed shadow restarts with the drain after it, which only resumes.
+ * a crashed shadow restarts with the children after it; the drain only resumes.
  *
  * @module
  */
@@ -28,6 +31,11 @@ import { fleetProvisioning } from "./provisioning.ts";
 import { shadowSync } from "./shadow.ts";
 import { ShadowReplica } from "./shadow_replica.ts";
 import { awsEncoder, AwsLink, TelemetryGate } from "./telemetry.ts";
+import { awsCommands } from "./commands.ts";
+import { awsSupport } from "./support.ts";
+import type { HandlerRegistry } from "../cloud/handlers.ts";
+import type { SupportChannel } from "../cloud/support.ts";
+import { getLogger } from "../runtime/logging.ts";
 
 export { openCertStore } from "./cert_store.ts";
 export { AwsIdentity } from "./identity.ts";
@@ -49,6 +57,8 @@ export { ProvisioningError } from "../../protocols/aws_csr.ts";
 export { ShadowError, type ShadowErrorCode, type ShadowState } from "../../protocols/aws_shadow.ts";
 export type { TelemetrySettings } from "../../protocols/aws_ingest.ts";
 
+const log = getLogger("aws");
+
 /** AWS IoT's ALPN protocol for MQTT with a client certificate on port 443. */
 export const AWS_MQTT_ALPN = "x-amzn-mqtt-ca";
 
@@ -66,6 +76,10 @@ export interface AwsCloudOptions {
   db?: DatabaseSync;
   /** PEM contents of `caFile`, `certFile`, `keyFile` and the claim certificate and key. */
   pems: { ca?: string; cert?: string; key?: string; claimCert?: string; claimKey?: string };
+  /** The agent's `onDesired` and `onCommand` handlers; none: nobody's. */
+  handlers?: HandlerRegistry;
+  /** The support modules' side (used with `support = true`). */
+  support?: SupportChannel;
 }
 
 /** What an embedding app reaches of a running AWS cloud. */
@@ -164,6 +178,8 @@ export async function awsCloud(options: AwsCloudOptions): Promise<AwsCloud> {
     ));
   }
 
+  const thingName = () => identity.ready().then((i) => i.clientId);
+  const { handlers } = options;
   const shadows = new Map<string, ShadowReplica>();
   for (const shadow of config.shadows) {
     const replica = new ShadowReplica(name, shadow, options.db);
@@ -174,16 +190,59 @@ export async function awsCloud(options: AwsCloudOptions): Promise<AwsCloud> {
         cloud: name,
         link,
         replica,
-        thingName: () => identity.ready().then((i) => i.clientId),
+        thingName,
         requestTimeoutMs: config.shadowTimeoutSec * 1000,
       }),
       { input: { requestTimeoutMs: config.shadowTimeoutSec * 1000, retryMs: 5000 } },
     ));
   }
+  if (handlers) {
+    shadows.get("classic")?.handleOtherKeys((desired, version) =>
+      handlers.applyDesired(desired, version)
+    );
+  }
+  if (config.commands && handlers) {
+    children.push(child(
+      "commands",
+      awsCommands({ cloud: name, link, handlers, prefix: config.topicPrefix, thingName }),
+    ));
+  }
+  if (config.support && options.support) {
+    children.push(child(
+      "support",
+      awsSupport({
+        cloud: name,
+        link,
+        channel: options.support,
+        prefix: config.topicPrefix,
+        thingName,
+      }),
+    ));
+  }
+  if (handlers) warnUnserved(name, config, handlers);
   const gate = new TelemetryGate(name);
   gate.follow(shadows.get(config.telemetryShadow)!);
   const encoder = awsEncoder(name, { rule: config.ingestRule, envelope: config.envelope, gate });
   return { link, encoder, children, identity, shadows, gate };
+}
+
+/**
+ * The agent warns about handlers no AWS cloud can serve; these are the ones
+ * this table's settings leave out, named with the key that would let them in.
+ */
+function warnUnserved(name: string, config: AwsCloudConfig, handlers: HandlerRegistry): void {
+  if (handlers.commands.size > 0 && !config.commands) {
+    log.warning(
+      "Cloud {cloud} (aws): onCommand handlers ({names}) are not reached from it: set commands = true and allow its command topics in the IoT policy (docs/aws.md)",
+      { cloud: name, names: [...handlers.commands.keys()].join(", ") },
+    );
+  }
+  if (handlers.desired.size > 0 && !config.shadows.includes("classic")) {
+    log.warning(
+      'Cloud {cloud} (aws): onDesired handlers are not reached from it: they serve the classic shadow, and shadows lacks "classic"',
+      { cloud: name },
+    );
+  }
 }
 
 /**

@@ -13,7 +13,13 @@
  *   (openssl), `RegisterThing` names the thing after its `SerialNumber`
  *   parameter; both can be told to reject, and create-from-csr to wait.
  *
- * It follows AWS's documented behaviour, not Outpost's code.
+ * - an application in the account: any MQTT client may use topics of its
+ *   own (AWS IoT Core routes them like any broker); `listen`, `publish` and
+ *   `command` play one on Outpost's command and support topics
+ *   (PROTOCOLS.md §0, docs/support.md), and record what it hears.
+ *
+ * It follows AWS's documented behaviour, not Outpost's code. The broker has
+ * no ACL: every topic is allowed, as with an IoT policy of `iot:*` on `*`.
  */
 import mqtt, { type MqttClient } from "mqtt";
 import { type MosquittoBroker, startMosquitto } from "./brokers.ts";
@@ -33,6 +39,18 @@ export interface EmulatedShadow {
 export interface IngestMessage {
   topic: string;
   body: Record<string, unknown>;
+}
+
+/** A message an application in the cloud heard on a topic it listens to. */
+export interface AppMessage {
+  topic: string;
+  text: string;
+}
+
+/** A command's answer: `{status, body}` (PROTOCOLS.md §0). */
+export interface CommandResponse {
+  status: number;
+  body: unknown;
 }
 
 /** A rejection the provisioning responder sends instead of accepting. */
@@ -66,6 +84,22 @@ export interface AwsEmulator {
   holdProvisioning(): () => void;
   /** Resolves once `check()` holds, polling on every message; rejects at the deadline. */
   until(what: string, check: () => boolean, timeoutMs?: number): Promise<void>;
+  /** What the application heard on the filters it listens to, in order. */
+  readonly messages: AppMessage[];
+  /** Makes the application listen to `filter` (QoS 1) from now on. */
+  listen(filter: string): Promise<void>;
+  /** Publishes as the application (QoS 1, not retained). */
+  publish(topic: string, payload: string): Promise<void>;
+  /**
+   * Sends command `name` to `thing` on `<prefix>/<thing>/commands/<name>/<requestId>`
+   * and resolves with the answer on `…/responses/<name>/<requestId>`.
+   */
+  command(
+    thing: string,
+    name: string,
+    payload: string,
+    options?: { requestId?: string; prefix?: string },
+  ): Promise<CommandResponse>;
   /** Stops mosquitto and starts it again on the same port. */
   restartBroker(): Promise<void>;
   stop(): Promise<void>;
@@ -93,6 +127,8 @@ export async function startAwsEmulator(): Promise<AwsEmulator> {
   const rejections: Partial<Record<"csr" | "register", ProvisioningRejection>> = {};
   const condition = new Condition();
   let conflict = false;
+  const messages: AppMessage[] = [];
+  const appFilters: string[] = [];
 
   const client: MqttClient = await mqtt.connectAsync(broker.url, {
     clientId: "aws-emulator",
@@ -116,7 +152,10 @@ export async function startAwsEmulator(): Promise<AwsEmulator> {
     "$aws/provisioning-templates/+/provision/json",
   ];
   await client.subscribeAsync(filters, { qos: 1 });
-  client.on("connect", () => void client.subscribeAsync(filters, { qos: 1 }).catch(() => {}));
+  client.on(
+    "connect",
+    () => void client.subscribeAsync([...filters, ...appFilters], { qos: 1 }).catch(() => {}),
+  );
   client.on("message", (topic, payload) => {
     void handle(topic, new TextDecoder().decode(payload)).finally(() => {
       condition.changed();
@@ -128,6 +167,10 @@ export async function startAwsEmulator(): Promise<AwsEmulator> {
   const now = () => Math.floor(Date.now() / 1000);
 
   async function handle(topic: string, text: string): Promise<void> {
+    if (!topic.startsWith("$aws/")) {
+      messages.push({ topic, text });
+      return;
+    }
     if (topic.startsWith("$aws/rules/")) {
       ingest.push({ topic, body: JSON.parse(text) });
       return;
@@ -331,6 +374,36 @@ export async function startAwsEmulator(): Promise<AwsEmulator> {
     async until(what, check, timeoutMs = 10_000) {
       // State also changes without a message (the agent's side): look now and then too.
       await condition.until(what, () => check() || undefined, { timeoutMs, pollMs: 20 });
+    },
+    messages,
+    async listen(filter) {
+      appFilters.push(filter);
+      await client.subscribeAsync(filter, { qos: 1 });
+    },
+    async publish(topic, payload) {
+      await client.publishAsync(topic, payload, { qos: 1 });
+    },
+    async command(thing, name, payload, options = {}) {
+      const prefix = options.prefix ?? "outpost";
+      const requestId = options.requestId ?? crypto.randomUUID();
+      const response = `${prefix}/${thing}/responses/${name}/${requestId}`;
+      await client.subscribeAsync(response, { qos: 1 });
+      try {
+        await client.publishAsync(`${prefix}/${thing}/commands/${name}/${requestId}`, payload, {
+          qos: 1,
+        });
+        const answer = await condition.until(
+          `the answer on ${response}`,
+          () => messages.find((m) => m.topic === response),
+          {
+            timeoutMs: 10_000,
+            context: () => `heard: ${messages.map((m) => m.topic).join(", ") || "nothing"}`,
+          },
+        );
+        return JSON.parse(answer.text);
+      } finally {
+        await client.unsubscribeAsync(response);
+      }
     },
     restartBroker: () => broker.restart(),
     async stop() {

@@ -70,8 +70,51 @@ Deno.test("the log names the desired key a handler refused and the one no handle
       ),
       lines.join("\n"),
     );
-    ok(lines.some((l) => l.includes("no handler for desired key colour")), lines.join("\n"));
+    ok(lines.some((l) => l.includes("no handler applied desired key colour")), lines.join("\n"));
   } finally {
     await resetLogging();
   }
+});
+
+Deno.test("keys without a handler of their own go to the other-keys handler as one document; what it returns is reported", async () => {
+  const { replica, calls } = syncedReplica();
+  const others: [Record<string, unknown>, number][] = [];
+  replica.handleOtherKeys((desired, version) => {
+    others.push([desired, version]);
+    return { mode: String(desired.mode).toUpperCase() };
+  });
+  const patch = await replica.apply({ fan: 2, mode: "eco", colour: "red" }, 4);
+  deepEqual(calls, [["fan", 2]], "a key with its own handler stays with it");
+  deepEqual(others, [[{ mode: "eco", colour: "red" }, 4]]);
+  deepEqual(patch, { fan: 2, mode: "ECO" }, "colour was not applied: not reported");
+  deepEqual(replica.reported, { fan: 2, mode: "ECO" });
+});
+
+Deno.test("an other-keys handler returning nothing applied every key as given; one that throws reports none", async () => {
+  const lines: string[] = [];
+  await configureLogging({ write: (line) => lines.push(line) });
+  try {
+    const { replica } = syncedReplica();
+    replica.handleOtherKeys((desired) => {
+      if ("broken" in desired) throw new Error("cannot apply broken");
+    });
+    deepEqual(await replica.apply({ mode: "eco", level: { a: 1 } }, 4), {
+      mode: "eco",
+      level: { a: 1 },
+    });
+    deepEqual(await replica.apply({ fan: 5, broken: true, mode: "off" }, 5), { fan: 5 });
+    deepEqual(replica.reported, { fan: 5, mode: "eco", level: { a: 1 } });
+    ok(
+      lines.some((l) => l.includes("refused broken, mode of version 5: cannot apply broken")),
+      lines.join("\n"),
+    );
+  } finally {
+    await resetLogging();
+  }
+});
+
+Deno.test("what the other-keys handler returns beyond the keys it was given is not reported", async () => {
+  const { replica } = syncedReplica();
+  replica.handleOtherKeys(() => ({ mode: "eco", event_publishing_enabled: false }));
+  deepEqual(await replica.apply({ mode: "eco" }, 4), { mode: "eco" });
 });
