@@ -12,6 +12,7 @@
  * cloud's `tunnels` supervisor. Supervised by: its cloud's `rest_for_one`
  * supervisor, after the connection and before the drain.
  */
+import { answerCommand, encodeAnswer } from "../../protocols/outpost_commands.ts";
 import { fromCallback } from "xstate";
 import { holdSubscriptions, type MqttLink } from "../mqtt/link.ts";
 import type { ActorTreeNode } from "../runtime/node.ts";
@@ -30,7 +31,6 @@ import {
   decodeDesired,
   encodePresence,
   encodeReported,
-  encodeResponse,
   type OutpostTopics,
   parseCommandTopic,
 } from "../../protocols/outpost_topics.ts";
@@ -195,34 +195,24 @@ class GenericSession {
     }
     this.#publish(
       topics.response(address.name, address.requestId),
-      encodeResponse(response.status, response.body),
+      encodeAnswer(response),
       false,
     );
   }
 
   async #answer(name: string, requestId: string, payload: Uint8Array): Promise<Response> {
-    let input: unknown;
-    try {
-      input = decodeCommandPayload(payload);
-    } catch (error) {
-      return { status: 400, body: { error: (error as Error).message } };
-    }
     if (name === "tunnel.open" && this.o.tunnels && !this.o.handlers.commands.has(name)) {
+      let input: unknown;
+      try {
+        input = decodeCommandPayload(payload);
+      } catch (error) {
+        return { status: 400, body: { error: (error as Error).message } };
+      }
       return await this.#openTunnel(input, this.o.tunnels);
     }
     const handler = this.o.handlers.commands.get(name) ?? this.#builtin(name);
-    if (!handler) return { status: 404, body: { error: `Unknown command "${name}"` } };
-    try {
-      return {
-        status: 200,
-        body: (await handler(input, { name, requestId, cloud: this.o.cloud })) ?? null,
-      };
-    } catch (error) {
-      return {
-        status: 500,
-        body: { error: error instanceof Error ? error.message : String(error) },
-      };
-    }
+    const context = { name, requestId, cloud: this.o.cloud };
+    return await answerCommand(name, payload, handler && ((input) => handler(input, context)));
   }
 
   #builtin(name: string): ((input: unknown) => unknown) | undefined {
