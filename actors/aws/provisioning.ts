@@ -24,6 +24,7 @@ import { fromPromise, setup } from "xstate";
 import { getLogger } from "../runtime/logging.ts";
 import { delay } from "../runtime/clock.ts";
 import type { ActorLogic } from "../runtime/spec.ts";
+import { backoffDelay, type RetryBackoff, withBackoffDefaults } from "../../machines/backoff.ts";
 import { connectSession, type MqttConnectOptions } from "../../protocols/mqtt_session.ts";
 import {
   decodeCreateFromCsrAccepted,
@@ -51,9 +52,16 @@ export interface ProvisioningOptions {
   parameters: Record<string, string>;
   /** How long each reply may take. Default 30 s. */
   replyTimeoutMs?: number;
-  /** Retry delays. Default 2 s doubling to 5 min. */
-  backoff?: { minMs: number; maxMs: number };
+  /** Retry delays. Default 2 s doubling to 5 min, no jitter. */
+  backoff?: Partial<RetryBackoff>;
 }
+
+/** Delays between provisioning rounds when the options name none. */
+const PROVISIONING_BACKOFF: Readonly<RetryBackoff> = {
+  minMs: 2000,
+  maxMs: 300_000,
+  jitter: 0,
+};
 
 const log = getLogger("aws");
 
@@ -123,7 +131,7 @@ export function fleetProvisioning(options: ProvisioningOptions): ActorLogic {
 async function provision(options: ProvisioningOptions, signal: AbortSignal): Promise<void> {
   const { cloud, identity, store } = options;
   if (await identity.load()) return;
-  const { minMs, maxMs } = options.backoff ?? { minMs: 2000, maxMs: 300_000 };
+  const backoff = withBackoffDefaults(PROVISIONING_BACKOFF, options.backoff);
   log.info("Cloud {cloud}: no device identity in {dir}; provisioning with template {template}", {
     cloud,
     dir: store.dir,
@@ -144,7 +152,7 @@ async function provision(options: ProvisioningOptions, signal: AbortSignal): Pro
     } catch (error) {
       if (signal.aborted) return;
       if (isFinal(error)) throw error;
-      const waitMs = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 20));
+      const waitMs = backoffDelay(backoff, attempt, Math.random());
       log.warn("Cloud {cloud}: provisioning attempt failed, retrying in {waitMs} ms: {error}", {
         cloud,
         waitMs,

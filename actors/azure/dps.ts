@@ -40,6 +40,7 @@ import {
   dpsRegistrationMachine,
   type DpsResult,
 } from "../../machines/azure_dps.ts";
+import { backoffDelay, type RetryBackoff } from "../../machines/backoff.ts";
 import type { AzureCredentials } from "./credentials.ts";
 
 /** What a registration needs. */
@@ -59,6 +60,9 @@ export interface DpsOptions {
   /** Wait before registering again after a registration failed for good. Default 300000 ms. */
   retryAfterFailureMs?: number;
 }
+
+/** Delays while DPS cannot be reached: 1 s doubling to 60 s, without jitter. */
+const UNREACHABLE_BACKOFF: Readonly<RetryBackoff> = { minMs: 1000, maxMs: 60_000, jitter: 0 };
 
 const log = getLogger("azure");
 
@@ -128,7 +132,7 @@ async function serve(options: DpsOptions, signal: AbortSignal): Promise<void> {
     } catch (error) {
       if (signal.aborted) return;
       unreachable += 1;
-      const waitMs = Math.min(60_000, 1000 * 2 ** (unreachable - 1));
+      const waitMs = backoffDelay(UNREACHABLE_BACKOFF, unreachable - 1, 0);
       log.warn("Cloud {cloud}: cannot reach DPS {host}: {error}; retrying in {ms} ms", {
         cloud,
         host: options.dpsHost,
