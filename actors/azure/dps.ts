@@ -16,10 +16,11 @@
  * Supervised by: `cloud:<name>` (rest_for_one), right after the connection,
  * so that it stops first and a connection waiting for credentials is released.
  */
-import { createActor, fromPromise, setup } from "xstate";
+import { createActor } from "xstate";
 import { getLogger } from "../runtime/logging.ts";
 import { delay } from "../runtime/clock.ts";
 import type { ActorLogic } from "../runtime/spec.ts";
+import { taskActor } from "../runtime/task_actor.ts";
 import {
   connectSession,
   type MqttConnectError,
@@ -66,33 +67,10 @@ const UNREACHABLE_BACKOFF: Readonly<RetryBackoff> = { minMs: 1000, maxMs: 60_000
 
 const log = getLogger("azure");
 
-/** The `provisioning` child: registers whenever the credentials ask for it. */
+/** The `provisioning` child: registers whenever the credentials ask for it, until `outpost.stop`. */
 export function dpsProvisioning(options: DpsOptions): ActorLogic {
-  let running: Promise<void> = Promise.resolve();
-  return setup({
-    actors: {
-      serve: fromPromise<void, void>(({ signal }) => {
-        running = serve(options, signal);
-        return running;
-      }),
-      settle: fromPromise<void, void>(() => running.catch(() => {})),
-    },
-    actions: {
-      stopped: () => options.credentials.provisioningStopped(),
-    },
-  }).createMachine({
-    id: "azureDpsActor",
-    initial: "serving",
-    on: { "outpost.stop": ".stopping" },
-    states: {
-      serving: { invoke: { src: "serve", onDone: "stopped" } },
-      stopping: {
-        entry: "stopped",
-        invoke: { src: "settle", onDone: "stopped" },
-        on: { "outpost.stop": {} },
-      },
-      stopped: { type: "final" },
-    },
+  return taskActor("azureDpsActor", (signal) => serve(options, signal), {
+    onStop: () => options.credentials.provisioningStopped(),
   });
 }
 
