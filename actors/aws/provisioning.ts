@@ -81,16 +81,22 @@ export function fleetProvisioning(options: ProvisioningOptions): ActorLogic {
     identity.provisioningStarted();
     try {
       await provision(options, signal);
+      return { failed: false };
     } catch (error) {
-      if (signal.aborted) return;
+      if (signal.aborted) return { failed: false };
       const failure = error instanceof Error ? error : new Error(String(error));
       log.error("Cloud {cloud}: fleet provisioning failed: {error}", {
         cloud: options.cloud,
         error: failure.message,
       });
       identity.failed(failure);
+      return { failed: true, error: failure.message };
     }
-  }, { untilStop: true, onStop: () => identity.provisioningStopped() });
+  }, {
+    untilStop: true,
+    failedWhen: (output) => (output as { failed: boolean }).failed,
+    onStop: () => identity.provisioningStopped(),
+  });
 }
 
 /** Provisions until it succeeds, AWS rejects (throws), or `signal` aborts. */

@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import type { MqttConnectionOptions } from "../mqtt/connection.ts";
+import type { RetryBackoff } from "../../machines/backoff.ts";
 import { readSecretFile } from "../store/secret_file.ts";
 import { flag, int, optionalText, text, validAt } from "./config_fields.ts";
 
@@ -63,15 +64,8 @@ export function tlsPairing<T extends z.ZodObject>(schema: T): T {
     }) as unknown as T;
 }
 
-/** Exponential backoff between connection attempts. */
-export interface ConnectionBackoff {
-  /** First delay. */
-  minMs: number;
-  /** Longest delay. */
-  maxMs: number;
-  /** Fraction (0..1) of a delay taken off at random. */
-  jitter: number;
-}
+/** Exponential backoff between connection attempts: the one backoff (machines/backoff.ts). */
+export type ConnectionBackoff = RetryBackoff;
 
 /** The MQTT connection keys every cloud type shares. */
 export interface MqttEndpointConfig {

@@ -11,6 +11,7 @@
  *
  * ```
  * running ──resolved──► done (final; with untilStop: waits for outpost.stop)
+ *    ├──resolved, failedWhen──► failed (with untilStop: waits for outpost.stop)
  *    ├──rejected──► error exit
  *    └──outpost.stop──► stopping ──job settled──► stopped (final)
  * ```
@@ -31,6 +32,12 @@ export interface TaskOptions {
    * Default false.
    */
   untilStop?: boolean;
+  /**
+   * With `untilStop`: a result this returns true for is a final failure the
+   * job has already reported (AWS refused provisioning); the actor waits in
+   * `failed` instead of `done`, so `outpost tree` shows it.
+   */
+  failedWhen?: (output: unknown) => boolean;
 }
 
 type TaskEvent =
@@ -96,16 +103,22 @@ export function taskActor<T>(
     states: {
       running: {
         on: {
-          "task.done": {
+          "task.done": [{
+            guard: ({ event }) =>
+              options.untilStop === true && !!options.failedWhen?.(event.output),
+            target: "failed",
+            actions: assign({ output: ({ event }) => event.output as T }),
+          }, {
             target: "done",
             actions: assign({ output: ({ event }) => event.output as T }),
-          },
+          }],
           "task.failed": {
             actions: { type: "fail", params: ({ event }) => ({ error: event.error }) },
           },
         },
       },
       done: options.untilStop ? {} : { type: "final" },
+      failed: {},
       stopping: {
         entry: [sendTo("run", { type: "abort" }), "stopped"],
         on: { "task.settled": "stopped", "outpost.stop": {} },

@@ -1,3 +1,4 @@
+import { until } from "../helpers/wait.ts";
 import { deepEqual, equal, match, ok, rejects, throws } from "node:assert/strict";
 import mqtt from "mqtt";
 import { createServer as createTlsServer } from "node:tls";
@@ -115,6 +116,12 @@ Deno.test("a rejected provisioning ends in a clear error with AWS's code and mes
       const provisioning = agent.tree().children.find((c) => c.id === "cloud:aws")!.children
         .find((c) => c.id === "provisioning")!;
       ok(provisioning, "the provisioning actor is in the tree");
+      await until(
+        "the tree shows provisioning failed",
+        () =>
+          agent.tree().children.find((c) => c.id === "cloud:aws")!.children
+            .find((c) => c.id === "provisioning")?.state === "failed",
+      );
       equal(emulator.registered.length, 0);
       const store = `${stateDir}/aws-aws`;
       await rejects(Deno.stat(`${store}/clientID.txt`), Deno.errors.NotFound);
