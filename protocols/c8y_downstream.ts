@@ -10,6 +10,7 @@ import { encodeLine, templateIdOf } from "./smartrest.ts";
 export const FRAGMENTS = {
   restart: "c8y_Restart",
   shell: "c8y_Command",
+  configuration: "c8y_Configuration",
   logfile: "c8y_LogfileRequest",
   remoteAccess: "c8y_RemoteAccessConnect",
 } as const;
@@ -24,7 +25,7 @@ export const FRAGMENTS = {
 export const OPERATION_TEMPLATES: Readonly<Record<string, string>> = Object.freeze({
   "510": FRAGMENTS.restart,
   "511": FRAGMENTS.shell,
-  "513": "c8y_Configuration",
+  "513": FRAGMENTS.configuration,
   "515": "c8y_Firmware",
   "516": "c8y_SoftwareList",
   "517": "c8y_MeasurementRequestOperation",
@@ -48,6 +49,7 @@ export const OPERATION_TEMPLATES: Readonly<Record<string, string>> = Object.free
 export type C8yOperation =
   | { kind: "restart"; serial: string }
   | { kind: "shell"; serial: string; command: string }
+  | { kind: "configuration"; serial: string; text: string }
   | {
     kind: "logfile";
     serial: string;
@@ -62,8 +64,7 @@ export type C8yOperation =
   | C8yOtherOperation;
 
 /**
- * An operation of a static template Outpost has no handler for (513
- * configuration, 515 firmware, 528 software update, …): its fields are not
+ * An operation of a static template Outpost has no handler for (515 firmware, 528 software update, …): its fields are not
  * read, but it is still an operation that must be answered under `fragment`.
  */
 export type C8yOtherOperation = {
@@ -142,6 +143,9 @@ export function parseDownstream(fields: readonly string[]): C8yOperation | C8yUn
         serial: line.required(1, "serial"),
         command: line.required(2, "command"),
       };
+    case "513":
+      // The text is whatever the operator typed; an empty one is still an answerable operation.
+      return { kind: "configuration", serial: line.required(1, "serial"), text: line.optional(2) };
     case "522":
       return {
         kind: "logfile",
@@ -214,6 +218,7 @@ export function parseServerError(
 const LAYOUTS: Record<string, string> = {
   "510": "510,<serial>",
   "511": "511,<serial>,<command>",
+  "513": "513,<serial>,<configuration>",
   "522": "522,<serial>,<log>,<from>,<to>,<search>,<maxLines>",
   "530": "530,<serial>,<host>,<port>,<connectionKey>",
   "da600": "da600,<serial>,<host>,<port>,<connectionKey>",

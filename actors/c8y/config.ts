@@ -5,6 +5,9 @@
 import { z } from "zod";
 import { flag, int, needsAll, optionalText, text, validAt } from "../cloud/config_fields.ts";
 import { mqttConnectionFields, type MqttEndpointConfig, tlsPairing } from "../cloud/mqtt_config.ts";
+import { isFragmentName } from "../../protocols/c8y_json.ts";
+import { OPERATION_TEMPLATES } from "../../protocols/c8y_messages.ts";
+import { SUPPORT_FRAGMENT } from "../../protocols/c8y_support.ts";
 
 // Cumulocity: the client id is d:<serial>, so a serial must not hold ":"; "/",
 // "+" and "#" would break topics and X-IDs built from it.
@@ -21,6 +24,36 @@ function isRemoteAccessBase(value: string): boolean {
       url.username === "" && url.password === "" && !url.search && !url.hash;
   } catch {
     return false;
+  }
+}
+
+// A fragment a static template delivers on s/ds is the session's own; the
+// support fragment is the support channel's.
+const TAKEN_FRAGMENTS = new Set([...Object.values(OPERATION_TEMPLATES), SUPPORT_FRAGMENT]);
+const FRAGMENT_EXPECTED =
+  "an operation fragment: a letter, then letters, digits or _ (at most 128), not an operation property";
+const COMMAND_EXPECTED = "a command name of 1 to 64 characters from A-Z a-z 0-9 . _ -";
+
+// `operations.commands`: fragment → command name, both checked key by key.
+function commandTable(table: Record<string, string>, ctx: z.RefinementCtx) {
+  for (const [fragment, command] of Object.entries(table)) {
+    if (!isFragmentName(fragment)) {
+      ctx.addIssue({
+        code: "custom",
+        path: [fragment],
+        message: FRAGMENT_EXPECTED,
+        params: { found: `key ${JSON.stringify(fragment)}` },
+      });
+    } else if (TAKEN_FRAGMENTS.has(fragment)) {
+      ctx.addIssue({
+        code: "custom",
+        path: [fragment],
+        message: `a fragment other than ${fragment}, which the agent answers itself`,
+        params: { found: `key ${JSON.stringify(fragment)}` },
+      });
+    } else if (!/^[A-Za-z0-9._-]{1,64}$/.test(command)) {
+      ctx.addIssue({ code: "custom", path: [fragment], message: COMMAND_EXPECTED });
+    }
   }
 }
 
@@ -80,6 +113,13 @@ export const c8yCloudSchema = tlsPairing(
         [],
       ),
       timeoutSec: z.number().positive().describe("a number of seconds > 0").default(60),
+    }).prefault({}),
+    operations: z.strictObject({
+      commands: z.record(z.string(), text(COMMAND_EXPECTED))
+        .describe("a table of operation fragments and command names")
+        .superRefine(commandTable)
+        .default({}),
+      support: flag().default(false),
     }).prefault({}),
   }).superRefine(
     needsAll(["tenant", "user"], {
@@ -177,6 +217,17 @@ export interface C8yCloudConfig extends MqttEndpointConfig {
   restart: C8yRestart;
   /** The `511` shell operation. */
   shell: C8yShell;
+  /**
+   * `[clouds.<name>.operations]`: what JSON operations (`devicecontrol/notifications`)
+   * reach besides the built-in ones (docs/c8y.md). Written out here rather than
+   * named, so the agent's public list of configuration types need not change.
+   */
+  operations: {
+    /** Operation fragment → the `agent.onCommand` name whose handler answers it (`506`/`505`). */
+    commands: Record<string, string>;
+    /** Carry the support modules' remote side: `outpost_Support` operations and events. */
+    support: boolean;
+  };
 }
 
 /** A `[clouds.<name>] type = "c8y"` table as validated, before the agent's defaults. */

@@ -10,7 +10,8 @@ import { type C8yCloudConfig, c8yCloudSchema, type C8yTable } from "./config.ts"
 export const c8yConnector: CloudConnector<C8yCloudConfig, Record<never, never>, C8yTable> = {
   type: "c8y",
   schema: c8yCloudSchema,
-  serves: { commands: false, desired: false },
+  // Commands as custom operations, desired state as c8y_Configuration (docs/c8y.md).
+  serves: { commands: true, desired: true },
   // Cumulocity knows a device by its serial: the client id and the device's name follow it.
   resolve(cloud, agent) {
     const serial = cloud.serial ?? agent.deviceId;
@@ -32,6 +33,9 @@ export const c8yConnector: CloudConnector<C8yCloudConfig, Record<never, never>, 
       connection,
       credentialsFile: ctx.stateFile(`c8y-${ctx.name}.credentials.json`),
       tunnels: ctx.tunnels,
+      handlers: ctx.handlers,
+      configurationFile: ctx.stateFile(`c8y-${ctx.name}.configuration.json`),
+      support: ctx.support,
     });
     return { link: built.link, encoder: built.encoder, children: built.children, parts: {} };
   },

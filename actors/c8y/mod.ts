@@ -8,7 +8,8 @@
  * │                or a device certificate
  * ├── provisioning (bootstrap only) registration on s/ucr until 70,<tenant>,<user>,<password>
  * ├── token        (certificate only) JWT from s/uat, renewed at half-life
- * ├── session      100/110/114/117/150/500 on connect; s/ds, s/e (s/dc/<X-ID>) → operations
+ * ├── session      100/110/114/117/150/500 on connect; s/ds, s/e (s/dc/<X-ID>) → operations;
+ * │                devicecontrol/notifications → commands, support (JSON operations)
  * ├── tunnels      dynamic one_for_one, maxChildren = remoteAccess.maxTunnels: one
  * │                temporary proxy actor per 530
  * └── drain        (added by the agent) this cloud's outbox → s/us (200/201, 400, 30x)
@@ -25,6 +26,8 @@ import { MqttLink } from "../mqtt/link.ts";
 import { mqttConnection, type MqttConnectionOptions } from "../mqtt/connection.ts";
 import { tunnelsSupervisor } from "../tunnels/proxy_actor.ts";
 import type { TunnelHost } from "../cloud/connector.ts";
+import type { HandlerRegistry } from "../cloud/handlers.ts";
+import type { SupportChannel } from "../cloud/support.ts";
 import type { C8yCloudConfig } from "./config.ts";
 import type { CloudEncoder, EncodedRecord } from "../cloud/encoder.ts";
 import { packLines } from "../../protocols/smartrest.ts";
@@ -52,6 +55,12 @@ export interface C8yCloudOptions {
   credentialsFile: string;
   /** `[remoteAccess]`, the access check and where tunnels start. */
   tunnels: TunnelHost;
+  /** The embedding app's command and desired-state handlers. */
+  handlers: HandlerRegistry;
+  /** Where the version of the desired configuration is kept (`c8y_Configuration`). */
+  configurationFile: string;
+  /** The support modules (reached with `operations.support`). */
+  support?: SupportChannel;
 }
 
 /** A built Cumulocity cloud: its link, its record encoder and its supervision subtree. */
@@ -84,8 +93,9 @@ export function credentialsFile(stateDir: string, name: string): string {
  *
  * @example
  * ```ts
- * const cloud = await c8yCloud({ name: "c8y", config, connection, stateDir, outbox,
- *   remoteAccess, accessCheck: allowAll, startChild: system.startChild });
+ * const cloud = await c8yCloud({ name: "c8y", config, connection, tunnels, handlers,
+ *   credentialsFile: credentialsFile(stateDir, "c8y"),
+ *   configurationFile: `${stateDir}/c8y-c8y.configuration.json`, support: service.channel });
  * ```
  */
 export async function c8yCloud(options: C8yCloudOptions): Promise<C8yCloud> {
@@ -155,7 +165,18 @@ export async function c8yCloud(options: C8yCloudOptions): Promise<C8yCloud> {
     );
   }
   if (token) children.push(child("token", tokenRenewal(token)));
-  children.push(child("session", c8ySession({ cloud: name, link, config, remoteAccess })));
+  children.push(child(
+    "session",
+    c8ySession({
+      cloud: name,
+      link,
+      config,
+      remoteAccess,
+      handlers: options.handlers,
+      configurationFile: options.configurationFile,
+      support: options.support,
+    }),
+  ));
   if (remoteAccess) {
     children.push(tunnelsSupervisor(tunnels.remoteAccess.maxTunnels));
   }

@@ -10,6 +10,10 @@
  * queued only after every earlier operation of that fragment queued its own.
  * Different fragments do not wait for each other.
  *
+ * Operations that arrive with their id (JSON via MQTT) report by id instead:
+ * `504,<id>`, then `506,<id>[,…]` or `505,<id>,<reason>`. Those need no
+ * queue, since each line names its operation.
+ *
  * Every status line goes out through one {@link OrderedPublisher}: in the
  * order it was queued, without waiting for earlier PUBACKs, and again after
  * a reconnect when its PUBACK never came.
@@ -18,8 +22,11 @@ import type { MqttLink } from "../mqtt/link.ts";
 import {
   C8Y_TOPICS,
   operationExecuting,
+  operationExecutingById,
   operationFailed,
+  operationFailedById,
   operationSuccessful,
+  operationSuccessfulById,
 } from "../../protocols/c8y_messages.ts";
 import { SMARTREST_PAYLOAD_LIMIT, utf8Length } from "../../protocols/smartrest.ts";
 import { OrderedPublisher } from "./ordered_publisher.ts";
@@ -85,6 +92,30 @@ export class OperationQueue {
     });
   }
 
+  /**
+   * Queues `504,<id>` now and runs `work` once the platform has it, then
+   * queues `506,<id>[,…]` or `505,<id>,<reason>`. Resolves true once the
+   * outcome is acknowledged or given up, false when the 504 never got
+   * through (nothing ran; the operation is still PENDING).
+   */
+  submitById(id: string, work: OperationWork, options: SubmitOptions = {}): Promise<boolean> {
+    const topic = options.topic ?? C8Y_TOPICS.up;
+    return this.#out.publish(topic, operationExecutingById(id)).then(async (sent) => {
+      if (!sent) return false;
+      await this.#out.publish(topic, statusLineById(id, await settled(work)));
+      return true;
+    });
+  }
+
+  /**
+   * Queues a line that is no status (`113`) behind every line queued before
+   * it, so that an operation's outcome queued after it reaches the platform
+   * after it. Resolves true on its PUBACK, false when it was given up.
+   */
+  report(line: string, options: SubmitOptions = {}): Promise<boolean> {
+    return this.#out.publish(options.topic ?? C8Y_TOPICS.up, line);
+  }
+
   /** An operation that fails at once (unsupported, malformed): `501`, then `502,<reason>`, in order. */
   fail(fragment: string, reason: string, options: SubmitOptions = {}): Promise<void> {
     return this.submit(fragment, () => Promise.resolve({ ok: false, reason }), options);
@@ -109,11 +140,29 @@ function settled(work: OperationWork): Promise<OperationOutcome> {
  * cut so that the line fits one publish (16184 bytes).
  */
 export function statusLine(fragment: string, outcome: OperationOutcome): string {
-  if (!outcome.ok) return fitted((text) => operationFailed(fragment, text), outcome.reason);
+  return outcomeLine(outcome, {
+    failed: (reason) => operationFailed(fragment, reason),
+    successful: (...params) => operationSuccessful(fragment, ...params),
+  });
+}
+
+/** The 505/506 line of an outcome of operation `id`, cut to fit as {@link statusLine} does. */
+export function statusLineById(id: string, outcome: OperationOutcome): string {
+  return outcomeLine(outcome, {
+    failed: (reason) => operationFailedById(id, reason),
+    successful: (...params) => operationSuccessfulById(id, ...params),
+  });
+}
+
+function outcomeLine(
+  outcome: OperationOutcome,
+  build: { failed(reason: string): string; successful(...params: string[]): string },
+): string {
+  if (!outcome.ok) return fitted(build.failed, outcome.reason);
   const params = outcome.params ?? [];
-  if (params.length === 0) return operationSuccessful(fragment);
+  if (params.length === 0) return build.successful();
   const first = params.slice(0, -1);
-  return fitted((text) => operationSuccessful(fragment, ...first, text), params.at(-1)!);
+  return fitted((text) => build.successful(...first, text), params.at(-1)!);
 }
 
 const CUT = " …(truncated)";

@@ -58,6 +58,8 @@ export async function setup(
     stateDir?: string;
     /** Where the agent connects instead of the emulator: a proxy the test puts in front of it. */
     via?: (emulator: C8yEmulator) => string;
+    /** Called before the agent starts (to register `onCommand`/`onDesired` handlers). */
+    beforeStart?: (agent: Agent) => void;
   } = {},
 ): Promise<Setup> {
   const emulator = await startC8yEmulator({
@@ -71,6 +73,7 @@ export async function setup(
     env: {},
   });
   const agent = createAgent(config, { control: false, ...options.agent });
+  options.beforeStart?.(agent);
   await agent.start();
   return {
     emulator,

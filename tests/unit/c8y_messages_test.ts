@@ -80,12 +80,17 @@ Deno.test("the topics and fragments are Cumulocity's", () => {
       bootstrapDown: "s/dcr",
       tokenRequest: "s/uat",
       tokenResponse: "s/dat",
+      operations: "devicecontrol/notifications",
+      jsonErrors: "error",
+      createEvent: "event/events/create",
+      createTransientEvent: "t/event/events/create",
       legacy: "s/dc/remoteConnect",
     },
   );
   deepEqual(FRAGMENTS, {
     restart: "c8y_Restart",
     shell: "c8y_Command",
+    configuration: "c8y_Configuration",
     logfile: "c8y_LogfileRequest",
     remoteAccess: "c8y_RemoteAccessConnect",
   });
@@ -131,14 +136,19 @@ Deno.test("every static operation template of s/ds has the fragment its operatio
   }
 });
 
+Deno.test("a 513 carries its configuration text, empty when the platform sent none", () => {
+  const parse = (line: string) => parseDownstream(decodeLine(line));
+  deepEqual(parse(String.raw`513,DeviceSerial,"{\"a\": 1, \"b\": 2}"`), {
+    kind: "configuration",
+    serial: "DeviceSerial",
+    text: '{"a": 1, "b": 2}',
+  });
+  deepEqual(parse("513,dev-1"), { kind: "configuration", serial: "dev-1", text: "" });
+  throwsMessageError(() => parseDownstream(["513"]), "c8y_Configuration", /serial is missing/);
+});
+
 Deno.test("an operation of a template Outpost does not run is parsed as other, with its fragment", () => {
   const parse = (line: string) => parseDownstream(decodeLine(line));
-  deepEqual(parse('513,DeviceSerial,"val1=1\nval2=2"'), {
-    kind: "other",
-    serial: "DeviceSerial",
-    templateId: "513",
-    fragment: "c8y_Configuration",
-  });
   deepEqual(parse("528,dev-1,softwareA,1.0,url1,install,softwareB,2.0,url2,install"), {
     kind: "other",
     serial: "dev-1",

@@ -6,7 +6,12 @@
  */
 import { deepEqual, equal } from "node:assert/strict";
 import { MqttLink, type MqttSession } from "../../actors/mqtt/link.ts";
-import { type OperationOutcome, OperationQueue } from "../../actors/c8y/operations.ts";
+import {
+  type OperationOutcome,
+  OperationQueue,
+  statusLineById,
+} from "../../actors/c8y/operations.ts";
+import { utf8Length } from "../../protocols/smartrest.ts";
 import { OrderedPublisher } from "../../actors/c8y/ordered_publisher.ts";
 
 /** One publish the fake session received, with its PUBACK in the test's hands. */
@@ -188,4 +193,60 @@ Deno.test("closing drops what is queued, and an operation whose 501 never got ou
   await link.attach(session);
   await settle();
   deepEqual(session.sent, []);
+});
+
+Deno.test("an operation addressed by id runs after its 504's PUBACK and answers 506 or 505 by id, whatever the order", async () => {
+  const { link, session } = await connectedLink();
+  const queue = new OperationQueue(link, { cloud: "c8y" });
+  const first = manualWork();
+  const second = manualWork();
+  const reported = [queue.submitById("41", first.work), queue.submitById("42", second.work)];
+  await settle();
+  deepEqual(session.lines(), ["504,41", "504,42"]);
+  equal(first.started || second.started, false, "work waits for its 504's PUBACK");
+  session.ack("504,41", "504,42");
+  await settle();
+  // By id, a later operation may report first: its line names it.
+  second.finish({ ok: true, params: ['{"level":4}'] });
+  await settle();
+  first.finish({ ok: false, reason: "busy, try later" });
+  await settle();
+  deepEqual(session.lines().slice(2), ['506,42,"{\\"level\\":4}"', '505,41,"busy, try later"']);
+  session.ack('506,42,"{\\"level\\":4}"', '505,41,"busy, try later"');
+  deepEqual(await Promise.all(reported), [true, true]);
+  queue.close();
+});
+
+Deno.test("an operation by id whose 504 never got out runs nothing and says so", async () => {
+  const link = new MqttLink("c8y");
+  const queue = new OperationQueue(link, { cloud: "c8y" });
+  const work = manualWork();
+  const reported = queue.submitById("7", work.work);
+  queue.close();
+  equal(await reported, false);
+  equal(work.started, false);
+});
+
+Deno.test("a line queued with report goes out between the lines queued before and after it", async () => {
+  const { link, session } = await connectedLink();
+  const queue = new OperationQueue(link, { cloud: "c8y" });
+  void queue.submit("c8y_Configuration", () => {
+    void queue.report("113,{}");
+    return Promise.resolve({ ok: true });
+  });
+  await settle();
+  session.ack("501,c8y_Configuration");
+  await settle();
+  deepEqual(session.lines(), ["501,c8y_Configuration", "113,{}", "503,c8y_Configuration"]);
+  queue.close();
+});
+
+Deno.test("a 506 result or 505 reason too long for one publish is cut to fit, keeping the id", () => {
+  const long = statusLineById("4711", { ok: true, params: ["x".repeat(20_000)] });
+  equal(utf8Length(long) <= 16184, true);
+  equal(long.startsWith("506,4711,x"), true);
+  equal(long.endsWith(" …(truncated)"), true);
+  const reason = statusLineById("4711", { ok: false, reason: "é".repeat(10_000) });
+  equal(utf8Length(reason) <= 16184, true);
+  equal(reason.startsWith("505,4711,é"), true);
 });
