@@ -84,7 +84,6 @@ export async function buildCloud(
     deviceId: deps.config.agent.deviceId,
     stateFile: (file) => `${stateDir}/${file}`,
     db: deps.db,
-    outbox: deps.outbox,
     handlers: deps.handlers,
     tree: deps.tree,
     events: deps.reportEvent,

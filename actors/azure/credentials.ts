@@ -92,6 +92,7 @@ export function memoryCredentialStorage(): CredentialStorage {
 
 /** Options of {@link AzureCredentials}. */
 export interface AzureCredentialsOptions {
+  /** The configured cloud name, in log lines. */
   cloud: string;
   /** The registration id (the configured device id). */
   deviceId: string;
@@ -167,6 +168,7 @@ export class AzureCredentials {
   #failure: Error | undefined;
   #failureListeners = new Set<(error: Error) => void>();
   #tokenExpiryMs: number | undefined;
+  /** The wall clock used for SAS expiries (`options.now`, default `Date.now`). */
   readonly now: () => number;
 
   /** Credentials from `options`; call {@link load} before the first login. */

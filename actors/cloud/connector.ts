@@ -11,6 +11,9 @@
  * └── drain        the agent adds it, always last
  * ```
  *
+ * The outbox is the agent's alone: records reach a cloud only through its
+ * `encoder` and the drain, so the context does not carry it.
+ *
  * The drain is last by construction: rest_for_one restarts the children
  * started after a crashed one, so a drain crash restarts the drain alone
  * and never touches a cloud's tunnels or sessions.
@@ -22,7 +25,6 @@ import type { DatabaseSync } from "node:sqlite";
 import type { MqttLink } from "../mqtt/link.ts";
 import type { ActorTreeNode } from "../runtime/node.ts";
 import type { Spec } from "../runtime/spec.ts";
-import type { Outbox } from "../telemetry/outbox.ts";
 import type { AccessCheck, RemoteAccessSection, TunnelObserver } from "../tunnels/types.ts";
 import type { CloudEncoder } from "./encoder.ts";
 import type { HandlerRegistry } from "./handlers.ts";
@@ -75,8 +77,6 @@ export interface CloudContext {
   stateFile(file: string): string;
   /** The state database (shadow state, credentials). */
   db: DatabaseSync;
-  /** The outbox; the agent's drain empties this cloud's queue. */
-  outbox: Outbox;
   /** The embedding app's command and desired-state handlers. */
   handlers: HandlerRegistry;
   /** The live supervision tree. */

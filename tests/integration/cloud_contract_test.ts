@@ -47,7 +47,6 @@ async function withState(fn: (dir: string, outbox: Outbox, ctx: CloudContext) =>
     deviceId: "dev-1",
     stateFile: (file) => `${dir}/${file}`,
     db,
-    outbox,
     handlers: new HandlerRegistry(),
     tree: () => ({ id: "agent", path: "agent", kind: "supervisor", status: "running" }) as never,
     events: () => Promise.resolve(),

@@ -8,7 +8,7 @@ import { untilChanged } from "../helpers/wait.ts";
 import { equal, match, ok, rejects } from "node:assert/strict";
 import { Aedes } from "aedes";
 import { createServer, type Server, type Socket } from "node:net";
-import { child, createSystem, supervisor, type SystemEvent } from "../../mod.ts";
+import { child, createSystem, supervisor, type SystemEvent } from "../../actors/runtime/mod.ts";
 import { MqttLink, NotConnectedError } from "../../actors/mqtt/link.ts";
 import { mqttConnection, type MqttConnectionOptions } from "../../actors/mqtt/connection.ts";
 import { configureLogging, resetLogging } from "../../actors/runtime/logging.ts";
