@@ -153,16 +153,6 @@ export async function roundTrip(port: number, text: string): Promise<string> {
   }
 }
 
-/** Resolves once `check()` holds, looking every 10 ms; rejects at the deadline. */
-export async function until(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`Waited ${timeoutMs} ms for ${what}`);
-    // A polling interval, not a settle delay: the loop ends on the condition or the deadline.
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 /** The tunnel actors under the cloud's `tunnels` supervisor. */
 export function tunnels(agent: Agent) {
   const cloud = agent.tree().children?.find((c) => c.id === "cloud:c8y");

@@ -4,7 +4,7 @@ import { parseConfig } from "../../actors/agent/config.ts";
 import { type AzureEmulator, startAzureEmulator } from "../helpers/azure_emulator.ts";
 import { type TestPki, testPki } from "../helpers/tls.ts";
 import { LocalApiClient } from "../../actors/local_api/client.ts";
-import { until } from "../helpers/c8y_agent.ts";
+import { until } from "../helpers/wait.ts";
 import { freePort } from "../helpers/brokers.ts";
 import { fileCredentialStorage } from "../../actors/azure/credentials.ts";
 import { deriveDeviceKey } from "../../protocols/azure_sas.ts";

@@ -9,7 +9,7 @@ import { AzureDevice } from "../../actors/facades/azure_device.ts";
 import type { ChatMessage, SessionData } from "../../actors/support/agent_modules.ts";
 import { startAzureEmulator } from "../helpers/azure_emulator.ts";
 import { azureSupportSetup, DEVICE } from "../helpers/azure_support.ts";
-import { until } from "../helpers/c8y_agent.ts";
+import { until } from "../helpers/wait.ts";
 import { testPki } from "../helpers/tls.ts";
 
 const CHAT = "25666256-4fcf-41c0-9971-7343680d96dc";

@@ -5,7 +5,7 @@ import { AzureDevice, type AzureDeviceOptions } from "../../actors/facades/azure
 import { type CachedCredentials, memoryCredentialStorage } from "../../actors/azure/credentials.ts";
 import { type AzureEmulator, startAzureEmulator } from "../helpers/azure_emulator.ts";
 import { testPki } from "../helpers/tls.ts";
-import { until } from "../helpers/c8y_agent.ts";
+import { until } from "../helpers/wait.ts";
 import { freePort } from "../helpers/brokers.ts";
 import { azureCloud } from "../../actors/azure/mod.ts";
 import { createSystem } from "../../actors/runtime/system.ts";

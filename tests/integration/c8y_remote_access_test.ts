@@ -8,7 +8,8 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { makeJwt, startC8yEmulator } from "../helpers/c8y_emulator.ts";
 import { startEchoServer, startRemoteAccessServer } from "../helpers/remote_access_server.ts";
-import { roundTrip, tunnelCount, tunnelSetup, tunnelStates, until } from "../helpers/c8y_agent.ts";
+import { roundTrip, tunnelCount, tunnelSetup, tunnelStates } from "../helpers/c8y_agent.ts";
+import { until } from "../helpers/wait.ts";
 import { freePort } from "../helpers/brokers.ts";
 import { type PubackGate, startPubackGate } from "../helpers/c8y_puback_gate.ts";
 import { testPki } from "../helpers/tls.ts";

@@ -6,7 +6,8 @@
  * docs/support.md "On Cumulocity".
  */
 import { deepEqual, equal, match } from "node:assert/strict";
-import { announced, setup, tunnelSetup, until } from "../helpers/c8y_agent.ts";
+import { announced, setup, tunnelSetup } from "../helpers/c8y_agent.ts";
+import { until } from "../helpers/wait.ts";
 import type { JsonEvent } from "../helpers/c8y_emulator.ts";
 import { startSupportBridge } from "../helpers/support_local_bridge.ts";
 import { AgentConnection } from "../../actors/support/agent_connection.ts";

@@ -6,7 +6,7 @@
  */
 import { deepEqual, equal, match, rejects } from "node:assert/strict";
 import { P, supportSetup } from "../helpers/support_agent.ts";
-import { until } from "../helpers/c8y_agent.ts";
+import { until } from "../helpers/wait.ts";
 import type { SessionData } from "../../actors/support/agent_modules.ts";
 import type { InstantSupportError } from "../../protocols/support_api.ts";
 

@@ -4,7 +4,7 @@ import { type AnyActorLogic, createActor } from "xstate";
 import { MqttLink, type MqttSession } from "../../actors/mqtt/link.ts";
 import { azureCommands } from "../../actors/azure/commands.ts";
 import { AzureTwin } from "../../actors/azure/twin.ts";
-import { until } from "../helpers/c8y_agent.ts";
+import { until } from "../helpers/wait.ts";
 
 /** A link whose broker answers twin requests at once: GET → 200 (empty twin), PATCH → 204. */
 function fakeLink() {
