@@ -1,7 +1,8 @@
 import { equal, ok } from "node:assert/strict";
 import fc from "fast-check";
 import { type AnyActorLogic, createActor } from "xstate";
-import { MqttLink, type MqttSession } from "../../actors/mqtt/link.ts";
+import { MqttLink } from "../../actors/mqtt/link.ts";
+import { RecordingSession } from "../helpers/fake_session.ts";
 import { azureCommands } from "../../actors/azure/commands.ts";
 import { AzureTwin } from "../../actors/azure/twin.ts";
 import { until } from "../helpers/wait.ts";
@@ -12,20 +13,18 @@ function fakeLink() {
   const link = new MqttLink("t");
   const answer = (topic: string, payload: string) =>
     queueMicrotask(() => link.deliver({ topic, payload: bytes(payload), retain: false }));
-  const session: MqttSession = {
-    publish: (topic, payload) => {
-      published.push({ topic, payload: String(payload) });
+  const session = new RecordingSession({
+    autoAck: true,
+    onPublish: ({ topic, payload }) => {
+      published.push({ topic, payload });
       const rid = /\?\$rid=(.+)$/.exec(topic)?.[1];
       if (topic.startsWith("$iothub/twin/GET/")) {
         answer(`$iothub/twin/res/200/?$rid=${rid}`, '{"desired":{"$version":1},"reported":{}}');
       } else if (topic.startsWith("$iothub/twin/PATCH/properties/reported/")) {
         answer(`$iothub/twin/res/204/?$rid=${rid}&$version=2`, "");
       }
-      return Promise.resolve();
     },
-    subscribe: () => Promise.resolve(),
-    unsubscribe: () => Promise.resolve(),
-  };
+  });
   return { link, session, published };
 }
 

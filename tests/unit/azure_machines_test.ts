@@ -2,7 +2,8 @@ import { deepEqual, equal } from "node:assert/strict";
 import { type AnyActorLogic, createActor, SimulatedClock } from "xstate";
 import { dpsRegistrationMachine, type DpsResult } from "../../machines/azure_dps.ts";
 import type { DpsOutcome } from "../../protocols/azure_dps.ts";
-import { MqttLink, type MqttSession } from "../../actors/mqtt/link.ts";
+import { MqttLink } from "../../actors/mqtt/link.ts";
+import { RecordingSession } from "../helpers/fake_session.ts";
 import { AzureCredentials, memoryCredentialStorage } from "../../actors/azure/credentials.ts";
 import { renewalDelayMs, sasRenewal } from "../../actors/azure/token.ts";
 import { parseSasToken } from "../../protocols/azure_sas.ts";
@@ -116,11 +117,7 @@ Deno.test("the SAS token is renewed by reconnecting at 80 % of its life, never b
     }) as AnyActorLogic,
   );
   actor.start();
-  const session: MqttSession = {
-    publish: () => Promise.resolve(),
-    subscribe: () => Promise.resolve(),
-    unsubscribe: () => Promise.resolve(),
-  };
+  const session = new RecordingSession({ autoAck: true });
   await link.attach(session);
   clock.increment(renewalDelayMs(0, 3_600_000) - 1);
   equal(reconnects, 0);

@@ -5,7 +5,8 @@
  * PUBACK, with no broker and no clock.
  */
 import { deepEqual, equal } from "node:assert/strict";
-import { MqttLink, type MqttSession } from "../../actors/mqtt/link.ts";
+import { MqttLink } from "../../actors/mqtt/link.ts";
+import { RecordingSession } from "../helpers/fake_session.ts";
 import {
   type OperationOutcome,
   OperationQueue,
@@ -13,47 +14,6 @@ import {
 } from "../../actors/c8y/operations.ts";
 import { utf8Length } from "../../protocols/smartrest.ts";
 import { OrderedPublisher } from "../../actors/c8y/ordered_publisher.ts";
-
-/** One publish the fake session received, with its PUBACK in the test's hands. */
-interface Sent {
-  topic: string;
-  line: string;
-  ack(): void;
-  drop(error: Error): void;
-}
-
-/** A session that records publishes and settles none of them by itself. */
-class RecordingSession implements MqttSession {
-  readonly sent: Sent[] = [];
-  #acked = new Set<Sent>();
-
-  publish(topic: string, payload: string | Uint8Array): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const line = typeof payload === "string" ? payload : new TextDecoder().decode(payload);
-      this.sent.push({ topic, line, ack: resolve, drop: reject });
-    });
-  }
-  subscribe(): Promise<void> {
-    return Promise.resolve();
-  }
-  unsubscribe(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  lines(): string[] {
-    return this.sent.map((s) => s.line);
-  }
-
-  /** Acknowledges the publishes of these lines (each once, oldest first). */
-  ack(...lines: string[]): void {
-    for (const line of lines) {
-      const sent = this.sent.find((s) => s.line === line && !this.#acked.has(s));
-      if (!sent) throw new Error(`${line} was not published (or was acknowledged already)`);
-      this.#acked.add(sent);
-      sent.ack();
-    }
-  }
-}
 
 /** Work whose outcome the test gives by hand, and that says when it started. */
 function manualWork() {
@@ -150,7 +110,7 @@ Deno.test("a child device's operation is answered on s/us/<child>, in its own or
   await settle();
   session.ack("501,c8y_Restart");
   await settle();
-  deepEqual(session.sent.map((s) => [s.topic, s.line]), [
+  deepEqual(session.sent.map((s) => [s.topic, s.payload]), [
     ["s/us/child-7", "501,c8y_Restart"],
     ["s/us/child-7", "502,c8y_Restart,no"],
   ]);
@@ -166,7 +126,7 @@ Deno.test("lines lost with the connection are published again in order, ahead of
   await settle();
   first.ack("501,a");
   // The connection drops: the session fails what is in flight, then the link goes down.
-  for (const sent of first.sent.slice(1)) sent.drop(new Error("the connection closed"));
+  first.drop(new Error("the connection closed"));
   link.detach();
   const later = out.publish("s/us", "502,b,x");
   await settle();
