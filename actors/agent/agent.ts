@@ -26,7 +26,8 @@ import { controlCommands, serveControl } from "./control.ts";
 import { type CommandHandler, type DesiredHandler, HandlerRegistry } from "../cloud/handlers.ts";
 import { TelemetryRouter } from "./telemetry_router.ts";
 import { agentTree } from "./tree.ts";
-import { LocalApi, type LocalApiModule } from "../local_api/mod.ts";
+// Types only: the local API (and node-forge with it) loads when [localApi] is enabled.
+import type { LocalApi, LocalApiModule } from "../local_api/mod.ts";
 import { type Config, parseConfig } from "./config.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 
@@ -278,7 +279,7 @@ async function startLocked(
   }
   const supportLocal = supportModule(support);
   const localApi = config.localApi.enabled
-    ? new LocalApi({
+    ? new (await import("../local_api/mod.ts")).LocalApi({
       settings: config.localApi,
       stateDir: config.agent.stateDir,
       db,

@@ -5,7 +5,15 @@
 import { z } from "zod";
 import { int, optionalText, text, validAt } from "../cloud/config_fields.ts";
 import { type ConnectionBackoff, mqttConnectionFields, tlsPairing } from "../cloud/mqtt_config.ts";
-import { UNREACHABLE_DEFAULTS } from "./credentials.ts";
+
+/**
+ * When a hub that does not answer sends the device back to DPS: 10 failed
+ * connects within 15 minutes. The window holds 10 attempts even at the
+ * connection's longest default backoff (60 s) plus a 10 s CONNACK timeout
+ * each, so a hub that stays away is always noticed, and the device still
+ * finds its new hub within the quarter hour.
+ */
+export const UNREACHABLE_DEFAULTS = { connects: 10, windowMs: 900_000 } as const;
 
 /**
  * When a hub that does not answer sends the cloud back to DPS:

@@ -13,6 +13,7 @@
  * deleted). Not an actor: the `provisioning` and `connection` children of
  * `cloud:<name>` share it.
  */
+import { UNREACHABLE_DEFAULTS } from "./config.ts";
 import { getLogger } from "../runtime/logging.ts";
 import { readSecretFile, writeSecretFile } from "../store/secret_file.ts";
 import { hubResourceUri, sasToken } from "../../protocols/azure_sas.ts";
@@ -125,15 +126,6 @@ export interface AzureCredentialsOptions {
 }
 
 const log = getLogger("azure");
-
-/**
- * When a hub that does not answer sends the device back to DPS: 10 failed
- * connects within 15 minutes. The window holds 10 attempts even at the
- * connection's longest default backoff (60 s) plus a 10 s CONNACK timeout
- * each, so a hub that stays away is always noticed, and the device still
- * finds its new hub within the quarter hour.
- */
-export const UNREACHABLE_DEFAULTS = { connects: 10, windowMs: 900_000 } as const;
 
 // CONNACK return codes (MQTT 3.1.1) and reason codes (MQTT 5) that refuse the login.
 const REFUSALS = new Set([4, 5, 134, 135]);
