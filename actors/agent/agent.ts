@@ -18,6 +18,9 @@ import { lockStateDir, type StateLock, surveyStateDir } from "../store/state_dir
 import { StoreHealth } from "../store/storage_fault.ts";
 import { storeMonitor } from "../store/store_monitor.ts";
 import { RepeatedErrors } from "../runtime/repeated_errors.ts";
+import { DropReporter } from "./drop_reporter.ts";
+import { reportLostDatabase } from "./lost_database.ts";
+import { localApiCommands } from "./local_api_commands.ts";
 import { Outbox } from "../telemetry/outbox.ts";
 import type { AccessCheck } from "../tunnels/types.ts";
 import { supportModule, SupportService, supportTree } from "../support/mod.ts";
@@ -347,31 +350,6 @@ function chainAccessChecks(device: AccessCheck, app: AccessCheck | undefined): A
   };
 }
 
-/** The operator's side of the local API's approval mode: `outpost clients|approve|reject`. */
-function localApiCommands(localApi: LocalApi | undefined) {
-  const live = () => {
-    if (!localApi) throw new Error("The local API is not enabled: set [localApi] enabled = true");
-    return localApi;
-  };
-  const clientId = (args: string[]) => {
-    if (args.length !== 1 || !/^[0-9a-f]{32}$/.test(args[0])) {
-      throw new Error(`Expected one client id of 32 hex characters, got ${JSON.stringify(args)}`);
-    }
-    return args[0];
-  };
-  return {
-    clients: () => live().clients(),
-    approve: async (args: string[]) => {
-      await live().approve(clientId(args));
-      return live().clients().find((c) => c.clientId === args[0]);
-    },
-    reject: async (args: string[]) => {
-      await live().reject(clientId(args));
-      return live().clients().find((c) => c.clientId === args[0]);
-    },
-  };
-}
-
 function statusOf(config: Config, running: Running): AgentStatus {
   return {
     version: VERSION,
@@ -410,35 +388,6 @@ async function closeRunning(running: Running): Promise<void> {
   }
 }
 
-/**
- * The database was missing or empty where earlier runs left state: SQLite
- * made a fresh one, and whatever the old one queued is gone. Said loudly,
- * in the log and as a `store.recreated` event to every cloud, since the
- * seq gap it leaves is a real loss.
- */
-function reportLostDatabase(
-  survey: ReturnType<typeof surveyStateDir>,
-  outbox: Outbox,
-): { text: string; data: Record<string, unknown> } | undefined {
-  if (survey.database === "present" || survey.otherState.length === 0) return undefined;
-  const recovery = outbox.seqRecovery;
-  const text = `The state database ${survey.databaseFile} was ${survey.database}; ` +
-    `a new one was created and any records the old one queued are lost` +
-    (recovery ? `; seqs continue from ${recovery.firstSeq} (${recovery.ceilingFile})` : "");
-  log.error("{text}. The state directory still holds: {files}", {
-    text,
-    files: survey.otherState.join(", "),
-  });
-  return {
-    text,
-    data: {
-      databaseFile: survey.databaseFile,
-      database: survey.database,
-      ...recovery ? { firstSeq: recovery.firstSeq } : {},
-    },
-  };
-}
-
 function firstConnect(link: CloudParts["link"]): Promise<void> {
   if (link.connected) return Promise.resolve();
   return new Promise((resolve) => {
@@ -448,51 +397,4 @@ function firstConnect(link: CloudParts["link"]): Promise<void> {
       resolve();
     });
   });
-}
-
-/**
- * Reports outbox drops as one event per cloud at most every `intervalMs`.
- * The report itself goes into the full outbox and drops one more record;
- * that drop is counted in the outbox's total but not reported again, or a
- * full offline outbox would fill up with reports of its own reports.
- */
-class DropReporter {
-  #pending = new Map<string, { dropped: number; total: number }>();
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #reporting = false;
-
-  constructor(
-    private readonly report: (cloud: string, dropped: number, total: number) => Promise<unknown>,
-    private readonly intervalMs = 1000,
-  ) {}
-
-  add(cloud: string, dropped: number, total: number): void {
-    if (this.#reporting) return;
-    const entry = this.#pending.get(cloud) ?? { dropped: 0, total };
-    entry.dropped += dropped;
-    entry.total = total;
-    this.#pending.set(cloud, entry);
-    this.#timer ??= setTimeout(() => this.#flush(), this.intervalMs);
-  }
-
-  close(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-  }
-
-  async #flush(): Promise<void> {
-    this.#timer = undefined;
-    const pending = [...this.#pending];
-    this.#pending.clear();
-    this.#reporting = true;
-    try {
-      await Promise.all(
-        pending.map(([cloud, { dropped, total }]) => this.report(cloud, dropped, total)),
-      );
-    } catch (error) {
-      log.error("Cannot report outbox drops: {error}", { error });
-    } finally {
-      this.#reporting = false;
-    }
-  }
 }

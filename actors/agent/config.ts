@@ -14,11 +14,10 @@ import type { CloudConfig, Config } from "./config_types.ts";
 import { c8yCloudSchema } from "../c8y/config.ts";
 import { awsCloudSchema } from "../aws/config.ts";
 import { azureCloudSchema } from "../azure/config.ts";
-import { cloudTableSchema, cloudTypes, connectorOf } from "../clouds.ts";
+import { cloudTableSchema, connectorOf } from "../clouds.ts";
 import { mqttCloudSchema } from "../generic/config.ts";
 import {
   distinctNames,
-  expectedInWords,
   flag,
   int,
   oneOf,
@@ -30,16 +29,9 @@ import {
 
 export { mqttConnectionFields } from "../cloud/mqtt_config.ts";
 import { parse as parseToml } from "smol-toml";
-import {
-  applyEnvOverrides,
-  childOf,
-  type ConfigIssue,
-  describeFound,
-  isTable,
-  schemaAt,
-  schemaCore,
-  unwrapSchema,
-} from "./config_env.ts";
+import { applyEnvOverrides, type ConfigIssue, isTable } from "./config_env.ts";
+
+import { toConfigIssues } from "./config_issues.ts";
 
 export type { ConfigIssue } from "./config_env.ts";
 
@@ -277,75 +269,6 @@ export type { CloudConfig, Config } from "./config_types.ts";
 const _schemaMatchesTypes: [z.output<ReturnType<typeof configSchema>>] extends [Config] ? true
   : false = true;
 
-type Path = readonly PropertyKey[];
-
-function childOfPath(value: unknown, path: Path): unknown {
-  return path.reduce<unknown>(childOf, value);
-}
-
-function descriptionOf(schema: z.ZodType | undefined): string | undefined {
-  for (let s = schema; s; s = unwrapSchema(s)) if (s.description) return s.description;
-  return undefined;
-}
-
-// `clouds.main.url`; a name that is not a bare TOML key is quoted: `clouds."a.b"`.
-function dotted(path: Path): string {
-  const bare = (key: string) => /^[\w-]+$/.test(key) ? key : JSON.stringify(key);
-  return path.map((key) => bare(String(key))).join(".");
-}
-
-type KeyOf = (path: Path) => string;
-
-function unknownKeyIssues(issue: z.core.$ZodIssueUnrecognizedKeys, raw: unknown, keyOf: KeyOf) {
-  const schema = schemaCore(
-    schemaAt(configFileSchema(), issue.path, raw) ?? z.never(),
-    childOfPath(raw, issue.path),
-  );
-  const known = schema instanceof z.ZodObject ? Object.keys(schema.shape).join(", ") : "";
-  return issue.keys.map((name) => ({
-    key: keyOf([...issue.path, name]),
-    expected: `no such key (known keys: ${known})`,
-    found: `key ${JSON.stringify(name)}`,
-  }));
-}
-
-function badNameIssue(issue: z.core.$ZodIssueInvalidKey, raw: unknown, keyOf: KeyOf) {
-  const schema = schemaCore(
-    schemaAt(configFileSchema(), issue.path.slice(0, -1), raw) ?? z.never(),
-  );
-  const keyType = schema instanceof z.ZodRecord ? (schema.keyType as z.ZodType) : undefined;
-  return {
-    key: keyOf(issue.path),
-    expected: keyType?.description ?? "a valid name",
-    found: `key ${JSON.stringify(String(issue.path.at(-1)))}`,
-  };
-}
-
-// The schema's own words first: zod's are about JavaScript, not the file.
-function expectedOf(issue: z.core.$ZodIssue, raw: unknown, value: unknown): string {
-  if (issue.code === "invalid_union") {
-    return `one of ${cloudTypes().map((t) => JSON.stringify(t)).join(", ")}`;
-  }
-  if (issue.code === "custom") return issue.message;
-  const schema = schemaAt(configFileSchema(), issue.path, raw);
-  const shape = schema && schemaCore(schema, value);
-  const table = shape instanceof z.ZodObject || shape instanceof z.ZodRecord;
-  return descriptionOf(schema) ?? (table ? "a table" : expectedInWords(issue));
-}
-
-function toConfigIssues(issue: z.core.$ZodIssue, raw: unknown, origins: Map<string, string>) {
-  const keyOf = (path: Path) =>
-    origins.get(JSON.stringify(path.map(String))) ?? (dotted(path) || "(top level)");
-  if (issue.code === "unrecognized_keys") return unknownKeyIssues(issue, raw, keyOf);
-  if (issue.code === "invalid_key") return [badNameIssue(issue, raw, keyOf)];
-  const value = childOfPath(raw, issue.path);
-  // A rule about more than the value at its path says itself what it found.
-  const found = issue.code === "custom" && typeof issue.params?.found === "string"
-    ? issue.params.found
-    : describeFound(value, issue.path);
-  return [{ key: keyOf(issue.path), expected: expectedOf(issue, raw, value), found }];
-}
-
 function sanitizedHostname(hostname?: string): string {
   if (hostname === undefined) {
     try {
@@ -412,9 +335,10 @@ export function resolveConfig(
   }
   const result = configSchema().safeParse(raw);
   // No push(...spread): one unknown-keys issue can hold more keys than a call takes arguments.
-  const all = result.success
-    ? issues
-    : issues.concat(result.error.issues.flatMap((i) => toConfigIssues(i, raw, origins)));
+  const fileSchema = configFileSchema();
+  const all = result.success ? issues : issues.concat(
+    result.error.issues.flatMap((i) => toConfigIssues(i, raw, origins, fileSchema)),
+  );
   if (all.length > 0 || !result.success) throw new ConfigError(source, all);
   return result.data;
 }
