@@ -69,14 +69,13 @@ function program(): Command {
       if (options.json) console.log(JSON.stringify(clients, null, 2));
       else console.log(formatClients(clients));
     });
-  const decisions = {
-    approve: "let a pending local API client have its certificate",
-    reject: "refuse a pending local API client",
-    revoke: "refuse an active local API client from now on and disconnect it",
-  };
-  for (const [command, description] of Object.entries(decisions)) {
+  for (const command of ["approve", "reject"] as const) {
     cli.command(`${command} <clientId>`)
-      .description(description)
+      .description(
+        command === "approve"
+          ? "let a pending local API client have its certificate"
+          : "refuse a pending local API client, or revoke an active one (its connection closes)",
+      )
       .option("-c, --config <file>", "configuration of the agent to ask (finds its control socket)")
       .option("-s, --socket <path>", "control socket of the agent to ask")
       .action(async (clientId, options) => {

@@ -2,6 +2,19 @@
  * Outpost: an IoT device agent framework for Deno. Every connection and
  * session is an XState v5 actor under an OTP-style supervisor.
  *
+ * This entry is the agent, its configuration and the cloud contract. Each
+ * area has an entry of its own (deno.json `exports`):
+ *
+ * | entry | what |
+ * |---|---|
+ * | `@outpost/outpost` | `createAgent`, configuration, handlers, `registerCloud` and the cloud contract |
+ * | `@outpost/outpost/runtime` | the supervised actor runtime alone (`createSystem`, `supervisor`, `child`, …) |
+ * | `@outpost/outpost/c8y` | Cumulocity: `DeviceProxy` (one tunnel, the seed's c8ydp), config types |
+ * | `@outpost/outpost/aws` | AWS IoT Core: `AwsDevice`, identity, shadows |
+ * | `@outpost/outpost/azure` | Azure IoT Hub / DPS / IoT Central: `AzureDevice` |
+ * | `@outpost/outpost/local-api` | apps on the device: `LocalApiClient`, `AgentConnection` |
+ * | `@outpost/outpost/testing` | the embedded broker and an outbox for an app's own tests |
+ *
  * @example The agent, embedded
  * ```ts
  * import { createAgent, parseConfig } from "./mod.ts";
@@ -13,103 +26,57 @@
  * await agent.stop();
  * ```
  *
- * @example The runtime alone
+ * @example A custom actor in the agent's tree
  * ```ts
- * import { child, createSystem, supervisor } from "./mod.ts";
+ * import { child, createAgent, parseConfig } from "./mod.ts";
  * import { fromPromise } from "xstate";
  *
- * const system = createSystem(supervisor("app", {}, [
- *   child("job", fromPromise(async () => "done"), { restart: "transient" }),
- * ]));
- * await system.start();
- * await system.stop();
- * ```
- * @example An Azure IoT Central device (the iotc client's shape)
- * ```ts
- * import { AzureDevice } from "./mod.ts";
- *
- * const device = new AzureDevice("dev-1", "0ne00000000", "groupKey", Deno.env.get("GROUP_KEY")!);
- * device.on("properties", (name, value) => true); // true acknowledges
- * device.on("command", (command) => command.ack({ done: true }));
- * await device.connect();
- * await device.sendTelemetry({ temperature: 21.5 });
+ * const agent = createAgent(parseConfig(undefined), {
+ *   actors: [child("job", fromPromise(async () => "done"), { restart: "transient" })],
+ * });
+ * await agent.start();
+ * await agent.stop();
  * ```
  * @module
  */
-export * from "./actors/runtime/mod.ts";
 export * from "./actors/agent/mod.ts";
-export * from "./actors/mqtt/mod.ts";
-export * from "./actors/telemetry/mod.ts";
-export * from "./actors/store/mod.ts";
-export * from "./actors/broker/mod.ts";
-export * from "./actors/tunnels/mod.ts";
 export {
-  AwsDevice,
-  type AwsDeviceOptions,
-  AwsIdentity,
-  type AwsParts,
-  CERT_STORE_FILES,
-  type CertStore,
-  type DeltaHandler,
-  type DeviceIdentity,
-  type DeviceIdentityToWrite,
-  type GateDrops,
-  openCertStore,
-  ProvisioningError,
-  type ReplicaListener,
-  ShadowError,
-  type ShadowErrorCode,
-  ShadowReplica,
-  type ShadowState,
-  TelemetryGate,
-  type TelemetrySettings,
-} from "./actors/aws/mod.ts";
-export * from "./actors/support/client.ts";
+  type InboundMessage,
+  type MessageHandler,
+  MqttLink,
+  type MqttSession,
+  type PublishOptions,
+} from "./actors/mqtt/link.ts";
 export {
-  LocalApiClient,
-  type LocalApiClientOptions,
-  LocalApiRequestError,
-  type MetricInfo,
-  type MetricValue,
-  type SensorInfo,
-} from "./actors/local_api/client.ts";
+  mqttConnection,
+  type MqttConnectionOptions,
+  type MqttLogin,
+} from "./actors/mqtt/connection.ts";
+export type { MqttConnectOptions } from "./protocols/mqtt_session.ts";
+export { mqttConnectionOptions } from "./actors/cloud/mqtt_config.ts";
 export {
-  type ClientState,
-  LocalApi,
-  type LocalApiClientRecord,
-  type LocalApiModule,
-  type LocalApiOptions,
-  type LocalApiOutput,
-  type LocalApiRequest,
-  type LocalApiSettings,
-  type PublishTelemetry,
-} from "./actors/local_api/mod.ts";
+  type ActorLogic,
+  child,
+  type ChildOptions,
+  type ChildSpec,
+  type Spec,
+  supervisor,
+  type SupervisorOptions,
+  type SupervisorSpec,
+} from "./actors/runtime/spec.ts";
+export { type ActorSystem, createSystem } from "./actors/runtime/system.ts";
+export type { ActorTreeNode } from "./actors/runtime/node.ts";
 export {
-  LocalApiErrorCode,
-  type MetricDefinition,
-  type MetricUpdate,
-  type ValueType,
-} from "./actors/local_api/public_types.ts";
-export {
-  type AzureConnectType,
-  AzureDevice,
-  type AzureDeviceLogger,
-  type AzureDeviceOptions,
-  type AzureLogLevel,
-  type CommandCallback,
-  type IoTCCommand,
-  IOTCConnectType,
-  IOTCLogLevel,
-  type PropertiesCallback,
-  type X509Key,
-} from "./actors/azure/device.ts";
-export {
-  type CachedCredentials,
-  type CredentialStorage,
-  fileCredentialStorage,
-  memoryCredentialStorage,
-} from "./actors/azure/credentials.ts";
-export type { AzureCommand } from "./actors/azure/commands.ts";
-export type { PropertyChange } from "./actors/azure/twin.ts";
-export type { DpsMachineInput } from "./machines/azure_dps.ts";
-export type { DesiredProperty } from "./protocols/azure_pnp.ts";
+  configureLogging,
+  type LogFormat,
+  type LoggingOptions,
+  type LogLevel,
+} from "./actors/runtime/logging.ts";
+export { StateDirLockedError } from "./actors/store/state_dir.ts";
+export type {
+  AccessCheck,
+  AccessDecision,
+  TunnelObserver,
+  TunnelRequest,
+  TunnelTarget,
+} from "./actors/tunnels/types.ts";

@@ -17,7 +17,7 @@
  * Run: deno task bench:azure (deno run --allow-all bench/azure_bench.ts)
  * AZURE_BENCH_COUNT sets the messages per run (default 2000).
  */
-import { AzureDevice } from "../actors/azure/device.ts";
+import { AzureDevice } from "../actors/facades/azure_device.ts";
 import { memoryCredentialStorage } from "../actors/azure/credentials.ts";
 import { startAzureEmulator } from "../tests/helpers/azure_emulator.ts";
 import { testPki } from "../tests/helpers/tls.ts";

@@ -4,7 +4,7 @@
  * error observer. Used by runtime_bench.ts.
  */
 import { type AnyActorRef, createActor, setup } from "xstate";
-import { child, createSystem, supervisor } from "../mod.ts";
+import { child, createSystem, supervisor } from "../actors/runtime/mod.ts";
 
 const SUPERVISOR_ID = "bench";
 const CRASHING_ID = "crashing";

@@ -11,7 +11,7 @@
  */
 import { type AnyActorRef, createActor, setup } from "xstate";
 import { bareRestartLatencies, supervisedRestartLatencies } from "./restart_latency.ts";
-import { child, createSystem, supervisor } from "../mod.ts";
+import { child, createSystem, supervisor } from "../actors/runtime/mod.ts";
 import {
   collectGarbage,
   formatNumber,

@@ -13,7 +13,7 @@
  * (deno run --allow-all --v8-flags=--expose-gc bench/tunnel_bench.ts)
  */
 import process from "node:process";
-import { DeviceProxy } from "../actors/tunnels/mod.ts";
+import { DeviceProxy } from "../actors/facades/device_proxy.ts";
 import { connectWebSocket, type WebSocketConnection } from "../protocols/websocket_client.ts";
 import { formatNumber, formatTable, heapUsedAfterGc, median, percentile } from "./measure.ts";
 import type { ResultRow } from "./measure.ts";

@@ -7,7 +7,13 @@
  * (connection settings: see examples/agent_connection.ts)
  */
 import { parseArgs } from "node:util";
-import { type Access, ACCESS_LEVELS, AgentConnection, type Feature, FEATURES } from "../mod.ts";
+import {
+  type Access,
+  ACCESS_LEVELS,
+  AgentConnection,
+  type Feature,
+  FEATURES,
+} from "../actors/facades/local_api.ts";
 import { connectionOptions, interrupted } from "./agent_connection.ts";
 
 const { values } = parseArgs({

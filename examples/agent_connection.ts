@@ -14,7 +14,7 @@
  *
  * Run: deno run -A examples/agent_connection.ts
  */
-import { AgentConnection, type AgentConnectionOptions } from "../mod.ts";
+import { AgentConnection, type AgentConnectionOptions } from "../actors/facades/local_api.ts";
 
 /** The connection settings from the environment. */
 export function connectionOptions(): AgentConnectionOptions {

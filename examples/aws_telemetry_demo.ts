@@ -20,7 +20,7 @@
  * AWS_COUNT (events to send, default 5).
  */
 import { parseArgs } from "node:util";
-import { AwsDevice } from "../mod.ts";
+import { AwsDevice } from "../actors/facades/aws.ts";
 
 const env = (name: string) => Deno.env.get(name);
 const { values } = parseArgs({

@@ -14,7 +14,7 @@
  *   ; optional: ModelId, DpsHost (host:port), CaFile, Iterations (then it
  *   disconnects), IntervalSec (default 3), StateDir
  */
-import { AzureDevice, type IoTCCommand, IOTCLogLevel } from "../mod.ts";
+import { AzureDevice, type IoTCCommand, IOTCLogLevel } from "../actors/facades/azure.ts";
 import { sampleSection, sendSampleTelemetry } from "./azure_samples_ini.ts";
 
 const config = await sampleSection("DEVICE_A");

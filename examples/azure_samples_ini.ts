@@ -4,7 +4,7 @@
  */
 
 /** The keys of one section, as written. */
-import type { AzureDevice } from "../mod.ts";
+import type { AzureDevice } from "../actors/facades/azure.ts";
 
 export type SampleSection = Record<string, string>;
 

@@ -14,7 +14,12 @@
  *   disconnects), IntervalSec (default 3), StateDir
  * An encrypted key (the seed's CertPassphrase) is not supported: decrypt it first.
  */
-import { AzureDevice, type IoTCCommand, IOTCConnectType, IOTCLogLevel } from "../mod.ts";
+import {
+  AzureDevice,
+  type IoTCCommand,
+  IOTCConnectType,
+  IOTCLogLevel,
+} from "../actors/facades/azure.ts";
 import { sampleSection, sendSampleTelemetry } from "./azure_samples_ini.ts";
 
 const config = await sampleSection("X509");

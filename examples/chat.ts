@@ -7,7 +7,7 @@
  * Run: deno run -A examples/chat.ts
  * (connection settings: see examples/agent_connection.ts)
  */
-import { AgentConnection } from "../mod.ts";
+import { AgentConnection } from "../actors/facades/local_api.ts";
 import { connectionOptions } from "./agent_connection.ts";
 
 const connection = new AgentConnection(connectionOptions());

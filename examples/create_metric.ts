@@ -11,7 +11,7 @@
  *   MqttHost (127.0.0.1), MqttProvisionPort (18883), MqttPort (18884),
  *   CaFile (.outpost/local-api/ca.crt), CertFolder (./certs)
  */
-import { LocalApiClient } from "../mod.ts";
+import { LocalApiClient } from "../actors/facades/local_api.ts";
 
 const env = (name: string, fallback: string) => Deno.env.get(name) || fallback;
 

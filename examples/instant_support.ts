@@ -8,7 +8,7 @@
  * (connection settings: see examples/agent_connection.ts)
  */
 import { parseArgs } from "node:util";
-import { AgentConnection } from "../mod.ts";
+import { AgentConnection } from "../actors/facades/local_api.ts";
 import { connectionOptions, interrupted } from "./agent_connection.ts";
 
 const { values } = parseArgs({

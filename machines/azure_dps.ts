@@ -17,6 +17,7 @@
  */
 import { assign, setup } from "xstate";
 import type { DpsOutcome } from "../protocols/azure_dps.ts";
+import { backoffDelay } from "./backoff.ts";
 
 /** Events of the registration machine. */
 export type DpsEvent = { type: "dps.reply"; outcome: DpsOutcome } | { type: "outpost.stop" };
@@ -51,9 +52,10 @@ interface DpsContext {
   result?: DpsResult;
 }
 
+/** The wait after throttled attempt number `attempt` (from 1): the backoff, or longer if DPS asks. */
 function backoffMs(limits: Required<DpsMachineInput>, attempt: number, retryAfterSec?: number) {
-  const exponential = Math.min(limits.maxBackoffMs, limits.minBackoffMs * 2 ** (attempt - 1));
-  return Math.max(exponential, (retryAfterSec ?? 0) * 1000);
+  const curve = { minMs: limits.minBackoffMs, maxMs: limits.maxBackoffMs, jitter: 0 };
+  return Math.max(backoffDelay(curve, attempt - 1, 0), (retryAfterSec ?? 0) * 1000);
 }
 
 const isOutcome = (kind: DpsOutcome["kind"]) => ({ event }: { event: DpsEvent }) =>

@@ -19,18 +19,11 @@
  * an error.
  */
 import { assign, type EventObject, fromCallback, fromPromise, setup } from "xstate";
+import { backoffDelay, type RetryBackoff, withBackoffDefaults } from "./backoff.ts";
 
-/** Exponential backoff between connection attempts. */
-export interface RetryBackoff {
-  /** Delay after the first failure; doubles with each further one. Default 1000. */
-  minMs: number;
-  /** Ceiling of the delay. Default 60000. */
-  maxMs: number;
-  /** Fraction (0..1) of the delay that is randomly taken off. Default 0.2. */
-  jitter: number;
-}
+export type { RetryBackoff } from "./backoff.ts";
 
-/** The connection's backoff when its input names none. */
+/** The connection's backoff when its input names none: 1 s doubling to 60 s, less up to 20 %. */
 export const DEFAULT_RETRY_BACKOFF: Readonly<RetryBackoff> = {
   minMs: 1000,
   maxMs: 60_000,
@@ -66,18 +59,6 @@ export interface MqttConnectionContext {
   random: () => number;
 }
 
-/**
- * Delay before connect attempt number `attempt` (1 after the first failure):
- * `minMs · 2^(attempt−1)`, capped at `maxMs`, minus up to `jitter` of it;
- * `random` is a number in [0, 1).
- */
-export function retryDelayMs(backoff: RetryBackoff, attempt: number, random: number): number {
-  // Past 2^52 doubling means nothing, and 2^1024 would turn 0 · Infinity into NaN.
-  const exponent = Math.min(Math.max(attempt - 1, 0), 52);
-  const base = Math.min(backoff.maxMs, backoff.minMs * 2 ** exponent);
-  return Math.round(base * (1 - backoff.jitter * random));
-}
-
 /** Parameters of the `reportRetry` action: what a log line about a backoff needs. */
 export interface RetryReport {
   attempt: number;
@@ -93,10 +74,7 @@ function describe(error: unknown): string {
 }
 
 function resolveBackoff(input: MqttConnectionInput | undefined): RetryBackoff {
-  const backoff = { ...DEFAULT_RETRY_BACKOFF, ...input?.backoff };
-  if (input?.backoff?.minMs !== undefined && input.backoff.maxMs === undefined) {
-    backoff.maxMs = Math.max(backoff.maxMs, backoff.minMs);
-  }
+  const backoff = withBackoffDefaults(DEFAULT_RETRY_BACKOFF, input?.backoff);
   const { minMs, maxMs, jitter } = backoff;
   if (!(minMs >= 0) || !(maxMs >= minMs) || !(jitter >= 0 && jitter <= 1)) {
     throw new TypeError(
@@ -142,7 +120,9 @@ export const mqttConnectionMachine = setup({
     reportCloseFailure: (_, _report: { error: string }) => {},
   },
   delays: {
-    retryDelay: ({ context }) => retryDelayMs(context.backoff, context.attempt, context.random()),
+    // `attempt` is 1 after the first failure, which waits `minMs`.
+    retryDelay: ({ context }) =>
+      backoffDelay(context.backoff, context.attempt - 1, context.random()),
   },
 }).createMachine({
   id: "mqttConnection",
@@ -188,7 +168,7 @@ export const mqttConnectionMachine = setup({
         params: ({ context }) => ({
           attempt: context.attempt,
           error: context.lastError,
-          withinMs: retryDelayMs(context.backoff, context.attempt, 0),
+          withinMs: backoffDelay(context.backoff, context.attempt - 1, 0),
         }),
       },
       after: { retryDelay: "connecting" },

@@ -18,7 +18,16 @@
  * provides them. A refused target never reaches `dialing`.
  */
 import { assign, fromCallback, fromPromise, setup } from "xstate";
-import type { AccessDecision, TunnelTarget } from "../actors/tunnels/types.ts";
+/** Where the device dials: a TCP service on this device or its network. */
+export interface TunnelTarget {
+  /** Host name or IP address, as the cloud sent it. */
+  host: string;
+  /** TCP port, 1 to 65535. */
+  port: number;
+}
+
+/** The answer of an access check. */
+export type AccessDecision = { allowed: true } | { allowed: false; reason: string };
 
 /** Why a tunnel failed, for the owner to choose a status (403 vs 502, …). */
 export type TunnelFailureKind =

@@ -11,6 +11,10 @@
  * The envelope keeps the seed's header fields at the top level, in the
  * seed's order, and the body under `payload`.
  *
+ * A record waits in the outbox as an {@link UnsentEnvelope}: who sends it
+ * (`senderId`, `connectionDeviceId`) and when (`senderTimestamp`) are only
+ * known as it leaves, so {@link stampEnvelope} adds them then.
+ *
  * Which events are published is decided by the shadow's desired
  * `event_publishing_enabled` and `event_type_blacklist`, read here from a
  * delta by {@link parseTelemetrySettings}.
@@ -79,12 +83,28 @@ export interface TelemetryEnvelope {
   payload: Record<string, unknown>;
 }
 
-const HEADER_FIELDS = [
+/** Who sends an envelope and when: known only as it leaves the device. */
+export interface EnvelopeSender {
+  senderId: string;
+  connectionDeviceId: string;
+  senderTimestamp: Date;
+}
+
+/** An envelope as it waits in the outbox, before it has a sender. */
+export type UnsentEnvelope = Omit<TelemetryEnvelope, keyof EnvelopeSender | "assetId"> & {
+  /** Default: the `senderId` it leaves with. */
+  assetId?: string;
+};
+
+const UNSENT_HEADER_FIELDS = [
   "payloadVersion",
   "assetType",
   "senderType",
   "eventType",
   "eventSubtype",
+] as const;
+const HEADER_FIELDS = [
+  ...UNSENT_HEADER_FIELDS,
   "assetId",
   "senderId",
   "connectionDeviceId",
@@ -109,40 +129,123 @@ export function encodeEnvelope(
   envelope: TelemetryEnvelope,
   now: () => Date = () => new Date(),
 ): string {
-  for (const field of HEADER_FIELDS) {
-    const value = envelope[field];
+  checkHeaders(envelope, HEADER_FIELDS);
+  checkUuid(envelope.senderEventUuid);
+  checkPayload(envelope.payload);
+  return JSON.stringify(inSeedOrder({
+    ...envelope,
+    senderEventUuid: envelope.senderEventUuid ?? crypto.randomUUID(),
+    assetTimestamp: seedTime("assetTimestamp", envelope.assetTimestamp),
+    senderTimestamp: seedTime("senderTimestamp", envelope.senderTimestamp ?? now()),
+  }));
+}
+
+/**
+ * An envelope without its sender, as JSON for the outbox: the seed's
+ * fields but `senderId`, `senderTimestamp` and `connectionDeviceId`, and
+ * `assetId` when it defaults to the sender. `senderEventUuid` is fixed now,
+ * so a record sent twice (at least once) can be told apart from two records.
+ *
+ * @example
+ * ```ts
+ * const unsent = encodeUnsentEnvelope({
+ *   payloadVersion: "1", assetType: "ID_Cutter", senderType: "outpost",
+ *   eventType: "ODA", eventSubtype: "InkConsumptionSummary",
+ *   assetTimestamp: new Date(), payload: { amount: 670 },
+ * });
+ * stampEnvelope(unsent, { senderId: "pump-7", connectionDeviceId: "pump-7", senderTimestamp: new Date() });
+ * ```
+ */
+export function encodeUnsentEnvelope(envelope: UnsentEnvelope): string {
+  checkHeaders(envelope, UNSENT_HEADER_FIELDS);
+  if (envelope.assetId !== undefined) checkHeaders(envelope, ["assetId"]);
+  checkUuid(envelope.senderEventUuid);
+  checkPayload(envelope.payload);
+  return JSON.stringify(inSeedOrder({
+    ...envelope,
+    senderEventUuid: envelope.senderEventUuid ?? crypto.randomUUID(),
+    assetTimestamp: seedTime("assetTimestamp", envelope.assetTimestamp),
+  }));
+}
+
+/**
+ * The envelope that leaves: `unsent` (from {@link encodeUnsentEnvelope})
+ * with its sender and send time, in the seed's field order; `assetId`
+ * becomes the `senderId` when it has none. A complete envelope is
+ * accepted too and takes the new sender.
+ *
+ * @example
+ * ```ts
+ * stampEnvelope(unsent, { senderId: "pump-7", connectionDeviceId: "pump-7", senderTimestamp: new Date() });
+ * ```
+ * @throws {TypeError} when `unsent` is not an envelope, naming what is wrong.
+ */
+export function stampEnvelope(unsent: string | Uint8Array, sender: EnvelopeSender): string {
+  const text = typeof unsent === "string" ? unsent : new TextDecoder().decode(unsent);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (error) {
+    throw new TypeError(`Cannot read a stored telemetry envelope: ${(error as Error).message}`);
+  }
+  if (!isPlainObject(doc)) {
+    throw new TypeError(`A stored telemetry envelope must be an object, got ${describe(doc)}`);
+  }
+  const envelope = inSeedOrder({
+    ...doc,
+    assetId: doc.assetId ?? sender.senderId,
+    senderId: sender.senderId,
+    senderTimestamp: seedTime("senderTimestamp", sender.senderTimestamp),
+    connectionDeviceId: sender.connectionDeviceId,
+  });
+  checkHeaders(envelope, [...HEADER_FIELDS, "senderEventUuid", "assetTimestamp"]);
+  checkPayload(envelope.payload);
+  return JSON.stringify(envelope);
+}
+
+// The seed's field order; JSON.stringify leaves out fields still undefined.
+function inSeedOrder(fields: Record<string, unknown>): Record<string, unknown> {
+  return {
+    payloadVersion: fields.payloadVersion,
+    assetType: fields.assetType,
+    senderEventUuid: fields.senderEventUuid,
+    senderType: fields.senderType,
+    eventType: fields.eventType,
+    eventSubtype: fields.eventSubtype,
+    assetTimestamp: fields.assetTimestamp,
+    assetId: fields.assetId,
+    senderId: fields.senderId,
+    senderTimestamp: fields.senderTimestamp,
+    connectionDeviceId: fields.connectionDeviceId,
+    payload: fields.payload,
+  };
+}
+
+function checkUuid(uuid: unknown): void {
+  if (uuid !== undefined && typeof uuid !== "string") {
+    throw new TypeError(
+      `The telemetry envelope's senderEventUuid must be a string, got ${describe(uuid)}`,
+    );
+  }
+}
+
+function checkHeaders<T extends object>(envelope: T, fields: readonly string[]): void {
+  for (const field of fields) {
+    const value = (envelope as Record<string, unknown>)[field];
     if (typeof value !== "string" || value.length === 0) {
       throw new TypeError(
         `The telemetry envelope's ${field} must be a non-empty string, got ${describe(value)}`,
       );
     }
   }
-  if (envelope.senderEventUuid !== undefined && typeof envelope.senderEventUuid !== "string") {
+}
+
+function checkPayload(payload: unknown): void {
+  if (!isPlainObject(payload)) {
     throw new TypeError(
-      `The telemetry envelope's senderEventUuid must be a string, got ${
-        describe(envelope.senderEventUuid)
-      }`,
+      `The telemetry envelope's payload must be an object, got ${describe(payload)}`,
     );
   }
-  if (!isPlainObject(envelope.payload)) {
-    throw new TypeError(
-      `The telemetry envelope's payload must be an object, got ${describe(envelope.payload)}`,
-    );
-  }
-  return JSON.stringify({
-    payloadVersion: envelope.payloadVersion,
-    assetType: envelope.assetType,
-    senderEventUuid: envelope.senderEventUuid ?? crypto.randomUUID(),
-    senderType: envelope.senderType,
-    eventType: envelope.eventType,
-    eventSubtype: envelope.eventSubtype,
-    assetTimestamp: seedTime("assetTimestamp", envelope.assetTimestamp),
-    assetId: envelope.assetId,
-    senderId: envelope.senderId,
-    senderTimestamp: seedTime("senderTimestamp", envelope.senderTimestamp ?? now()),
-    connectionDeviceId: envelope.connectionDeviceId,
-    payload: envelope.payload,
-  });
 }
 
 /** The shadow keys that decide what telemetry is published. */

@@ -166,8 +166,37 @@ export function encodeUpdate(update: ShadowUpdate): string {
   if (reported === undefined && desired === undefined) {
     throw new ShadowError("empty", "A shadow update needs a desired or a reported section");
   }
-  const state: Record<string, unknown> = {};
-  for (const [section, value] of [["desired", desired], ["reported", reported]] as const) {
+  const state: ShadowSections = {};
+  if (desired !== undefined) state.desired = desired;
+  if (reported !== undefined) state.reported = reported;
+  checkShadowState(state);
+  const doc: Record<string, unknown> = { state, clientToken };
+  if (version !== undefined) doc.version = version;
+  return JSON.stringify(doc);
+}
+
+/** The state section of a shadow document: its desired and reported sections. */
+export interface ShadowSections {
+  desired?: ShadowState | null;
+  reported?: ShadowState | null;
+}
+
+/**
+ * Checks a state section against AWS's limits, measured as
+ * {@link encodeUpdate} describes: at most {@link SHADOW_STATE_LIMIT} bytes
+ * and {@link SHADOW_DEPTH_LIMIT} levels. The device checks a document it
+ * would hold before holding it, so a refusal changes nothing.
+ *
+ * @example
+ * ```ts
+ * checkShadowState({ desired: { fan: 2 }, reported: { fan: 1 } }); // fine
+ * checkShadowState({ desired: { blob: "x".repeat(9000) } }); // throws ShadowError "too_large"
+ * ```
+ * @throws {ShadowError} "too_large" or "too_deep".
+ */
+export function checkShadowState(state: ShadowSections): void {
+  for (const section of ["desired", "reported"] as const) {
+    const value = state[section];
     if (value === undefined) continue;
     if (value !== null && !isPlainObject(value)) {
       throw new TypeError(
@@ -181,7 +210,6 @@ export function encodeUpdate(update: ShadowUpdate): string {
         `The ${section} section nests ${depth} levels, more than ${SHADOW_DEPTH_LIMIT}`,
       );
     }
-    state[section] = value;
   }
   const size = utf8Length(JSON.stringify(state));
   if (size > SHADOW_STATE_LIMIT) {
@@ -190,9 +218,6 @@ export function encodeUpdate(update: ShadowUpdate): string {
       `The shadow state is ${size} bytes, more than AWS's limit of ${SHADOW_STATE_LIMIT}`,
     );
   }
-  const doc: Record<string, unknown> = { state, clientToken };
-  if (version !== undefined) doc.version = version;
-  return JSON.stringify(doc);
 }
 
 /**

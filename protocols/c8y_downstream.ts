@@ -6,18 +6,50 @@
  */
 import { encodeLine, templateIdOf } from "./smartrest.ts";
 
-/** The operation fragment each supported operation is reported under (501/502/503). */
+/** The operation fragment each operation Outpost runs is reported under (501/502/503). */
 export const FRAGMENTS = {
   restart: "c8y_Restart",
   shell: "c8y_Command",
+  configuration: "c8y_Configuration",
   logfile: "c8y_LogfileRequest",
   remoteAccess: "c8y_RemoteAccessConnect",
 } as const;
+
+/**
+ * Every static operation template Cumulocity sends on `s/ds` (and the legacy
+ * `da600`), with the fragment its operation is reported under: the platform
+ * creates the operation PENDING before it sends the line, so a line the
+ * agent leaves unanswered stays PENDING on the platform for good. Fragments
+ * as Cumulocity's device agents report them (several templates share one).
+ */
+export const OPERATION_TEMPLATES: Readonly<Record<string, string>> = Object.freeze({
+  "510": FRAGMENTS.restart,
+  "511": FRAGMENTS.shell,
+  "513": FRAGMENTS.configuration,
+  "515": "c8y_Firmware",
+  "516": "c8y_SoftwareList",
+  "517": "c8y_MeasurementRequestOperation",
+  "518": "c8y_Relay",
+  "519": "c8y_RelayArray",
+  "520": "c8y_UploadConfigFile",
+  "521": "c8y_DownloadConfigFile",
+  "522": FRAGMENTS.logfile,
+  "523": "c8y_CommunicationMode",
+  "524": "c8y_DownloadConfigFile",
+  "525": "c8y_Firmware",
+  "526": "c8y_UploadConfigFile",
+  "527": "c8y_DeviceProfile",
+  "528": "c8y_SoftwareUpdate",
+  "529": "c8y_SoftwareUpdate",
+  "530": FRAGMENTS.remoteAccess,
+  "da600": FRAGMENTS.remoteAccess,
+});
 
 /** An operation for this device (or one of its children, named by `serial`). */
 export type C8yOperation =
   | { kind: "restart"; serial: string }
   | { kind: "shell"; serial: string; command: string }
+  | { kind: "configuration"; serial: string; text: string }
   | {
     kind: "logfile";
     serial: string;
@@ -28,9 +60,25 @@ export type C8yOperation =
     /** Undefined when the platform left the field empty. */
     maxLines: number | undefined;
   }
-  | { kind: "remoteAccess"; serial: string; host: string; port: number; connectionKey: string };
+  | { kind: "remoteAccess"; serial: string; host: string; port: number; connectionKey: string }
+  | C8yOtherOperation;
 
-/** A downstream line of a template Outpost does not handle; `fields` is the whole line. */
+/**
+ * An operation of a static template Outpost has no handler for (515 firmware, 528 software update, …): its fields are not
+ * read, but it is still an operation that must be answered under `fragment`.
+ */
+export type C8yOtherOperation = {
+  kind: "other";
+  serial: string;
+  templateId: string;
+  fragment: string;
+};
+
+/**
+ * A downstream line that is no static operation template (a reply such as
+ * `106`, a custom template): there is no fragment to answer it under.
+ * `fields` is the whole line.
+ */
 export type C8yUnknownMessage = { kind: "unknown"; templateId: string; fields: string[] };
 
 /**
@@ -52,25 +100,30 @@ export class C8yMessageError extends Error {
   }
 }
 
-const TEMPLATE_FRAGMENTS: Record<string, string> = {
-  "510": FRAGMENTS.restart,
-  "511": FRAGMENTS.shell,
-  "522": FRAGMENTS.logfile,
-  "530": FRAGMENTS.remoteAccess,
-  "da600": FRAGMENTS.remoteAccess,
-};
-
 // Fields error messages must not repeat, by template id: one-time keys and credentials.
 const SECRET_FIELDS: Record<string, number> = { "530": 4, "da600": 4, "70": 3, "71": 1 };
 
-/** The operation fragment of downstream template `templateId`, when Outpost knows it. */
+/**
+ * The operation fragment of downstream template `templateId`, when it is a
+ * static operation template.
+ *
+ * @example
+ * ```ts
+ * fragmentOf("528"); // "c8y_SoftwareUpdate"
+ * fragmentOf("106"); // undefined: a reply, not an operation
+ * ```
+ */
 export function fragmentOf(templateId: string): string | undefined {
-  return Object.hasOwn(TEMPLATE_FRAGMENTS, templateId) ? TEMPLATE_FRAGMENTS[templateId] : undefined;
+  return typeof templateId === "string" && Object.hasOwn(OPERATION_TEMPLATES, templateId)
+    ? OPERATION_TEMPLATES[templateId]
+    : undefined;
 }
 
 /**
  * The operation a downstream line (decoded by `decodeMessage`) asks for.
  * Fields past the documented ones are ignored, so newer platforms may add some.
+ * Other static operation templates are `kind: "other"` with their fragment;
+ * anything else (a reply such as `106`, a custom template) is `"unknown"`.
  *
  * @example
  * ```ts
@@ -90,6 +143,9 @@ export function parseDownstream(fields: readonly string[]): C8yOperation | C8yUn
         serial: line.required(1, "serial"),
         command: line.required(2, "command"),
       };
+    case "513":
+      // The text is whatever the operator typed; an empty one is still an answerable operation.
+      return { kind: "configuration", serial: line.required(1, "serial"), text: line.optional(2) };
     case "522":
       return {
         kind: "logfile",
@@ -109,8 +165,18 @@ export function parseDownstream(fields: readonly string[]): C8yOperation | C8yUn
         port: line.port(3),
         connectionKey: line.required(4, "connection key"),
       };
-    default:
-      return { kind: "unknown", templateId: line.templateId, fields: [...fields] };
+    default: {
+      const fragment = fragmentOf(line.templateId);
+      if (fragment === undefined) {
+        return { kind: "unknown", templateId: line.templateId, fields: [...fields] };
+      }
+      return {
+        kind: "other",
+        serial: line.required(1, "serial"),
+        templateId: line.templateId,
+        fragment,
+      };
+    }
   }
 }
 
@@ -152,12 +218,18 @@ export function parseServerError(
 const LAYOUTS: Record<string, string> = {
   "510": "510,<serial>",
   "511": "511,<serial>,<command>",
+  "513": "513,<serial>,<configuration>",
   "522": "522,<serial>,<log>,<from>,<to>,<search>,<maxLines>",
   "530": "530,<serial>,<host>,<port>,<connectionKey>",
   "da600": "da600,<serial>,<host>,<port>,<connectionKey>",
   "70": "70,<tenant>,<username>,<password>",
   "71": "71,<jwt>",
 };
+
+// Every operation line starts with the serial; Outpost reads no further of the others.
+function layoutOf(templateId: string): string {
+  return Object.hasOwn(LAYOUTS, templateId) ? LAYOUTS[templateId] : `${templateId},<serial>,…`;
+}
 
 // One downstream line being read; every problem becomes a C8yMessageError
 // that quotes the line (without its secret field) and names the fragment.
@@ -183,7 +255,7 @@ class DownstreamLine {
     this.#secret = Object.hasOwn(SECRET_FIELDS, secretOf) ? SECRET_FIELDS[secretOf] : undefined;
     if (expected !== undefined && this.templateId !== expected) {
       throw this.fail(
-        `expected template ${LAYOUTS[expected]}, found template ${
+        `expected template ${layoutOf(expected)}, found template ${
           JSON.stringify(templateIdOf(this.templateId))
         }`,
       );
@@ -193,7 +265,7 @@ class DownstreamLine {
   required(index: number, name: string): string {
     const value = this.#fields[index];
     if (value === undefined) {
-      throw this.fail(`the ${name} is missing (expected ${LAYOUTS[this.templateId]})`);
+      throw this.fail(`the ${name} is missing (expected ${layoutOf(this.templateId)})`);
     }
     if (value.trim() === "") throw this.fail(`the ${name} is empty`);
     return value;

@@ -9,10 +9,17 @@
  * ```
  * cloud → device   510,<serial>                                  restart
  *                  511,<serial>,<command>                        shell
+ *                  513,<serial>,<configuration>                  configuration
  *                  522,<serial>,<log>,<from>,<to>,<search>,<max> log file
  *                  530,<serial>,<host>,<port>,<connectionKey>    remote access
+ *                  515…529,<serial>,…                            other operations
  * device → cloud   501,<fragment>  →  503,<fragment>[,…]  |  502,<fragment>[,<reason>]
+ *                  504,<id>        →  506,<id>[,…]        |  505,<id>[,<reason>]
+ *                  113,<configuration>                           c8y_Configuration of the device
  * ```
+ *
+ * JSON via MQTT (operations with any fragment, events with fragments) is
+ * in c8y_json.ts.
  *
  * Pure. What the cloud sends is untrusted, so the parsers throw only
  * {@link C8yMessageError}; the encoders check the agent's own values with
@@ -25,9 +32,11 @@ import { encodeLine, type SmartRestField } from "./smartrest.ts";
 export {
   C8yMessageError,
   type C8yOperation,
+  type C8yOtherOperation,
   type C8yUnknownMessage,
   fragmentOf,
   FRAGMENTS,
+  OPERATION_TEMPLATES,
   parseBootstrapCredentials,
   parseDownstream,
   parseServerError,
@@ -37,6 +46,8 @@ export {
 /** The MQTT topics of a Cumulocity device. */
 export const C8Y_TOPICS = {
   up: "s/us",
+  /** Where a child device's lines go (its operations' statuses too); `childId` as in its operations. */
+  childUp: (childId: string): string => "s/us/" + childId,
   down: "s/ds",
   errors: "s/e",
   transientUp: "t/us",
@@ -44,6 +55,14 @@ export const C8Y_TOPICS = {
   bootstrapDown: "s/dcr",
   tokenRequest: "s/uat",
   tokenResponse: "s/dat",
+  /** JSON via MQTT: every operation of the device and its children, as JSON (c8y_json.ts). */
+  operations: "devicecontrol/notifications",
+  /** JSON via MQTT: what the platform could not use of the device's JSON messages. */
+  jsonErrors: "error",
+  /** JSON via MQTT: creates an event (the body of `POST /event/events`). */
+  createEvent: "event/events/create",
+  /** The same, processed transiently: delivered to subscribers, never stored. */
+  createTransientEvent: "t/event/events/create",
   /** Where a custom (legacy) response template with X-ID `xid` delivers its messages. */
   legacy: (xid: string): string => "s/dc/" + xid,
 } as const;
@@ -64,6 +83,11 @@ export function childDevice(id: string, name: string, type = "c8y_MQTTChildDevic
 /** `110,<serial>,<model>,<revision>`: the device's hardware. */
 export function hardware(serial: string, model: string, revision: string): string {
   return encodeLine([110, serial, model, revision]);
+}
+
+/** `113,<configuration>`: the device's current configuration text (its `c8y_Configuration`). */
+export function configuration(text: string): string {
+  return encodeLine([113, text]);
 }
 
 /** `114,<op>,…`: the supported operations, replacing the whole list (none clears it). */

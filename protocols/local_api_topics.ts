@@ -66,6 +66,45 @@ export function parseApiTopic(topic: string): { clientId: string; path: string }
   return match ? { clientId: match[1], path: match[2] } : undefined;
 }
 
+/** What the API port does with an app's publish (see {@link publishVerdict}). */
+export type PublishVerdict = "serve" | "drop" | "refuse";
+
+/**
+ * What the API port does with a publish on `topic` by client `clientId`:
+ * `serve` one in its own namespace (`/v1.0/<clientId>` and below),
+ * `refuse` one in another client's or the broker's (`$…`, e.g. aedes'
+ * `$SYS/<id>/new/clients`, which closes connections) and `drop` one in
+ * nobody's: acknowledged and forgotten. Dropping, not refusing,
+ * because the SDK itself publishes `sensor_error()` to
+ * `/v1.0/<cid>sensor<sid>/error` (no slash), and a refused QoS 1 publish is
+ * re-sent by the app's MQTT library at every reconnect, cutting it off for good.
+ *
+ * @example
+ * ```ts
+ * publishVerdict(`/v1.0/${id}/ping`, id); // "serve"
+ * publishVerdict(`/v1.0/${id}sensor${sid}/error`, id); // "drop"
+ * ```
+ */
+export function publishVerdict(topic: string, clientId: string): PublishVerdict {
+  if (topic.startsWith("$")) return "refuse";
+  const owner = /^\/v1\.0\/([0-9a-f]{32})(?:\/|$)/.exec(topic)?.[1];
+  if (owner === undefined) return "drop";
+  return owner === clientId ? "serve" : "refuse";
+}
+
+/**
+ * A topic with its ids (32 hex characters) replaced, cut at 120 characters:
+ * what a dropped publish is logged as, once per client and shape.
+ *
+ * @example
+ * ```ts
+ * topicShape(`/v1.0/${id}sensor${sid}/error`); // "/v1.0/<id>sensor<id>/error"
+ * ```
+ */
+export function topicShape(topic: string): string {
+  return topic.replace(/[0-9a-fA-F]{32}/g, "<id>").slice(0, 120);
+}
+
 /**
  * True when `filter` (an MQTT topic filter, wildcards allowed) can only
  * match topics under `/v1.0/<clientId>`: the prefix levels are literal.

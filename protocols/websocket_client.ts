@@ -9,7 +9,7 @@
  * A thin transport adapter with no policy: no retries, no reconnects. The
  * frame format is in `websocket_frame.ts`.
  */
-import { closeQuietly, openUpgrade, writeAll } from "./websocket_handshake.ts";
+import { closeQuietly, openUpgrade, type UpgradeOptions, writeAll } from "./websocket_handshake.ts";
 import {
   encodeClosePayload,
   encodeFrame,
@@ -22,18 +22,8 @@ import {
 export { WebSocketProtocolError } from "./websocket_frame.ts";
 export { WebSocketHandshakeError } from "./websocket_handshake.ts";
 
-/** Options of {@link connectWebSocket}. */
-export interface WebSocketConnectOptions {
-  /** Extra request headers (`Authorization`, …). */
-  headers?: Record<string, string>;
-  /** Subprotocols to request; the server must choose one of them. */
-  protocols?: string[];
-  /** PEM root certificates trusted in addition to the system's (wss). */
-  caCerts?: string[];
-  /** An HTTP proxy (`http://[user:password@]host:port`) reached with `CONNECT`. */
-  proxy?: string;
-  /** Aborts the opening handshake (closes the socket). */
-  signal?: AbortSignal;
+/** Options of {@link connectWebSocket}: the handshake's, and the connection's. */
+export interface WebSocketConnectOptions extends UpgradeOptions {
   /** Largest frame and message accepted from the server. Default 1 MiB. */
   maxFrameBytes?: number;
   /** Bytes read from the socket at a time. Default 16 KiB. */

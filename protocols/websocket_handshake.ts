@@ -14,11 +14,19 @@ export class WebSocketHandshakeError extends Error {
   }
 }
 
-/** What the opening handshake needs (the client's options say what each is). */
-export type UpgradeOptions = Pick<
-  import("./websocket_client.ts").WebSocketConnectOptions,
-  "headers" | "protocols" | "caCerts" | "proxy" | "signal"
->;
+/** What the opening handshake needs. */
+export interface UpgradeOptions {
+  /** Extra request headers (`Authorization`, …). */
+  headers?: Record<string, string>;
+  /** Subprotocols to request; the server must choose one of them. */
+  protocols?: string[];
+  /** PEM root certificates trusted in addition to the system's (wss). */
+  caCerts?: string[];
+  /** An HTTP proxy (`http://[user:password@]host:port`) reached with `CONNECT`. */
+  proxy?: string;
+  /** Aborts the opening handshake (closes the socket). */
+  signal?: AbortSignal;
+}
 
 /** An upgraded socket: the chosen subprotocol and the bytes that came after the answer. */
 export interface Upgraded {

@@ -18,17 +18,20 @@ import { lockStateDir, type StateLock, surveyStateDir } from "../store/state_dir
 import { StoreHealth } from "../store/storage_fault.ts";
 import { storeMonitor } from "../store/store_monitor.ts";
 import { RepeatedErrors } from "../runtime/repeated_errors.ts";
+import { DropReporter } from "./drop_reporter.ts";
+import { reportLostDatabase } from "./lost_database.ts";
 import { Outbox } from "../telemetry/outbox.ts";
 import type { AccessCheck } from "../tunnels/types.ts";
 import { supportModule, SupportService, supportTree } from "../support/mod.ts";
-import { buildCloud, type CloudHandle, type CloudParts } from "./clouds.ts";
+import { buildCloud, type CloudHandle, type CloudParts, warnUnservedHandlers } from "./clouds.ts";
 import { controlCommands, serveControl } from "./control.ts";
 import { type ControlPlane, controlPlane, controlSocketCommands } from "./control_plane.ts";
 import { webConsole } from "../console/mod.ts";
-import { type CommandHandler, type DesiredHandler, HandlerRegistry } from "./handlers.ts";
+import { type CommandHandler, type DesiredHandler, HandlerRegistry } from "../cloud/handlers.ts";
 import { TelemetryRouter } from "./telemetry_router.ts";
 import { agentTree } from "./tree.ts";
-import { LocalApi, type LocalApiModule } from "../local_api/mod.ts";
+// Types only: the local API (and node-forge with it) loads when [localApi] is enabled.
+import type { LocalApi, LocalApiModule } from "../local_api/mod.ts";
 import { type Config, parseConfig } from "./config.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 
@@ -90,8 +93,11 @@ export interface Agent {
   connected(): Promise<void>;
   /** Starts a custom actor under `agent/apps` while the agent runs; resolves with its path. */
   startActor(spec: Spec): Promise<string>;
-  /** The built parts of cloud `name` while the agent runs (its link; `aws` for an AWS cloud); else undefined. */
-  cloud(name: string): CloudHandle | undefined;
+  /**
+   * Cloud `name` while the agent runs: its link and what its type exposes
+   * in `parts` (`agent.cloud<AwsParts>("aws")?.parts.shadows`); else undefined.
+   */
+  cloud<P = unknown>(name: string): CloudHandle<P> | undefined;
   /** The modules the local API serves for this agent (the `support` module, docs/support.md). */
   localApiModules(): LocalApiModule[];
   /** The local API (clients, approval, ports); throws when `[localApi]` is not enabled. */
@@ -147,7 +153,8 @@ export function createAgent(
     onDesired: (handler) => handlers.onDesired(handler),
     onCommand: (name, handler) => handlers.onCommand(name, handler),
     startActor: (spec) => live().system.startChild("agent/apps", spec),
-    cloud: (name) => running?.clouds.find((c) => c.name === name),
+    cloud: <P>(name: string) =>
+      running?.clouds.find((c) => c.name === name) as CloudHandle<P> | undefined,
     localApiModules: () => [live().supportModule],
     localApi() {
       const localApi = live().localApi;
@@ -245,6 +252,7 @@ async function startLocked(
     Object.entries(config.clouds).map(([name, cloud]) => buildCloud(name, cloud, deps)),
   );
   options.onCloudsBuilt?.(clouds);
+  warnUnservedHandlers(clouds, handlers);
   const router: TelemetryRouter = new TelemetryRouter(outbox, clouds.map((c) => c.encoder));
   const drops = new DropReporter((cloud, dropped, total) => {
     log.warn("Outbox of {cloud} is full: dropped {dropped} oldest record(s), {total} in all", {
@@ -276,7 +284,7 @@ async function startLocked(
   }
   const supportLocal = supportModule(support);
   const localApi = config.localApi.enabled
-    ? new LocalApi({
+    ? new (await import("../local_api/mod.ts")).LocalApi({
       settings: config.localApi,
       stateDir: config.agent.stateDir,
       db,
@@ -398,35 +406,6 @@ async function closeRunning(running: Running): Promise<void> {
   }
 }
 
-/**
- * The database was missing or empty where earlier runs left state: SQLite
- * made a fresh one, and whatever the old one queued is gone. Said loudly,
- * in the log and as a `store.recreated` event to every cloud, since the
- * seq gap it leaves is a real loss.
- */
-function reportLostDatabase(
-  survey: ReturnType<typeof surveyStateDir>,
-  outbox: Outbox,
-): { text: string; data: Record<string, unknown> } | undefined {
-  if (survey.database === "present" || survey.otherState.length === 0) return undefined;
-  const recovery = outbox.seqRecovery;
-  const text = `The state database ${survey.databaseFile} was ${survey.database}; ` +
-    `a new one was created and any records the old one queued are lost` +
-    (recovery ? `; seqs continue from ${recovery.firstSeq} (${recovery.ceilingFile})` : "");
-  log.error("{text}. The state directory still holds: {files}", {
-    text,
-    files: survey.otherState.join(", "),
-  });
-  return {
-    text,
-    data: {
-      databaseFile: survey.databaseFile,
-      database: survey.database,
-      ...recovery ? { firstSeq: recovery.firstSeq } : {},
-    },
-  };
-}
-
 function firstConnect(link: CloudParts["link"]): Promise<void> {
   if (link.connected) return Promise.resolve();
   return new Promise((resolve) => {
@@ -436,51 +415,4 @@ function firstConnect(link: CloudParts["link"]): Promise<void> {
       resolve();
     });
   });
-}
-
-/**
- * Reports outbox drops as one event per cloud at most every `intervalMs`.
- * The report itself goes into the full outbox and drops one more record;
- * that drop is counted in the outbox's total but not reported again, or a
- * full offline outbox would fill up with reports of its own reports.
- */
-class DropReporter {
-  #pending = new Map<string, { dropped: number; total: number }>();
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #reporting = false;
-
-  constructor(
-    private readonly report: (cloud: string, dropped: number, total: number) => Promise<unknown>,
-    private readonly intervalMs = 1000,
-  ) {}
-
-  add(cloud: string, dropped: number, total: number): void {
-    if (this.#reporting) return;
-    const entry = this.#pending.get(cloud) ?? { dropped: 0, total };
-    entry.dropped += dropped;
-    entry.total = total;
-    this.#pending.set(cloud, entry);
-    this.#timer ??= setTimeout(() => this.#flush(), this.intervalMs);
-  }
-
-  close(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-  }
-
-  async #flush(): Promise<void> {
-    this.#timer = undefined;
-    const pending = [...this.#pending];
-    this.#pending.clear();
-    this.#reporting = true;
-    try {
-      await Promise.all(
-        pending.map(([cloud, { dropped, total }]) => this.report(cloud, dropped, total)),
-      );
-    } catch (error) {
-      log.error("Cannot report outbox drops: {error}", { error });
-    } finally {
-      this.#reporting = false;
-    }
-  }
 }

@@ -1,25 +1,27 @@
 /**
- * From a `[clouds.<name>]` table to a running cloud: its link, its record
- * encoder and its supervision subtree. Each cloud type adds one case here.
+ * From a `[clouds.<name>]` table to a running cloud: the agent asks the
+ * registry (actors/clouds.ts) for the type's connector, gives it a
+ * CloudContext, and puts what it built into the cloud's subtree, with the
+ * drain last (actors/cloud/connector.ts says why). Nothing here knows a
+ * cloud type.
  */
 import type { DatabaseSync } from "node:sqlite";
 import type { MqttLink } from "../mqtt/link.ts";
-import type { MqttConnectionOptions } from "../mqtt/connection.ts";
 import type { ActorTreeNode } from "../runtime/node.ts";
+import { getLogger } from "../runtime/logging.ts";
 import type { Spec, SupervisorSpec } from "../runtime/spec.ts";
-import { readSecretFile } from "../store/secret_file.ts";
 import type { Outbox } from "../telemetry/outbox.ts";
+import { tunnelsPath } from "../tunnels/proxy_actor.ts";
 import type { AccessCheck, TunnelObserver } from "../tunnels/types.ts";
-import { genericCloud, type SupportChannel } from "../generic/mod.ts";
-import { c8yCloud } from "../c8y/mod.ts";
-import { awsCloud, type AwsParts } from "../aws/mod.ts";
-import { azureCloud, fileCredentialStorage } from "../azure/mod.ts";
-import { azureCommandHandler, azurePropertyHandler } from "../azure/agent_handlers.ts";
-import type { CloudConfig, Config, MqttCloudConfig } from "./config_types.ts";
-import type { HandlerRegistry } from "./handlers.ts";
-import type { CloudEncoder } from "./telemetry_router.ts";
+import type { CloudContext, CloudServes } from "../cloud/connector.ts";
+import type { CloudEncoder } from "../cloud/encoder.ts";
+import type { HandlerRegistry } from "../cloud/handlers.ts";
+import type { SupportChannel } from "../cloud/support.ts";
+import { cloudSupervisor, drainChild } from "../cloud/tree.ts";
+import { connectorOf } from "../clouds.ts";
+import type { CloudConfig, Config } from "./config_types.ts";
 
-/** What every cloud type gets from the agent. */
+/** What every cloud gets from the agent. */
 export interface CloudDeps {
   config: Config;
   /** The state database (shadow state, credentials). */
@@ -34,7 +36,7 @@ export interface CloudDeps {
   accessCheck: AccessCheck;
   /** Told when any tunnel opens and ends (session management). */
   tunnelObserver?: TunnelObserver;
-  /** The remote side of the support modules, served on every generic cloud. */
+  /** The remote side of the support modules. */
   support?: SupportChannel;
   /** Starts a child under a dynamic supervisor of the running tree (a cloud's `tunnels`). */
   startChild: (supervisorPath: string, spec: Spec) => Promise<string>;
@@ -42,151 +44,92 @@ export interface CloudDeps {
   sendTo: (path: string, event: { type: string }) => void;
 }
 
-/** A running cloud as an embedding app sees it. */
-export interface CloudHandle {
+/**
+ * A running cloud as an embedding app sees it.
+ *
+ * @typeParam P what the cloud type exposes (`AwsParts` for `type = "aws"`…).
+ */
+export interface CloudHandle<P = unknown> {
   /** The configured name. */
   name: string;
+  /** Its type (`mqtt`, `c8y`, `aws`, `azure`, or a registered one). */
+  type: string;
   /** Its MQTT link: status, publish, subscribe. */
   link: MqttLink;
-  /** For an AWS cloud: its identity, shadows and telemetry gate. */
-  aws?: AwsParts;
+  /** What its connector exposes (the AWS identity, shadows and gate…). */
+  parts: P;
 }
 
 /** A built cloud, ready to be put in the tree. */
 export interface CloudParts extends CloudHandle {
   encoder: CloudEncoder;
+  /** What the embedding app's handlers reach on this cloud. */
+  serves: CloudServes;
   spec: SupervisorSpec;
 }
 
-/** Builds the cloud `name` from its configuration. */
+const log = getLogger("agent");
+
+/** Builds the cloud `name` from its resolved table. */
 export async function buildCloud(
   name: string,
   cloud: CloudConfig,
   deps: CloudDeps,
 ): Promise<CloudParts> {
-  switch (cloud.type) {
-    case "mqtt": {
-      const built = genericCloud({
-        name,
-        deviceId: deps.config.agent.deviceId,
-        topicPrefix: cloud.topicPrefix,
-        connection: await mqttConnectionOptions(cloud),
-        outbox: deps.outbox,
-        handlers: deps.handlers,
-        tree: deps.tree,
-        reportEvent: deps.reportEvent,
-        remoteAccess: deps.config.remoteAccess,
-        accessCheck: deps.accessCheck,
-        tunnelObserver: deps.tunnelObserver,
-        support: deps.support,
-        startChild: deps.startChild,
-      });
-      return { name, ...built };
-    }
-    case "c8y": {
-      // The login (<tenant>/<user>, stored or registered credentials, or none with a
-      // certificate) is the c8y subtree's to decide, through the connection's hook.
-      const { username: _, password: __, ...connection } = await mqttConnectionOptions(cloud);
-      const built = await c8yCloud({
-        name,
-        config: cloud,
-        connection,
-        stateDir: deps.config.agent.stateDir,
-        outbox: deps.outbox,
-        remoteAccess: deps.config.remoteAccess,
-        accessCheck: deps.accessCheck,
-        tunnelObserver: deps.tunnelObserver,
-        startChild: deps.startChild,
-      });
-      return { name, link: built.link, encoder: built.encoder, spec: built.spec };
-    }
-    case "aws": {
-      const provisioning = cloud.provisioning.enabled ? cloud.provisioning : undefined;
-      const built = await awsCloud({
-        name,
-        config: cloud,
-        deviceId: deps.config.agent.deviceId,
-        stateDir: deps.config.agent.stateDir,
-        db: deps.db,
-        outbox: deps.outbox,
-        pems: {
-          ca: await readPem(cloud.caFile),
-          cert: await readPem(cloud.certFile),
-          key: await readPem(cloud.keyFile),
-          claimCert: await readPem(provisioning?.claimCertFile),
-          claimKey: await readPem(provisioning?.claimKeyFile),
-        },
-      });
-      return { name, link: built.link, encoder: built.encoder, spec: built.spec, aws: built };
-    }
-    case "azure": {
-      const x509 = cloud.certFile === undefined
-        ? undefined
-        : { cert: (await readPem(cloud.certFile))!, key: (await readPem(cloud.keyFile))! };
-      const built = await azureCloud({
-        name,
-        deviceId: cloud.deviceId,
-        idScope: cloud.idScope,
-        dpsHost: cloud.dpsHost,
-        deviceKey: cloud.deviceKey,
-        groupKey: cloud.groupKey,
-        x509,
-        ca: await readPem(cloud.caFile),
-        rejectUnauthorized: !cloud.insecure,
-        modelId: cloud.modelId,
-        hub: cloud.hub,
-        tokenTtlSec: cloud.tokenTtlSec,
-        dpsRetryMs: cloud.dpsRetrySec * 1000,
-        keepaliveSec: cloud.keepaliveSec,
-        backoff: cloud.backoff,
-        storage: fileCredentialStorage(
-          `${deps.config.agent.stateDir.replace(/\/+$/, "")}/azure-${name}.credentials.json`,
-        ),
-        outbox: deps.outbox,
-        properties: () => azurePropertyHandler(deps.handlers),
-        commands: () => azureCommandHandler(deps.handlers, name),
-        reconnect: () => deps.sendTo(`agent/cloud:${name}/connection`, { type: "reconnect" }),
-      });
-      return { name, link: built.link, encoder: built.encoder, spec: built.spec };
-    }
-  }
-}
-
-/** The MQTT connection fields every cloud type shares, with PEM files read. */
-export async function mqttConnectionOptions(
-  cloud: Pick<
-    MqttCloudConfig,
-    | "url"
-    | "clientId"
-    | "username"
-    | "password"
-    | "caFile"
-    | "certFile"
-    | "keyFile"
-    | "insecure"
-    | "cleanSession"
-    | "keepaliveSec"
-    | "backoff"
-  >,
-): Promise<Omit<MqttConnectionOptions, "will">> {
+  const connector = connectorOf(cloud.type);
+  const stateDir = deps.config.agent.stateDir.replace(/\/+$/, "");
+  const path = `agent/cloud:${name}`;
+  const ctx: CloudContext = {
+    name,
+    deviceId: deps.config.agent.deviceId,
+    stateFile: (file) => `${stateDir}/${file}`,
+    db: deps.db,
+    handlers: deps.handlers,
+    tree: deps.tree,
+    events: deps.reportEvent,
+    tunnels: {
+      remoteAccess: deps.config.remoteAccess,
+      accessCheck: deps.accessCheck,
+      observer: deps.tunnelObserver,
+      start: (spec) => deps.startChild(tunnelsPath(name), spec),
+    },
+    support: deps.support,
+    send: (childId, event) => deps.sendTo(`${path}/${childId}`, event),
+  };
+  const built = await connector.build(cloud, ctx);
+  const spec = cloudSupervisor(name, [
+    ...built.children,
+    drainChild(deps.outbox, built.link, name),
+  ]);
   return {
-    url: cloud.url,
-    clientId: cloud.clientId,
-    username: cloud.username,
-    password: cloud.password,
-    ca: await readPem(cloud.caFile),
-    cert: await readPem(cloud.certFile),
-    key: await readPem(cloud.keyFile),
-    rejectUnauthorized: !cloud.insecure,
-    clean: cloud.cleanSession,
-    keepaliveSec: cloud.keepaliveSec,
-    backoff: cloud.backoff,
+    name,
+    type: cloud.type,
+    link: built.link,
+    parts: built.parts,
+    encoder: built.encoder,
+    serves: connector.serves,
+    spec,
   };
 }
 
-async function readPem(path: string | undefined): Promise<string | undefined> {
-  if (!path) return undefined;
-  const text = await readSecretFile(path);
-  if (text === undefined) throw new Error(`Cannot read ${path}: no such file`);
-  return text;
+/**
+ * Warns, naming each cloud, about handlers the embedding app registered
+ * that a cloud cannot serve: a command or desired state that never arrives
+ * must not be silent.
+ */
+export function warnUnservedHandlers(clouds: readonly CloudParts[], handlers: HandlerRegistry) {
+  for (const cloud of clouds) {
+    if (handlers.commands.size > 0 && !cloud.serves.commands) {
+      log.warning(
+        "Cloud {cloud} ({type}) cannot deliver commands: onCommand handlers ({names}) are not reached from it",
+        { cloud: cloud.name, type: cloud.type, names: [...handlers.commands.keys()].join(", ") },
+      );
+    }
+    if (handlers.desired.size > 0 && !cloud.serves.desired) {
+      log.warning(
+        "Cloud {cloud} ({type}) cannot deliver desired state: onDesired handlers are not reached from it",
+        { cloud: cloud.name, type: cloud.type },
+      );
+    }
+  }
 }

@@ -10,45 +10,58 @@
  * appears in them.
  */
 import { z } from "zod";
-import type { Config } from "./config_types.ts";
-import { CLOUD_TYPES, cloudSchema, mqttCloud } from "./config_clouds.ts";
-import { flag, int, oneOf, optionalText, text, validAt } from "./config_fields.ts";
+import type { CloudConfig, Config } from "./config_types.ts";
+import { c8yCloudSchema } from "../c8y/config.ts";
+import { awsCloudSchema } from "../aws/config.ts";
+import { azureCloudSchema } from "../azure/config.ts";
+import { cloudTableSchema, connectorOf } from "../clouds.ts";
+import { mqttCloudSchema } from "../generic/config.ts";
 import { consoleSchema } from "../console/config.ts";
-
-export { CLOUD_TYPES, mqttConnectionFields } from "./config_clouds.ts";
-import { parse as parseToml } from "smol-toml";
 import {
-  applyEnvOverrides,
-  childOf,
-  describeFound,
-  isTable,
-  schemaAt,
-  schemaCore,
-  unwrapSchema,
-} from "./config_env.ts";
+  distinctNames,
+  flag,
+  int,
+  oneOf,
+  optionalText,
+  portsListedOnce,
+  text,
+  validAt,
+} from "../cloud/config_fields.ts";
 
-/** One thing wrong with a configuration. */
-export interface ConfigIssue {
-  /** Dotted path of the key (`broker.port`), or the variable (`OUTPOST_BROKER__PORT`). */
-  key: string;
-  /** What the key should hold. */
-  expected: string;
-  /** What it held (secrets are described, never shown). */
-  found: string;
+export { mqttConnectionFields } from "../cloud/mqtt_config.ts";
+import { parse as parseToml } from "smol-toml";
+import { applyEnvOverrides, type ConfigIssue, isTable } from "./config_env.ts";
+
+import { toConfigIssues } from "./config_issues.ts";
+
+export type { ConfigIssue } from "./config_env.ts";
+
+// A file can hold hundreds of thousands of mistakes (a generated file gone
+// wrong); past this many, a person needs the first ones and a count.
+const SHOWN_ISSUES = 50;
+
+function linesOf(source: string, issues: ConfigIssue[]): string {
+  const lines = issues.slice(0, SHOWN_ISSUES).map((i) =>
+    `${source}: ${i.key}: expected ${i.expected}, found ${i.found}`
+  );
+  const more = issues.length - SHOWN_ISSUES;
+  if (more > 0) lines.push(`${source}: and ${more} more issues`);
+  return lines.join("\n");
 }
 
-/** A configuration that cannot be used; `message` holds one line per issue. */
+/**
+ * A configuration that cannot be used; `message` holds one line per issue,
+ * the first 50 of them and then a count.
+ */
 export class ConfigError extends Error {
   /** Every problem found, not just the first. */
   readonly issues: ConfigIssue[];
   /** The file path, or what `parseConfig` was told the text came from. */
   readonly source: string;
 
-  /** Builds the error; its message has one line per issue. */
+  /** Builds the error; its message has one line per issue, up to 50. */
   constructor(source: string, issues: ConfigIssue[]) {
-    super(
-      issues.map((i) => `${source}: ${i.key}: expected ${i.expected}, found ${i.found}`).join("\n"),
-    );
+    super(linesOf(source, issues));
     this.name = "ConfigError";
     this.source = source;
     this.issues = issues;
@@ -81,8 +94,9 @@ const FEATURES = ["FileTransfer", "RemoteView", "RemoteControl", "ScreenRecordin
 const ACCESS = ["Allowed", "AfterConfirmation", "Denied"] as const;
 const ports = () => z.array(int(1, 65535)).describe("a list of TCP ports").default([]);
 
-/** The configuration file as written, before derived defaults are filled. */
-export const configFileSchema = z.strictObject({
+// The file's schema with `clouds` left open: each parse puts in the union of
+// the cloud types registered at that moment (actors/clouds.ts).
+const fileSections = {
   agent: z.strictObject({
     // parseConfig fills it from the hostname first when absent or "".
     deviceId: text("a device id of 1 to 64 characters from A-Z a-z 0-9 . _ -").regex(DEVICE_ID)
@@ -112,7 +126,9 @@ export const configFileSchema = z.strictObject({
     ).describe('a list of "host:port" targets').default([]),
     maxTunnels: int(1, 1000).default(10),
     bufferSize: int(1024, 1048576).default(16384),
-    pingIntervalSec: z.number().min(0).describe("a number of seconds >= 0 (0 = off)").default(0),
+    // NAT boxes and load balancers cut a WebSocket that stays quiet; the
+    // Cumulocity Python seed pings every 10 s for the same reason.
+    pingIntervalSec: z.number().min(0).describe("a number of seconds >= 0 (0 = off)").default(10),
     dialTimeoutSec: z.number().positive().describe("a number of seconds > 0").default(10),
     proxy: optionalText('an HTTP proxy URL like "http://proxy:3128"').refine(
       (v) => v === undefined || /^http:\/\/[^/\s]+\/?$/.test(v),
@@ -131,10 +147,7 @@ export const configFileSchema = z.strictObject({
       RemoteView: ports(),
       RemoteControl: ports(),
       ScreenRecording: ports(),
-    }).refine(
-      (p) => new Set(Object.values(p).flat()).size === Object.values(p).flat().length,
-      "each port in at most one feature's list",
-    ).prefault({}),
+    }).superRefine(portsListedOnce).prefault({}),
     defaultFeature: oneOf(FEATURES).default("RemoteControl"),
     confirmationTimeoutSec: z.number().positive().describe("a number of seconds > 0").default(60),
     connectionRequestTimeoutSec: z.number().positive().describe("a number of seconds > 0")
@@ -166,15 +179,49 @@ export const configFileSchema = z.strictObject({
     when: validAt("apiPort", "provisioningPort"),
   }).prefault({}),
   console: consoleSchema,
-  clouds: z.record(
+};
+
+function cloudsSection<T extends z.ZodType>(table: T) {
+  return z.record(
     z.string().regex(CLOUD_NAME).describe(
       "a cloud name of 1 to 32 characters from A-Z a-z 0-9 _ -",
     ),
-    cloudSchema,
-  ).optional(),
+    table,
+  )
+    // Only the names matter: checked even when an entry is invalid.
+    .superRefine(distinctNames, { when: (payload) => isTable(payload.value) })
+    .optional();
+}
+
+// The type of the file schema; its clouds are typed as the built-in union.
+const typedFileSchema = z.strictObject({
+  ...fileSections,
+  clouds: cloudsSection(
+    z.discriminatedUnion("type", [
+      mqttCloudSchema,
+      c8yCloudSchema,
+      awsCloudSchema,
+      azureCloudSchema,
+    ]),
+  ),
 });
 
-type FileConfig = z.output<typeof configFileSchema>;
+let fileSchemaCache: { table: z.ZodType; file: typeof typedFileSchema } | undefined;
+
+/**
+ * The configuration file as written, before derived defaults are filled,
+ * with the cloud types registered now.
+ */
+export function configFileSchema(): typeof typedFileSchema {
+  const table = cloudTableSchema();
+  if (fileSchemaCache?.table !== table) {
+    const file = z.strictObject({ ...fileSections, clouds: cloudsSection(table) });
+    fileSchemaCache = { table, file: file as unknown as typeof typedFileSchema };
+  }
+  return fileSchemaCache.file;
+}
+
+type FileConfig = z.output<typeof typedFileSchema>;
 
 // The URL of the embedded broker, as a client on this machine reaches it.
 function localBrokerUrl(host: string, port: number): string {
@@ -186,9 +233,9 @@ function localBrokerUrl(host: string, port: number): string {
 function resolveDefaults(file: FileConfig) {
   const { agent, broker } = file;
   const configured = Object.keys(file.clouds ?? {}).length > 0;
-  const clouds = configured
-    ? file.clouds!
-    : { local: mqttCloud.parse({ type: "mqtt", url: localBrokerUrl(broker.host, broker.port) }) };
+  const clouds = configured ? file.clouds! : {
+    local: mqttCloudSchema.parse({ type: "mqtt", url: localBrokerUrl(broker.host, broker.port) }),
+  };
   return {
     ...file,
     control: {
@@ -201,94 +248,28 @@ function resolveDefaults(file: FileConfig) {
         `${agent.stateDir.replace(/\/+$/, "")}/local-api/ca.crt`,
     },
     clouds: Object.fromEntries(
-      Object.entries(clouds).map(([name, cloud]) => [name, cloudDefaults(cloud, agent.deviceId)]),
+      Object.entries(clouds).map(([name, cloud]) => [name, cloudDefaults(cloud, agent)]),
     ),
   };
 }
 
 type FileCloud = NonNullable<FileConfig["clouds"]>[string];
 
-function cloudDefaults(cloud: FileCloud, deviceId: string) {
-  if (cloud.type === "mqtt") {
-    return { ...cloud, clientId: cloud.clientId || `outpost-${deviceId}` };
-  }
-  if (cloud.type === "aws") return cloud;
-  // Azure registers the agent's device id unless the table names another.
-  if (cloud.type === "azure") return { ...cloud, deviceId: cloud.deviceId ?? deviceId };
-  // Cumulocity knows a device by its serial: the client id and the device's name follow it.
-  const serial = cloud.serial ?? deviceId;
-  return {
-    ...cloud,
-    serial,
-    clientId: cloud.clientId || `d:${serial}`,
-    deviceName: cloud.deviceName ?? `Outpost ${serial}`,
-  };
+// Each cloud type fills what depends on the agent (its connector's `resolve`).
+function cloudDefaults(cloud: FileCloud, agent: { deviceId: string; stateDir: string }) {
+  const connector = connectorOf(cloud.type);
+  return (connector.resolve ? connector.resolve(cloud, agent) : cloud) as CloudConfig;
 }
 
-/** Validates a raw configuration and fills every derived default. */
-export const configSchema = configFileSchema.transform(resolveDefaults);
+/** Validates a raw configuration and fills every derived default (registered cloud types). */
+export function configSchema() {
+  return configFileSchema().transform(resolveDefaults);
+}
 
 export type { CloudConfig, Config } from "./config_types.ts";
 // The schema's output must be what the documented types promise.
-const _schemaMatchesTypes: [z.output<typeof configSchema>] extends [Config] ? true : false = true;
-
-type Path = readonly PropertyKey[];
-
-function childOfPath(value: unknown, path: Path): unknown {
-  return path.reduce<unknown>(childOf, value);
-}
-
-function descriptionOf(schema: z.ZodType | undefined): string | undefined {
-  for (let s = schema; s; s = unwrapSchema(s)) if (s.description) return s.description;
-  return undefined;
-}
-
-// `clouds.main.url`; a name that is not a bare TOML key is quoted: `clouds."a.b"`.
-function dotted(path: Path): string {
-  const bare = (key: string) => /^[\w-]+$/.test(key) ? key : JSON.stringify(key);
-  return path.map((key) => bare(String(key))).join(".");
-}
-
-function toConfigIssues(issue: z.core.$ZodIssue, raw: unknown, origins: Map<string, string>) {
-  const keyOf = (path: Path) =>
-    origins.get(JSON.stringify(path.map(String))) ?? (dotted(path) || "(top level)");
-  if (issue.code === "unrecognized_keys") {
-    const schema = schemaCore(
-      schemaAt(configFileSchema, issue.path, raw) ?? z.never(),
-      childOfPath(raw, issue.path),
-    );
-    const known = schema instanceof z.ZodObject ? Object.keys(schema.shape).join(", ") : "";
-    return issue.keys.map((name) => ({
-      key: keyOf([...issue.path, name]),
-      expected: `no such key (known keys: ${known})`,
-      found: `key ${JSON.stringify(name)}`,
-    }));
-  }
-  if (issue.code === "invalid_key") {
-    const schema = schemaCore(
-      schemaAt(configFileSchema, issue.path.slice(0, -1), raw) ?? z.never(),
-    );
-    const keyType = schema instanceof z.ZodRecord ? (schema.keyType as z.ZodType) : undefined;
-    return [{
-      key: keyOf(issue.path),
-      expected: keyType?.description ?? "a valid name",
-      found: `key ${JSON.stringify(String(issue.path.at(-1)))}`,
-    }];
-  }
-  const value = childOfPath(raw, issue.path);
-  let expected: string;
-  if (issue.code === "invalid_union") {
-    expected = `one of ${CLOUD_TYPES.map((t) => JSON.stringify(t)).join(", ")}`;
-  } else if (issue.code === "custom") {
-    expected = issue.message;
-  } else {
-    const schema = schemaAt(configFileSchema, issue.path, raw);
-    const shape = schema && schemaCore(schema, value);
-    const table = shape instanceof z.ZodObject || shape instanceof z.ZodRecord;
-    expected = descriptionOf(schema) ?? (table ? "a table" : issue.message);
-  }
-  return [{ key: keyOf(issue.path), expected, found: describeFound(value, issue.path) }];
-}
+const _schemaMatchesTypes: [z.output<ReturnType<typeof configSchema>>] extends [Config] ? true
+  : false = true;
 
 function sanitizedHostname(hostname?: string): string {
   if (hostname === undefined) {
@@ -327,16 +308,40 @@ export function parseConfig(
 ): Config {
   const source = options.source ?? "config";
   const raw = text === undefined ? {} : readToml(text, source);
-  const { issues, origins } = applyEnvOverrides(raw, options.env ?? {}, configFileSchema);
+  return resolveConfig(raw, { ...options, source });
+}
+
+/**
+ * Validates a configuration given as an object (the TOML file's tables as
+ * plain objects; `raw` is changed) with `env` overrides applied, and
+ * returns it resolved, or throws a {@link ConfigError} listing every issue.
+ * Facades such as `AwsDevice` build their configuration with it.
+ *
+ * @example
+ * ```ts
+ * const config = resolveConfig({
+ *   agent: { deviceId: "pump-7" },
+ *   clouds: { hub: { type: "mqtt", url: "mqtt://127.0.0.1:1883" } },
+ * });
+ * ```
+ */
+export function resolveConfig(
+  raw: Record<string, unknown>,
+  options: { env?: Record<string, string | undefined>; source?: string; hostname?: string } = {},
+): Config {
+  const source = options.source ?? "config";
+  const { issues, origins } = applyEnvOverrides(raw, options.env ?? {}, configFileSchema());
   const agent = raw.agent ?? (raw.agent = {});
   if (isTable(agent) && (agent.deviceId === undefined || agent.deviceId === "")) {
     agent.deviceId = sanitizedHostname(options.hostname);
   }
-  const result = configSchema.safeParse(raw);
-  if (!result.success) {
-    issues.push(...result.error.issues.flatMap((i) => toConfigIssues(i, raw, origins)));
-  }
-  if (issues.length > 0 || !result.success) throw new ConfigError(source, issues);
+  const result = configSchema().safeParse(raw);
+  // No push(...spread): one unknown-keys issue can hold more keys than a call takes arguments.
+  const fileSchema = configFileSchema();
+  const all = result.success ? issues : issues.concat(
+    result.error.issues.flatMap((i) => toConfigIssues(i, raw, origins, fileSchema)),
+  );
+  if (all.length > 0 || !result.success) throw new ConfigError(source, all);
   return result.data;
 }
 

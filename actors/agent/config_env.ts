@@ -9,7 +9,17 @@
  * its secrets live here too, because config.ts's error messages use them.
  */
 import { z } from "zod";
-import type { ConfigIssue } from "./config.ts";
+import { nameKey } from "../cloud/config_fields.ts";
+
+/** One thing wrong with a configuration. */
+export interface ConfigIssue {
+  /** Dotted path of the key (`broker.port`), or the variable (`OUTPOST_BROKER__PORT`). */
+  key: string;
+  /** What the key should hold. */
+  expected: string;
+  /** What it held (secrets are described, never shown). */
+  found: string;
+}
 
 // What the environment needs to know of one key of the schema.
 type KeyShape =
@@ -28,8 +38,12 @@ export function isTable(value: unknown): value is Table {
     !(value instanceof Date);
 }
 
-/** `value[key]` when `value` is a table that owns `key` (never an inherited property). */
+/**
+ * `value[key]` when `value` is a table that owns `key` (never an inherited
+ * property), or a list and `key` one of its indexes.
+ */
 export function childOf(value: unknown, key: PropertyKey): unknown {
+  if (Array.isArray(value)) return typeof key === "number" ? value[key] : undefined;
   return isTable(value) && Object.hasOwn(value, key) ? value[key as string] : undefined;
 }
 
@@ -69,7 +83,9 @@ export function schemaAt(
     const here: z.ZodType = schemaCore(schema, value);
     if (here instanceof z.ZodObject) schema = here.shape[key as string] as z.ZodType | undefined;
     else if (here instanceof z.ZodRecord) schema = here.valueType as z.ZodType;
-    else return undefined;
+    else if (here instanceof z.ZodArray && typeof key === "number") {
+      schema = here.element as z.ZodType;
+    } else return undefined;
     if (!schema) return undefined;
     value = childOf(value, key);
   }
@@ -85,18 +101,37 @@ function typeName(value: unknown): string {
   return typeof value === "undefined" ? "nothing" : `a ${typeof value}`;
 }
 
+const SHOWN_LENGTH = 80;
+
+function shortened(text: string): string {
+  return text.length > SHOWN_LENGTH ? `${text.slice(0, SHOWN_LENGTH)}…` : text;
+}
+
+// A list as the file writes it, each item shown as describeFound shows a value.
+function listFound(list: unknown[]): string {
+  // Only as many items as can show: a list of 450k items must not become a 5 MB message.
+  const items = list.slice(0, SHOWN_LENGTH / 2).map(describeValue);
+  return shortened(`[${items.join(", ")}${items.length < list.length ? ", …" : ""}]`);
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === "number" || typeof value === "boolean") return String(value);
+  if (Array.isArray(value)) return listFound(value);
+  // A table's keys may hold secrets that its own key does not announce.
+  if (typeof value !== "string") return typeName(value);
+  // A password pasted into a URL is still a password.
+  return JSON.stringify(shortened(value).replace(/(\/\/[^/?#@:]*):[^/?#@]*@/g, "$1:(hidden)@"));
+}
+
 /**
- * `value` as an error message shows it: JSON for strings, the type alone for
- * anything below a secret-sounding key, and never a URL's password.
+ * `value` as an error message shows it: JSON for strings and lists (shortened
+ * when long), the type alone for a table or anything below a secret-sounding
+ * key, and never a URL's password.
  */
 export function describeFound(value: unknown, path: readonly PropertyKey[]): string {
   if (value === undefined) return "nothing";
   if (path.some((key) => SECRET.test(String(key)))) return `(${typeName(value)})`;
-  if (typeof value === "number" || typeof value === "boolean") return String(value);
-  if (typeof value !== "string") return typeName(value);
-  const shown = value.length > 80 ? `${value.slice(0, 80)}…` : value;
-  // A password pasted into a URL is still a password.
-  return JSON.stringify(shown.replace(/(\/\/[^/?#@:]*):[^/?#@]*@/g, "$1:(hidden)@"));
+  return describeValue(value);
 }
 
 function shapeOf(schema: z.ZodType): KeyShape {
@@ -180,7 +215,7 @@ function resolve(name: string, levels: string[], raw: Table, root: KeyShape): Re
     } else if (shape.kind === "names") {
       // Variable names are upper case by habit; match the name as the file spells it.
       const existing = isTable(here)
-        ? Object.keys(here).filter((k) => k.toLowerCase() === level.toLowerCase())
+        ? Object.keys(here).filter((k) => nameKey(k) === nameKey(level))
         : [];
       if (existing.length > 1) {
         return {
@@ -191,7 +226,7 @@ function resolve(name: string, levels: string[], raw: Table, root: KeyShape): Re
           },
         };
       }
-      key = existing[0] ?? level.toLowerCase();
+      key = existing[0] ?? nameKey(level);
       shape = shape.entry;
     } else {
       return {

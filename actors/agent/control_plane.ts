@@ -1,7 +1,7 @@
 /**
  * The control plane: what an operator on the device may see and do, the
  * same whichever way they ask. The control socket (`outpost tree|status|
- * clients|approve|reject|revoke`) and the web console (actors/console) are
+ * clients|approve|reject`) and the web console (actors/console) are
  * two faces of this one object, so an approval in the console is the very
  * operation `outpost approve` runs.
  *
@@ -19,7 +19,6 @@ import type { ActorTreeNode, SystemEvent } from "../runtime/node.ts";
 import type { ActorSystem } from "../runtime/system.ts";
 import type { SupportService, SupportWatcher } from "../support/mod.ts";
 import type { Outbox } from "../telemetry/outbox.ts";
-import type { AgentStatus } from "./agent.ts";
 import type { CloudParts } from "./clouds.ts";
 import type { CloudConfig } from "./config_types.ts";
 
@@ -34,6 +33,19 @@ export class ControlPlaneError extends Error {
     this.name = "ControlPlaneError";
     this.code = code;
   }
+}
+
+/**
+ * The part of `outpost status` (the agent's `AgentStatus`) the plane relies
+ * on; declared here so the plane does not import the agent that builds it.
+ */
+export interface StatusSummary {
+  /** Outpost's version. */
+  version: string;
+  /** `agent.deviceId`. */
+  deviceId: string;
+  /** Time since the tree started. */
+  uptimeMs: number;
 }
 
 /** One cloud as the console shows it. */
@@ -89,7 +101,7 @@ export interface ControlPlane {
   /** The live supervision tree. */
   tree(): ActorTreeNode;
   /** What `outpost status` shows. */
-  status(): AgentStatus;
+  status(): StatusSummary;
   /** Lifecycle events of the tree; returns a function that stops listening. */
   lifecycle(listener: (event: SystemEvent) => void): () => void;
   /** Each cloud's link and outbox. */
@@ -110,7 +122,7 @@ export interface ControlPlane {
   clients(): LocalApiClientRecord[];
   /** Approves a pending client; resolves with its record. */
   approve(clientId: string): Promise<LocalApiClientRecord | undefined>;
-  /** Refuses a pending client; resolves with its record. */
+  /** Refuses a pending client or revokes an active one; resolves with its record. */
   reject(clientId: string): Promise<LocalApiClientRecord | undefined>;
   /** Revokes an active client; resolves with its record. */
   revoke(clientId: string): Promise<LocalApiClientRecord | undefined>;
@@ -123,7 +135,7 @@ export interface ControlPlaneParts {
   /** The running system (called only once it exists). */
   system: () => ActorSystem;
   /** `outpost status` (called only once the agent runs). */
-  status: () => AgentStatus;
+  status: () => StatusSummary;
   /** The built clouds and their configuration. */
   clouds: readonly CloudParts[];
   /** `[clouds.<name>]` by name. */
@@ -182,7 +194,12 @@ export function controlPlane(parts: ControlPlaneParts): ControlPlane {
     const api = localApi();
     const id = clientIdOf(clientId);
     try {
-      await api[decision](id);
+      if (decision === "approve") await api.approve(id);
+      else if (decision === "reject") await api.reject(id);
+      // The local API's reject revokes an active client; revoke is that case alone.
+      else if (api.clients().find((c) => c.clientId === id)?.state !== "active") {
+        throw new Error(`No active client ${JSON.stringify(id)} to revoke`);
+      } else await api.reject(id);
     } catch (error) {
       // "is not waiting for approval", "no active client": unknown, or in the wrong state.
       const known = api.clients().some((c) => c.clientId === id);
@@ -286,7 +303,7 @@ export function controlPlane(parts: ControlPlaneParts): ControlPlane {
 
 /**
  * The control socket's commands over `plane`: `tree`, `status`, `clients`,
- * `approve <id>`, `reject <id>`, `revoke <id>`, and whatever `more` adds.
+ * `approve <id>`, `reject <id>`, and whatever `more` adds.
  *
  * @example
  * ```ts
@@ -309,7 +326,6 @@ export function controlSocketCommands(
     clients: () => plane.clients(),
     approve: (args) => plane.approve(clientId(args)),
     reject: (args) => plane.reject(clientId(args)),
-    revoke: (args) => plane.revoke(clientId(args)),
     ...more,
   };
 }

@@ -4,15 +4,34 @@
  */
 export { type Agent, type AgentOptions, type AgentStatus, createAgent, VERSION } from "./agent.ts";
 export {
-  CLOUD_TYPES,
   type CloudConfig,
   type Config,
   ConfigError,
   type ConfigIssue,
   loadConfig,
   parseConfig,
+  resolveConfig,
 } from "./config.ts";
-export type { CommandContext, CommandHandler, DesiredHandler } from "./handlers.ts";
+export { cloudTypes, registerCloud } from "../clouds.ts";
+export type {
+  AgentFacts,
+  CloudBuild,
+  CloudConnector,
+  CloudContext,
+  CloudServes,
+  CloudTable,
+  TableSchema,
+  TunnelHost,
+} from "../cloud/connector.ts";
+export type { CloudEncoder, EncodedRecord } from "../cloud/encoder.ts";
+export {
+  type CommandContext,
+  type CommandHandler,
+  type DesiredHandler,
+  HandlerRegistry,
+} from "../cloud/handlers.ts";
+export type { SupportChannel, SupportPort } from "../cloud/support.ts";
+
 export type { CloudHandle } from "./clouds.ts";
 export type { ConsoleSection } from "../console/config.ts";
 export type {

@@ -6,37 +6,10 @@
  */
 import { getLogger } from "../runtime/logging.ts";
 import type { Outbox } from "../telemetry/outbox.ts";
+import type { CloudEncoder, EncodedRecord } from "../cloud/encoder.ts";
+
+export type { CloudEncoder, EncodedRecord } from "../cloud/encoder.ts";
 import { streamNameProblem } from "../../protocols/outpost_topics.ts";
-
-/** A record as one cloud will publish it. */
-export interface EncodedRecord {
-  topic: string;
-  payload: string | Uint8Array;
-  qos: 0 | 1;
-  retain?: boolean;
-}
-
-/**
- * How one cloud turns the agent's records into its own messages. Returning
- * `undefined` means this cloud does not take the record (AWS while its
- * shadow disables publishing, or for a blacklisted event type).
- */
-export interface CloudEncoder {
-  readonly name: string;
-  telemetry(
-    seq: number,
-    ts: Date,
-    stream: string,
-    values: Record<string, unknown>,
-  ): EncodedRecord | undefined;
-  event(
-    seq: number,
-    ts: Date,
-    type: string,
-    text: string,
-    data?: Record<string, unknown>,
-  ): EncodedRecord | undefined;
-}
 
 const log = getLogger("telemetry");
 

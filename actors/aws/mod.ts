@@ -8,34 +8,45 @@
  * ├── connection     MQTT over mTLS (8883, or 443 with ALPN x-amzn-mqtt-ca); client id =
  * │                  thing name; persistent session; identity from AwsIdentity.login()
  * ├── provisioning   (when enabled) claim certificate → create-from-csr → RegisterThing → store
- * ├── shadow:<name>  one per configured shadow ("classic" = the unnamed one)
- * └── drain          this cloud's outbox → $aws/rules/<ingestRule>
+ * ├── shadow:<name>  one per configured shadow ("classic" = the unnamed one; its keys
+ * │                  without a handler of their own go to agent.onDesired)
+ * ├── commands       (with commands = true) agent.onCommand on <prefix>/<thing>/commands/+/+
+ * ├── support        (with support = true) the support modules' <prefix>/<thing>/support/…
+ * └── drain          (added by the agent) this cloud's outbox → $aws/rules/<ingestRule>
  * ```
  * rest_for_one: a new connection restarts whatever holds its subscriptions;
- * a crashed shadow restarts with the drain after it, which only resumes.
+ * a crashed shadow restarts with the children after it; the drain only resumes.
  *
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
-import { child, type Spec, type SupervisorSpec } from "../runtime/spec.ts";
-import { MqttLink } from "../mqtt/link.ts";
+import { child, type Spec } from "../runtime/spec.ts";
+import type { MqttLink } from "../mqtt/link.ts";
 import { mqttConnection, type MqttConnectionOptions } from "../mqtt/connection.ts";
-import { cloudSupervisor, drainChild } from "../agent/cloud_tree.ts";
-import type { Outbox } from "../telemetry/outbox.ts";
-import type { AwsCloudConfig } from "../agent/config_types.ts";
-import type { CloudEncoder } from "../agent/telemetry_router.ts";
+import type { AwsCloudConfig } from "./config.ts";
+import type { CloudEncoder } from "../cloud/encoder.ts";
 import { openCertStore } from "./cert_store.ts";
 import { AwsIdentity } from "./identity.ts";
 import { fleetProvisioning } from "./provisioning.ts";
 import { shadowSync } from "./shadow.ts";
 import { ShadowReplica } from "./shadow_replica.ts";
-import { awsEncoder, TelemetryGate } from "./telemetry.ts";
+import { awsEncoder, AwsLink, TelemetryGate } from "./telemetry.ts";
+import { awsCommands } from "./commands.ts";
+import { awsSupport } from "./support.ts";
+import type { HandlerRegistry } from "../cloud/handlers.ts";
+import type { SupportChannel } from "../cloud/support.ts";
+import { getLogger } from "../runtime/logging.ts";
 
 export { openCertStore } from "./cert_store.ts";
 export { AwsIdentity } from "./identity.ts";
 export { type DeltaHandler, type ReplicaListener, ShadowReplica } from "./shadow_replica.ts";
-export { type EnvelopeDefaults, type GateDrops, TelemetryGate } from "./telemetry.ts";
-export { AwsDevice, type AwsDeviceOptions } from "./device.ts";
+export {
+  AwsLink,
+  type AwsLinkOptions,
+  type EnvelopeDefaults,
+  type GateDrops,
+  TelemetryGate,
+} from "./telemetry.ts";
 export {
   CERT_STORE_FILES,
   type CertStore,
@@ -46,6 +57,8 @@ export { ProvisioningError } from "../../protocols/aws_csr.ts";
 export { ShadowError, type ShadowErrorCode, type ShadowState } from "../../protocols/aws_shadow.ts";
 export type { TelemetrySettings } from "../../protocols/aws_ingest.ts";
 
+const log = getLogger("aws");
+
 /** AWS IoT's ALPN protocol for MQTT with a client certificate on port 443. */
 export const AWS_MQTT_ALPN = "x-amzn-mqtt-ca";
 
@@ -55,16 +68,18 @@ export interface AwsCloudOptions {
   name: string;
   /** Its resolved `[clouds.<name>]` table. */
   config: AwsCloudConfig;
-  /** `agent.deviceId`: the thing name in telemetry before provisioning, and the claim client id. */
+  /** `agent.deviceId`: the claim client id, and the telemetry sender while there is no thing name. */
   deviceId: string;
-  /** `agent.stateDir`: where the default certificate store lives. */
-  stateDir: string;
+  /** The certificate store folder (`config.certStore`, else {@link defaultCertStore}). */
+  certStore: string;
   /** The state database, for the shadows' last-known state; none keeps it in memory. */
   db?: DatabaseSync;
-  /** The agent's outbox, which this cloud's drain empties to Basic Ingest. */
-  outbox: Outbox;
   /** PEM contents of `caFile`, `certFile`, `keyFile` and the claim certificate and key. */
   pems: { ca?: string; cert?: string; key?: string; claimCert?: string; claimKey?: string };
+  /** The agent's `onDesired` and `onCommand` handlers; none: nobody's. */
+  handlers?: HandlerRegistry;
+  /** The support modules' side (used with `support = true`). */
+  support?: SupportChannel;
 }
 
 /** What an embedding app reaches of a running AWS cloud. */
@@ -83,8 +98,8 @@ export interface AwsCloud extends AwsParts {
   link: MqttLink;
   /** How the agent's records become envelopes on Basic Ingest. */
   encoder: CloudEncoder;
-  /** The `cloud:<name>` subtree. */
-  spec: SupervisorSpec;
+  /** The children of `cloud:<name>`, connection first; the agent appends the drain. */
+  children: Spec[];
 }
 
 /**
@@ -105,17 +120,21 @@ export function defaultCertStore(stateDir: string, name: string): string {
  *
  * @example
  * ```ts
- * const aws = await awsCloud({ name: "aws", config, deviceId: "pump-7", stateDir, outbox, pems: {} });
+ * const aws = await awsCloud({ name: "aws", config, deviceId: "pump-7", certStore, pems: {} });
  * ```
  */
 export async function awsCloud(options: AwsCloudOptions): Promise<AwsCloud> {
   const { name, config, pems } = options;
-  const link = new MqttLink(name);
-  const store = openCertStore(config.certStore ?? defaultCertStore(options.stateDir, name));
+  const store = openCertStore(options.certStore);
   const fixed = pems.cert && pems.key && config.thingName
     ? { clientId: config.thingName, certificatePem: pems.cert, privateKeyPem: pems.key }
     : undefined;
   const identity = new AwsIdentity(name, fixed ? { fixed } : { store });
+  const link = new AwsLink(name, {
+    rule: config.ingestRule,
+    // Asked as each record leaves, so one stored before provisioning goes out as the new thing.
+    thingName: () => identity.thingName ?? config.thingName ?? options.deviceId,
+  });
   const stored = await identity.load();
   const ca = pems.ca ?? stored?.rootCaPem;
   const alpnProtocols = awsAlpn(config.url);
@@ -159,6 +178,8 @@ export async function awsCloud(options: AwsCloudOptions): Promise<AwsCloud> {
     ));
   }
 
+  const thingName = () => identity.ready().then((i) => i.clientId);
+  const { handlers } = options;
   const shadows = new Map<string, ShadowReplica>();
   for (const shadow of config.shadows) {
     const replica = new ShadowReplica(name, shadow, options.db);
@@ -169,26 +190,59 @@ export async function awsCloud(options: AwsCloudOptions): Promise<AwsCloud> {
         cloud: name,
         link,
         replica,
-        thingName: () => identity.ready().then((i) => i.clientId),
+        thingName,
         requestTimeoutMs: config.shadowTimeoutSec * 1000,
       }),
       { input: { requestTimeoutMs: config.shadowTimeoutSec * 1000, retryMs: 5000 } },
     ));
   }
+  if (handlers) {
+    shadows.get("classic")?.handleOtherKeys((desired, version) =>
+      handlers.applyDesired(desired, version)
+    );
+  }
+  if (config.commands && handlers) {
+    children.push(child(
+      "commands",
+      awsCommands({ cloud: name, link, handlers, prefix: config.topicPrefix, thingName }),
+    ));
+  }
+  if (config.support && options.support) {
+    children.push(child(
+      "support",
+      awsSupport({
+        cloud: name,
+        link,
+        channel: options.support,
+        prefix: config.topicPrefix,
+        thingName,
+      }),
+    ));
+  }
+  if (handlers) warnUnserved(name, config, handlers);
   const gate = new TelemetryGate(name);
   gate.follow(shadows.get(config.telemetryShadow)!);
-  children.push(
-    drainChild(options.outbox, link, name),
-  );
+  const encoder = awsEncoder(name, { rule: config.ingestRule, envelope: config.envelope, gate });
+  return { link, encoder, children, identity, shadows, gate };
+}
 
-  const encoder = awsEncoder(name, {
-    rule: config.ingestRule,
-    envelope: config.envelope,
-    gate,
-    thingName: () => identity.thingName ?? config.thingName ?? options.deviceId,
-  });
-  const spec = cloudSupervisor(name, children);
-  return { link, encoder, spec, identity, shadows, gate };
+/**
+ * The agent warns about handlers no AWS cloud can serve; these are the ones
+ * this table's settings leave out, named with the key that would let them in.
+ */
+function warnUnserved(name: string, config: AwsCloudConfig, handlers: HandlerRegistry): void {
+  if (handlers.commands.size > 0 && !config.commands) {
+    log.warning(
+      "Cloud {cloud} (aws): onCommand handlers ({names}) are not reached from it: set commands = true and allow its command topics in the IoT policy (docs/aws.md)",
+      { cloud: name, names: [...handlers.commands.keys()].join(", ") },
+    );
+  }
+  if (handlers.desired.size > 0 && !config.shadows.includes("classic")) {
+    log.warning(
+      'Cloud {cloud} (aws): onDesired handlers are not reached from it: they serve the classic shadow, and shadows lacks "classic"',
+      { cloud: name },
+    );
+  }
 }
 
 /**

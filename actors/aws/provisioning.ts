@@ -15,15 +15,16 @@
  * (atomically, key 0600) and to the waiting connection. Supervised by: its
  * cloud's `rest_for_one` supervisor, right after the connection.
  *
- * A rejection by AWS (4xx other than 429) ends provisioning in `failed`
- * with AWS's status, code and message, which the connection then reports
- * at every attempt; anything else (no network, a timeout, 429, 5xx) is
- * retried with backoff.
+ * A rejection by AWS (4xx other than 429) ends provisioning: the identity
+ * fails with AWS's status, code and message, which the connection then
+ * reports at every attempt; anything else (no network, a timeout, 429, 5xx)
+ * is retried with backoff.
  */
-import { fromPromise, setup } from "xstate";
 import { getLogger } from "../runtime/logging.ts";
 import { delay } from "../runtime/clock.ts";
 import type { ActorLogic } from "../runtime/spec.ts";
+import { taskActor } from "../runtime/task_actor.ts";
+import { backoffDelay, type RetryBackoff, withBackoffDefaults } from "../../machines/backoff.ts";
 import { connectSession, type MqttConnectOptions } from "../../protocols/mqtt_session.ts";
 import {
   decodeCreateFromCsrAccepted,
@@ -51,71 +52,50 @@ export interface ProvisioningOptions {
   parameters: Record<string, string>;
   /** How long each reply may take. Default 30 s. */
   replyTimeoutMs?: number;
-  /** Retry delays. Default 2 s doubling to 5 min. */
-  backoff?: { minMs: number; maxMs: number };
+  /** Retry delays. Default 2 s doubling to 5 min, no jitter. */
+  backoff?: Partial<RetryBackoff>;
 }
+
+/** Delays between provisioning rounds when the options name none. */
+const PROVISIONING_BACKOFF: Readonly<RetryBackoff> = {
+  minMs: 2000,
+  maxMs: 300_000,
+  jitter: 0,
+};
 
 const log = getLogger("aws");
 
 /**
- * The `provisioning` child.
+ * The `provisioning` child. An AWS rejection is reported to the identity
+ * (the connection then fails its attempts with it) and is no error exit:
+ * the child stays until `outpost.stop`, as it does once provisioned.
  *
  * ```
- * provisioning ──done──► provisioned
- *      │ └──AWS rejected──► failed
- *      └──outpost.stop──► stopping ──► stopped (final)
+ * running ──provisioned, or AWS rejected──► done
+ *    └──outpost.stop──► stopping ──► stopped (final)
  * ```
  */
 export function fleetProvisioning(options: ProvisioningOptions): ActorLogic {
-  let running: Promise<void> = Promise.resolve();
-  return setup({
-    actors: {
-      provision: fromPromise<void, void>(({ signal }) => {
-        running = provision(options, signal);
-        return running;
-      }),
-      settle: fromPromise<void, void>(() => running.catch(() => {})),
-    },
-    actions: {
-      started: () => options.identity.provisioningStarted(),
-      stopped: () => options.identity.provisioningStopped(),
-      failed: (_, error: unknown) => {
-        const failure = error instanceof Error ? error : new Error(String(error));
-        log.error("Cloud {cloud}: fleet provisioning failed: {error}", {
-          cloud: options.cloud,
-          error: failure.message,
-        });
-        options.identity.failed(failure);
-      },
-    },
-  }).createMachine({
-    id: "awsProvisioning",
-    initial: "provisioning",
-    entry: "started",
-    on: { "outpost.stop": ".stopping" },
-    states: {
-      provisioning: {
-        invoke: {
-          src: "provision",
-          onDone: "provisioned",
-          onError: {
-            target: "failed",
-            actions: {
-              type: "failed",
-              params: ({ event }: { event: { error: unknown } }) => event.error,
-            },
-          },
-        },
-      },
-      provisioned: {},
-      failed: {},
-      stopping: {
-        entry: "stopped",
-        invoke: { src: "settle", onDone: "stopped" },
-        on: { "outpost.stop": {} },
-      },
-      stopped: { type: "final" },
-    },
+  const { identity } = options;
+  return taskActor("awsProvisioning", async (signal) => {
+    identity.provisioningStarted();
+    try {
+      await provision(options, signal);
+      return { failed: false };
+    } catch (error) {
+      if (signal.aborted) return { failed: false };
+      const failure = error instanceof Error ? error : new Error(String(error));
+      log.error("Cloud {cloud}: fleet provisioning failed: {error}", {
+        cloud: options.cloud,
+        error: failure.message,
+      });
+      identity.failed(failure);
+      return { failed: true, error: failure.message };
+    }
+  }, {
+    untilStop: true,
+    failedWhen: (output) => (output as { failed: boolean }).failed,
+    onStop: () => identity.provisioningStopped(),
   });
 }
 
@@ -123,7 +103,7 @@ export function fleetProvisioning(options: ProvisioningOptions): ActorLogic {
 async function provision(options: ProvisioningOptions, signal: AbortSignal): Promise<void> {
   const { cloud, identity, store } = options;
   if (await identity.load()) return;
-  const { minMs, maxMs } = options.backoff ?? { minMs: 2000, maxMs: 300_000 };
+  const backoff = withBackoffDefaults(PROVISIONING_BACKOFF, options.backoff);
   log.info("Cloud {cloud}: no device identity in {dir}; provisioning with template {template}", {
     cloud,
     dir: store.dir,
@@ -144,7 +124,7 @@ async function provision(options: ProvisioningOptions, signal: AbortSignal): Pro
     } catch (error) {
       if (signal.aborted) return;
       if (isFinal(error)) throw error;
-      const waitMs = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 20));
+      const waitMs = backoffDelay(backoff, attempt, Math.random());
       log.warn("Cloud {cloud}: provisioning attempt failed, retrying in {waitMs} ms: {error}", {
         cloud,
         waitMs,

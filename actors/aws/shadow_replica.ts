@@ -11,13 +11,13 @@
  */
 import type { DatabaseSync } from "node:sqlite";
 import { migrate } from "../store/database.ts";
+import type { DesiredHandler } from "../cloud/handlers.ts";
 import { getLogger } from "../runtime/logging.ts";
 import {
-  encodeUpdate,
+  checkShadowState,
+  isPlainObject,
   mergeState,
   setKey,
-  SHADOW_STATE_LIMIT,
-  ShadowError,
   type ShadowState,
 } from "../../protocols/aws_shadow.ts";
 
@@ -53,6 +53,7 @@ export class ShadowReplica {
   #cloudReported: ShadowState = {};
   #version = 0;
   #handlers = new Map<string, DeltaHandler>();
+  #otherKeys: DesiredHandler | undefined;
   #unhandled = new Set<string>();
   #listener: ReplicaListener | undefined;
   #save: ((reported: string, version: number) => void) | undefined;
@@ -83,11 +84,24 @@ export class ShadowReplica {
 
   /**
    * Sets the handler of desired key `key`, replacing any earlier one.
-   * Keys without a handler are logged and left unreported.
+   * Keys without a handler go to {@link handleOtherKeys}'s handler; without
+   * one they are logged and left unreported.
    */
   handle(key: string, handler: DeltaHandler): void {
     this.#handlers.set(key, handler);
     this.#unhandled.delete(key);
+  }
+
+  /**
+   * Sets the handler of the desired keys that have no handler of their own.
+   * It gets them as one document (`{key: value, …}`, the delta's values) at
+   * the delta's version, and returns the keys it applied with the values to
+   * report; `undefined` means all of them as given. Throwing refuses them
+   * all: none is reported, and the error is logged. The agent's `onDesired`
+   * handlers reach the classic shadow this way.
+   */
+  handleOtherKeys(handler: DesiredHandler | undefined): void {
+    this.#otherKeys = handler;
   }
 
   /**
@@ -97,8 +111,8 @@ export class ShadowReplica {
    */
   report(patch: ShadowState): void {
     const next = mergeState(this.#reported, patch);
-    checkSize(this.#desired, next);
-    encodeUpdate({ reported: patch, clientToken: "size-check" });
+    checkShadowState({ desired: this.#desired, reported: next });
+    checkShadowState({ reported: patch });
     this.#setReported(next);
     this.#listener?.reported(patch);
   }
@@ -130,22 +144,30 @@ export class ShadowReplica {
    * For the sync actor: applies desired `delta` through the handlers and
    * returns the reported patch that answers it (handled keys with their
    * value in effect; refused keys with their current value).
+   *
+   * A delta that would make the document break AWS's limits is refused
+   * whole before anything changes: held, it would fail every later check,
+   * and its handlers would have changed the device without a report.
    */
   async apply(delta: ShadowState, version: number): Promise<ShadowState> {
-    this.#desired = mergeState(this.#desired, delta);
+    const desired = mergeState(this.#desired, delta);
+    try {
+      checkShadowState({ desired, reported: this.#reported });
+    } catch (error) {
+      log.error(
+        "Cloud {cloud}: shadow {shadow} refused the delta of version {version}: {error}; nothing applied",
+        { cloud: this.cloud, shadow: this.name, version, error: (error as Error).message },
+      );
+      return {};
+    }
+    this.#desired = desired;
     this.#setVersion(Math.max(this.#version, version));
     const patch: ShadowState = {};
+    const others: ShadowState = {};
     for (const [key, value] of Object.entries(delta)) {
       const handler = this.#handlers.get(key);
       if (!handler) {
-        if (!this.#unhandled.has(key)) {
-          this.#unhandled.add(key);
-          log.warn("Cloud {cloud}: shadow {shadow} has no handler for desired key {key}; ignored", {
-            cloud: this.cloud,
-            shadow: this.name,
-            key,
-          });
-        }
+        setKey(others, key, value);
         continue;
       }
       try {
@@ -159,9 +181,10 @@ export class ShadowReplica {
         if (Object.hasOwn(this.#reported, key)) setKey(patch, key, this.#reported[key]);
       }
     }
+    if (Object.keys(others).length > 0) await this.#applyOthers(others, version, patch);
     const next = mergeState(this.#reported, patch);
     try {
-      checkSize(this.#desired, next);
+      checkShadowState({ desired: this.#desired, reported: next });
     } catch (error) {
       log.error("Cloud {cloud}: shadow {shadow}: {error}; not reported", {
         cloud: this.cloud,
@@ -172,6 +195,47 @@ export class ShadowReplica {
     }
     this.#setReported(next);
     return patch;
+  }
+
+  /** Hands the unclaimed keys to the other-keys handler and adds what it applied to `patch`. */
+  async #applyOthers(others: ShadowState, version: number, patch: ShadowState): Promise<void> {
+    let applied: ShadowState = {};
+    if (this.#otherKeys) {
+      try {
+        applied = (await this.#otherKeys(structuredClone(others), version)) ?? others;
+      } catch (error) {
+        log.error(
+          "Cloud {cloud}: shadow {shadow}: the desired-state handlers refused {keys} of version {version}: {error}; not reported",
+          {
+            cloud: this.cloud,
+            shadow: this.name,
+            keys: Object.keys(others).join(", "),
+            version,
+            error: error instanceof Error ? error.message : String(error),
+          },
+        );
+        return;
+      }
+    }
+    for (const key of Object.keys(others)) {
+      const value = isPlainObject(applied) && Object.hasOwn(applied, key)
+        ? applied[key]
+        : undefined;
+      if (value !== undefined) {
+        setKey(patch, key, value);
+        continue;
+      }
+      if (this.#unhandled.has(key)) continue;
+      this.#unhandled.add(key);
+      log.warn(
+        "Cloud {cloud}: shadow {shadow}: no handler applied desired key {key}; not reported",
+        {
+          cloud: this.cloud,
+          shadow: this.name,
+          key,
+        },
+      );
+    }
   }
 
   #setReported(next: ShadowState): void {
@@ -221,15 +285,5 @@ export class ShadowReplica {
         });
       }
     };
-  }
-}
-
-function checkSize(desired: ShadowState, reported: ShadowState): void {
-  const size = new TextEncoder().encode(JSON.stringify({ desired, reported })).length;
-  if (size > SHADOW_STATE_LIMIT) {
-    throw new ShadowError(
-      "too_large",
-      `The shadow document would be ${size} bytes, more than AWS's limit of ${SHADOW_STATE_LIMIT}; refused locally`,
-    );
   }
 }

@@ -7,13 +7,18 @@
  * disabled nothing reaches the outbox (and so nothing is published when it
  * comes back on), and a blacklisted type is dropped. Both are counted.
  * Other clouds still get every record.
+ *
+ * A record is stored without its sender and stamped with the thing name and
+ * the send time as it leaves, by the cloud's {@link AwsLink}.
  */
 import { getLogger } from "../runtime/logging.ts";
-import type { CloudEncoder, EncodedRecord } from "../agent/telemetry_router.ts";
+import { MqttLink, type PublishOptions } from "../mqtt/link.ts";
+import type { CloudEncoder, EncodedRecord } from "../cloud/encoder.ts";
 import {
-  encodeEnvelope,
+  encodeUnsentEnvelope,
   ingestTopic,
   parseTelemetrySettings,
+  stampEnvelope,
   telemetryFilter,
   type TelemetrySettings,
   type TelemetryVerdict,
@@ -25,7 +30,7 @@ export interface EnvelopeDefaults {
   payloadVersion: string;
   assetType: string;
   senderType: string;
-  /** Default: the thing name. */
+  /** Default: the thing name, set as the record leaves. */
   assetId?: string;
   /** The `eventSubtype` of telemetry records (events use "event"). */
   eventSubtype: string;
@@ -123,18 +128,17 @@ export interface AwsEncoderOptions {
   rule?: string;
   envelope: EnvelopeDefaults;
   gate: TelemetryGate;
-  /** The thing name when known; the agent's device id before provisioning. */
-  thingName: () => string;
 }
 
 /**
  * Telemetry of stream S becomes an envelope with `eventType` S and the
  * configured `eventSubtype`, its values as `payload`; an event of type T
  * has `eventType` T, `eventSubtype` "event" and `{text, data}` as payload.
+ * The envelope is stored unsent: {@link AwsLink} adds its sender.
  *
  * @example
  * ```ts
- * const encoder = awsEncoder("aws", { rule: "telemetry", envelope, gate, thingName: () => "pump-7" });
+ * const encoder = awsEncoder("aws", { rule: "telemetry", envelope, gate });
  * encoder.telemetry(1, new Date(), "ODA", { amount: 670 })?.topic; // "$aws/rules/telemetry"
  * ```
  */
@@ -148,20 +152,17 @@ export function awsEncoder(name: string, options: AwsEncoderOptions): CloudEncod
     payload: Record<string, unknown>,
   ): EncodedRecord | undefined => {
     if (topic === undefined || !gate.admit(eventType)) return undefined;
-    const thing = options.thingName();
     return {
       topic,
       qos: 1,
-      payload: encodeEnvelope({
+      payload: encodeUnsentEnvelope({
         payloadVersion: envelope.payloadVersion,
         assetType: envelope.assetType,
         senderType: envelope.senderType,
         eventType,
         eventSubtype,
         assetTimestamp: ts,
-        assetId: envelope.assetId ?? thing,
-        senderId: thing,
-        connectionDeviceId: thing,
+        assetId: envelope.assetId,
         payload,
       }),
     };
@@ -171,4 +172,68 @@ export function awsEncoder(name: string, options: AwsEncoderOptions): CloudEncod
     telemetry: (_seq, ts, stream, values) => record(ts, stream, envelope.eventSubtype, values),
     event: (_seq, ts, type, text, data) => record(ts, type, "event", { text, data: data ?? {} }),
   };
+}
+
+/** What {@link AwsLink} needs to stamp envelopes. */
+export interface AwsLinkOptions {
+  /** The Basic Ingest rule; without one, nothing is published there to stamp. */
+  rule?: string;
+  /** The thing name: the provisioned one once known. */
+  thingName: () => string;
+  /** The send time. Default: now. */
+  now?: () => Date;
+}
+
+/**
+ * The AWS cloud's MQTT link: a publish to the Basic Ingest topic is stamped
+ * with the thing name (`senderId`, `connectionDeviceId`, a defaulted
+ * `assetId`) and `senderTimestamp` as it leaves. Stamped when stored, a
+ * record made before fleet provisioning finished went out on the
+ * provisioned thing's connection under the agent's device id, with the
+ * storing time as its send time.
+ *
+ * @example
+ * ```ts
+ * const link = new AwsLink("aws", { rule: "telemetry", thingName: () => identity.thingName ?? "dev-1" });
+ * ```
+ */
+export class AwsLink extends MqttLink {
+  readonly #topic: string | undefined;
+  readonly #thingName: () => string;
+  readonly #now: () => Date;
+
+  /** The link of cloud `name`. */
+  constructor(name: string, options: AwsLinkOptions) {
+    super(name);
+    this.#topic = options.rule === undefined ? undefined : ingestTopic(options.rule);
+    this.#thingName = options.thingName;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  /** Publishes now; a Basic Ingest envelope gets its sender first. */
+  override publish(
+    topic: string,
+    payload: string | Uint8Array,
+    options?: PublishOptions,
+  ): Promise<void> {
+    return super.publish(topic, topic === this.#topic ? this.#stamp(payload) : payload, options);
+  }
+
+  #stamp(payload: string | Uint8Array): string | Uint8Array {
+    const thing = this.#thingName();
+    try {
+      return stampEnvelope(payload, {
+        senderId: thing,
+        connectionDeviceId: thing,
+        senderTimestamp: this.#now(),
+      });
+    } catch (error) {
+      // A record that cannot be read must not hold up the ones stored after it.
+      log.error("Cloud {cloud}: a stored record goes out as it was stored: {error}", {
+        cloud: this.name,
+        error: (error as Error).message,
+      });
+      return payload;
+    }
+  }
 }

@@ -3,7 +3,7 @@
  * cloud's property and command handlers, so an app answers the same
  * whichever cloud asked.
  */
-import type { HandlerRegistry } from "../agent/handlers.ts";
+import type { HandlerRegistry } from "../cloud/handlers.ts";
 import type { AzureCommandHandler } from "./commands.ts";
 import type { PropertyHandler } from "./twin.ts";
 

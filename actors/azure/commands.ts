@@ -6,11 +6,14 @@
  * `$iothub/methods/POST/<name>/?$rid=…` (`comp*cmd` split into component
  * and command) and cloud-to-device messages on
  * `devices/<id>/messages/devicebound/…` (a `method-name` property makes one
- * an offline command). Sends: the handler's answer on
- * `$iothub/methods/res/<status>/?$rid=…` with a JSON body; 501 with a
- * message when no handler knows the command, 500 when the handler threw,
- * 400 when the payload is not JSON. Offline commands get no response (the
- * protocol has none). Supervised by: `cloud:<name>` (rest_for_one).
+ * an offline command). Sends: one answer per request on
+ * `$iothub/methods/res/<status>/?$rid=…` with a JSON body: the first of the
+ * handler's `respond` call (published at once, while the handler may go on
+ * working), its return value, or 500 when it threw; 501 with a message when
+ * no handler knows the command, 400 when the payload is not JSON. Whatever
+ * the handler does after it answered (a throw, a second answer) is logged,
+ * never sent. Offline commands get no response (the protocol has none).
+ * Supervised by: `cloud:<name>` (rest_for_one).
  */
 import { fromCallback } from "xstate";
 import { holdSubscriptions, type MqttLink } from "../mqtt/link.ts";
@@ -49,10 +52,27 @@ export interface AzureCommandResult {
   payload?: unknown;
 }
 
-/** Answers a command; `undefined` means "no such command" (501). */
+/**
+ * Sends a command's answer now, before the handler returns; the first answer
+ * is the only one (later ones are logged and dropped). Resolves once it is
+ * published; never rejects (a failed publish is logged).
+ */
+export type AzureCommandResponder = (result: AzureCommandResult) => Promise<void>;
+
+/**
+ * Answers a command: with `respond(...)` as soon as it knows the answer, or
+ * with its return value; `undefined` without a `respond` call means "no such
+ * command" (501). A throw before any answer is a 500.
+ */
 export type AzureCommandHandler = (
   command: AzureCommand,
+  respond: AzureCommandResponder,
 ) => AzureCommandResult | undefined | Promise<AzureCommandResult | undefined>;
+
+interface Answer {
+  status: number;
+  payload: unknown;
+}
 
 const log = getLogger("azure");
 const text = new TextDecoder();
@@ -63,21 +83,47 @@ export function azureCommands(
   options: { cloud: string; deviceId: string; handler: () => AzureCommandHandler | undefined },
 ): ActorLogic {
   const { cloud } = options;
-  async function run(command: AzureCommand): Promise<{ status: number; payload: unknown }> {
-    const handler = options.handler();
+  /** A responder that hands the first answer to `send` and drops (and logs) later ones. */
+  function firstAnswer(command: AzureCommand, send: (answer: Answer) => Promise<void>) {
+    const state: { sent?: Answer; respond: AzureCommandResponder } = {
+      respond: (result) => {
+        if (state.sent) {
+          log.warn(
+            "Cloud {cloud}: command {name} was already answered {status}; ignoring a second answer",
+            { cloud, name: command.name, status: state.sent.status },
+          );
+          return Promise.resolve();
+        }
+        state.sent = { status: result.status ?? 200, payload: result.payload ?? {} };
+        return send(state.sent);
+      },
+    };
+    return state;
+  }
+
+  /** Runs the handler: its `respond` call, else its result, else 501 / 500, goes to `send` once. */
+  async function run(command: AzureCommand, send: (answer: Answer) => Promise<void>) {
+    const answer = firstAnswer(command, send);
     try {
-      const result = handler ? await handler(command) : undefined;
-      if (result === undefined) {
-        return { status: 501, payload: { message: `Unknown command "${command.name}"` } };
+      const handler = options.handler();
+      const result = handler ? await handler(command, answer.respond) : undefined;
+      if (result !== undefined) await answer.respond(result);
+      else if (!answer.sent) {
+        await answer.respond({
+          status: 501,
+          payload: { message: `Unknown command "${command.name}"` },
+        });
       }
-      return { status: result.status ?? 200, payload: result.payload ?? {} };
     } catch (error) {
-      log.warn("Cloud {cloud}: command {name} failed: {error}", {
+      const message = (error as Error).message;
+      // The cloud may have its answer already; an error after it cannot change it.
+      log.warn("Cloud {cloud}: command {name} failed{after}: {error}", {
         cloud,
         name: command.name,
-        error: (error as Error).message,
+        after: answer.sent ? ` after it answered ${answer.sent.status}` : "",
+        error: message,
       });
-      return { status: 500, payload: { message: (error as Error).message } };
+      if (!answer.sent) await answer.respond({ status: 500, payload: { message } });
     }
   }
 
@@ -93,41 +139,42 @@ export function azureCommands(
       return;
     }
     if (!request) return;
-    let answer: { status: number; payload: unknown };
-    let body: unknown = null;
     const raw = text.decode(payload);
+    const send = (answer: Answer) => {
+      log.info("Cloud {cloud}: command {name} answered {status}", {
+        cloud,
+        name: request.name,
+        status: answer.status,
+      });
+      return link.publish(
+        methodResponseTopic(answer.status, request.rid),
+        JSON.stringify(answer.payload),
+        { qos: 0 },
+      ).catch((error) =>
+        log.warn("Cloud {cloud}: cannot answer command {name}: {error}", {
+          cloud,
+          name: request.name,
+          error: (error as Error).message,
+        })
+      );
+    };
+    let body: unknown;
     try {
       body = raw.trim() === "" ? null : JSON.parse(raw);
     } catch {
-      answer = {
+      return send({
         status: 400,
         payload: { message: `The payload of "${request.name}" is not JSON` },
-      };
+      });
     }
-    answer ??= await run({
+    await run({
       name: request.name,
       component: request.component,
       command: request.command,
       payload: body,
       requestId: request.rid,
       offline: false,
-    });
-    log.info("Cloud {cloud}: command {name} answered {status}", {
-      cloud,
-      name: request.name,
-      status: answer.status,
-    });
-    await link.publish(
-      methodResponseTopic(answer.status, request.rid),
-      JSON.stringify(answer.payload),
-      { qos: 0 },
-    ).catch((error) =>
-      log.warn("Cloud {cloud}: cannot answer command {name}: {error}", {
-        cloud,
-        name: request.name,
-        error: (error as Error).message,
-      })
-    );
+    }, send);
   }
 
   async function onCloudMessage(topic: string, payload: Uint8Array): Promise<void> {
@@ -150,16 +197,19 @@ export function azureCommands(
     } catch {
       // An offline command may carry plain text; it is passed on as a string.
     }
-    const result = await run({
+    // Nobody waits for an offline command's answer: it is only logged.
+    await run({
       ...splitCommandName(method),
       payload: body,
       requestId: properties["$.mid"] ?? "",
       offline: true,
-    });
-    log.info("Cloud {cloud}: offline command {name} handled with {status}", {
-      cloud,
-      name: method,
-      status: result.status,
+    }, (answer) => {
+      log.info("Cloud {cloud}: offline command {name} handled with {status}", {
+        cloud,
+        name: method,
+        status: answer.status,
+      });
+      return Promise.resolve();
     });
   }
 

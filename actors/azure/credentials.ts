@@ -4,17 +4,21 @@
  *
  * Owns: the hub and device id in use (configured, cached, or delivered by
  * DPS), the device key (given, or derived from a group key), the expiry of
- * the last SAS token it signed, and the count of hub connection attempts
- * since the last success. Receives: `login()` from the connection actor
- * before every attempt, `provisioned()` from the DPS actor, link status.
- * Sends: a demand for DPS when there are no credentials, or when the hub
- * kept refusing cached ones. Not an actor: the `provisioning` and
- * `connection` children of `cloud:<name>` share it.
+ * the last SAS token it signed, and the failed hub connects since the last
+ * success: refusals, and connects the hub did not answer (with their times).
+ * Receives: `login()` from the connection actor before every attempt, with
+ * the previous attempt's error; `provisioned()` from the DPS actor; link
+ * status. Sends: a demand for DPS when there are no credentials, when the
+ * hub kept refusing them, or when it kept not answering (gone from DNS,
+ * deleted). Not an actor: the `provisioning` and `connection` children of
+ * `cloud:<name>` share it.
  */
+import { UNREACHABLE_DEFAULTS } from "./config.ts";
 import { getLogger } from "../runtime/logging.ts";
 import { readSecretFile, writeSecretFile } from "../store/secret_file.ts";
 import { hubResourceUri, sasToken } from "../../protocols/azure_sas.ts";
 import { hubUsername } from "../../protocols/azure_topics.ts";
+import { MqttConnectError } from "../../protocols/mqtt_errors.ts";
 
 /** What the iotc seed caches: the assigned hub, the device id and its key (none with X.509). */
 export interface CachedCredentials {
@@ -89,6 +93,7 @@ export function memoryCredentialStorage(): CredentialStorage {
 
 /** Options of {@link AzureCredentials}. */
 export interface AzureCredentialsOptions {
+  /** The configured cloud name, in log lines. */
   cloud: string;
   /** The registration id (the configured device id). */
   deviceId: string;
@@ -106,6 +111,14 @@ export interface AzureCredentialsOptions {
   storage: CredentialStorage;
   /** Failed hub connects with cached credentials before DPS runs again. Default 3. */
   refusalsBeforeProvisioning?: number;
+  /**
+   * Connects the hub did not answer (DNS, TCP, TLS, no CONNACK) within
+   * `unreachableWindowMs`, since the last success, before DPS runs again.
+   * Default {@link UNREACHABLE_DEFAULTS}.connects (10).
+   */
+  unreachableConnects?: number;
+  /** The window of `unreachableConnects`. Default {@link UNREACHABLE_DEFAULTS}.windowMs (15 min). */
+  unreachableWindowMs?: number;
   /** DPS runs without a successful hub connect before the cloud fails (the seed's 5). Default 5. */
   maxProvisionings?: number;
   /** Wall-clock time in ms since the epoch (SAS expiries); a test passes its own. */
@@ -122,11 +135,24 @@ function isRefusal(error: Error | undefined): boolean {
   return typeof code === "number" && REFUSALS.has(code);
 }
 
+// A connect that got no accepted CONNACK for another reason than a refusal:
+// the hub did not answer (or answered "unavailable"). A failure to get
+// credentials, or to resubscribe after a CONNACK, is not one.
+function isUnanswered(error: Error | undefined): boolean {
+  return error instanceof MqttConnectError && !isRefusal(error);
+}
+
+/** The times in `times` that lie within `windowMs` before `now`, and `now`. */
+function withinWindow(times: readonly number[], now: number, windowMs: number): number[] {
+  return [...times.filter((t) => now - t < windowMs), now];
+}
+
 /** The hub credentials of one Azure cloud. */
 export class AzureCredentials {
   #current: CachedCredentials | undefined;
   #source: "configured" | "cached" | "provisioned" | undefined;
   #refusals = 0;
+  #unanswered: number[] = [];
   #provisionings = 0;
   #demand = false;
   #demandWaiters = new Set<() => void>();
@@ -134,6 +160,7 @@ export class AzureCredentials {
   #failure: Error | undefined;
   #failureListeners = new Set<(error: Error) => void>();
   #tokenExpiryMs: number | undefined;
+  /** The wall clock used for SAS expiries (`options.now`, default `Date.now`). */
   readonly now: () => number;
 
   /** Credentials from `options`; call {@link load} before the first login. */
@@ -208,13 +235,9 @@ export class AzureCredentials {
    */
   async login(lastError?: Error): Promise<{ url: string; username: string; password?: string }> {
     if (this.#failure) throw this.#failure;
-    // Only the hub's refusal counts; a network error says nothing about the credentials.
-    if (isRefusal(lastError)) this.#refusals += 1;
-    if (this.#refusals >= (this.options.refusalsBeforeProvisioning ?? 3)) {
-      this.#requestProvisioning(
-        `the hub refused the ${this.#source} credentials ${this.#refusals} times in a row`,
-      );
-    }
+    this.#count(lastError);
+    const reason = this.#reasonToProvision();
+    if (reason) this.#requestProvisioning(reason);
     while (!this.#current || this.#demand) {
       if (this.#failure) throw this.#failure;
       await new Promise<void>((resolve, reject) => this.#loginWaiters.add({ resolve, reject }));
@@ -236,7 +259,33 @@ export class AzureCredentials {
   /** For the link's status: a connection is up, so the credentials work. */
   connected(): void {
     this.#refusals = 0;
+    this.#unanswered = [];
     this.#provisionings = 0;
+  }
+
+  // Refusals speak about the credentials; unanswered connects about the hub
+  // (a device whose own network is down also lands here, and DPS then waits
+  // for the network like the hub did).
+  #count(lastError: Error | undefined): void {
+    if (isRefusal(lastError)) this.#refusals += 1;
+    else if (isUnanswered(lastError)) {
+      const windowMs = this.options.unreachableWindowMs ?? UNREACHABLE_DEFAULTS.windowMs;
+      this.#unanswered = withinWindow(this.#unanswered, this.now(), windowMs);
+    }
+  }
+
+  #reasonToProvision(): string | undefined {
+    if (this.#refusals >= (this.options.refusalsBeforeProvisioning ?? 3)) {
+      return `the hub refused the ${this.#source} credentials ${this.#refusals} times in a row`;
+    }
+    const connects = this.options.unreachableConnects ?? UNREACHABLE_DEFAULTS.connects;
+    if (this.#unanswered.length >= connects) {
+      const windowMs = this.options.unreachableWindowMs ?? UNREACHABLE_DEFAULTS.windowMs;
+      return `hub ${this.#current?.hubName} (${this.#source}) did not answer ${this.#unanswered.length} connects within ${
+        Math.round(windowMs / 1000)
+      } s`;
+    }
+    return undefined;
   }
 
   /** For the DPS actor: resolves once a registration is wanted. */
@@ -264,6 +313,7 @@ export class AzureCredentials {
     this.#current = credentials;
     this.#source = "provisioned";
     this.#refusals = 0;
+    this.#unanswered = [];
     this.#demand = false;
     for (const waiter of this.#loginWaiters) waiter.resolve();
     this.#loginWaiters.clear();
@@ -285,6 +335,7 @@ export class AzureCredentials {
     this.#failure = undefined;
     this.#provisionings = 0;
     this.#refusals = 0;
+    this.#unanswered = [];
     this.#requestProvisioning(`retrying after: ${reason}`);
   }
 
@@ -318,6 +369,7 @@ export class AzureCredentials {
     log.info("Cloud {cloud}: running DPS: {reason}", { cloud: this.options.cloud, reason });
     this.#demand = true;
     this.#refusals = 0;
+    this.#unanswered = [];
     for (const waiter of [...this.#demandWaiters]) waiter();
   }
 }

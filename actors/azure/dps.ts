@@ -7,7 +7,7 @@
  * password a SAS token with `skn=registration`, or the device certificate)
  * and the registration statechart (machines/azure_dps.ts), which decides
  * retries. Receives: demands from {@link AzureCredentials} (no credentials,
- * or the hub kept refusing cached ones), `outpost.stop`. Sends: the
+ * or the hub kept refusing or not answering them), `outpost.stop`. Sends: the
  * assigned hub and device id to the credentials, which cache them and let
  * the connection dial. A failed registration (a 4xx other than 429, or
  * throttling past its attempts) is reported to the credentials with the
@@ -16,10 +16,11 @@
  * Supervised by: `cloud:<name>` (rest_for_one), right after the connection,
  * so that it stops first and a connection waiting for credentials is released.
  */
-import { createActor, fromPromise, setup } from "xstate";
+import { createActor } from "xstate";
 import { getLogger } from "../runtime/logging.ts";
 import { delay } from "../runtime/clock.ts";
 import type { ActorLogic } from "../runtime/spec.ts";
+import { taskActor } from "../runtime/task_actor.ts";
 import {
   connectSession,
   type MqttConnectError,
@@ -40,6 +41,7 @@ import {
   dpsRegistrationMachine,
   type DpsResult,
 } from "../../machines/azure_dps.ts";
+import { backoffDelay, type RetryBackoff } from "../../machines/backoff.ts";
 import type { AzureCredentials } from "./credentials.ts";
 
 /** What a registration needs. */
@@ -60,35 +62,15 @@ export interface DpsOptions {
   retryAfterFailureMs?: number;
 }
 
+/** Delays while DPS cannot be reached: 1 s doubling to 60 s, without jitter. */
+const UNREACHABLE_BACKOFF: Readonly<RetryBackoff> = { minMs: 1000, maxMs: 60_000, jitter: 0 };
+
 const log = getLogger("azure");
 
-/** The `provisioning` child: registers whenever the credentials ask for it. */
+/** The `provisioning` child: registers whenever the credentials ask for it, until `outpost.stop`. */
 export function dpsProvisioning(options: DpsOptions): ActorLogic {
-  let running: Promise<void> = Promise.resolve();
-  return setup({
-    actors: {
-      serve: fromPromise<void, void>(({ signal }) => {
-        running = serve(options, signal);
-        return running;
-      }),
-      settle: fromPromise<void, void>(() => running.catch(() => {})),
-    },
-    actions: {
-      stopped: () => options.credentials.provisioningStopped(),
-    },
-  }).createMachine({
-    id: "azureDpsActor",
-    initial: "serving",
-    on: { "outpost.stop": ".stopping" },
-    states: {
-      serving: { invoke: { src: "serve", onDone: "stopped" } },
-      stopping: {
-        entry: "stopped",
-        invoke: { src: "settle", onDone: "stopped" },
-        on: { "outpost.stop": {} },
-      },
-      stopped: { type: "final" },
-    },
+  return taskActor("azureDpsActor", (signal) => serve(options, signal), {
+    onStop: () => options.credentials.provisioningStopped(),
   });
 }
 
@@ -128,7 +110,7 @@ async function serve(options: DpsOptions, signal: AbortSignal): Promise<void> {
     } catch (error) {
       if (signal.aborted) return;
       unreachable += 1;
-      const waitMs = Math.min(60_000, 1000 * 2 ** (unreachable - 1));
+      const waitMs = backoffDelay(UNREACHABLE_BACKOFF, unreachable - 1, 0);
       log.warn("Cloud {cloud}: cannot reach DPS {host}: {error}; retrying in {ms} ms", {
         cloud,
         host: options.dpsHost,

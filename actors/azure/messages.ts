@@ -5,7 +5,7 @@
  * (PROTOCOLS.md §3). The outbox's drain publishes them at QoS 1.
  */
 import { getLogger } from "../runtime/logging.ts";
-import type { CloudEncoder, EncodedRecord } from "../agent/telemetry_router.ts";
+import type { CloudEncoder, EncodedRecord } from "../cloud/encoder.ts";
 import { SYSTEM_PROPERTIES, telemetryTopic } from "../../protocols/azure_topics.ts";
 
 /** IoT Hub's largest device-to-cloud message. */

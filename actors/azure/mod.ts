@@ -9,11 +9,16 @@
  * │                hub URL, `<hub>/<id>/?api-version=…&model-id=…` and a new SAS token
  * │                (and waits while DPS runs)
  * ├── provisioning (with an idScope) DPS whenever the credentials ask: no
- * │                cached credentials, or the hub keeps refusing them
+ * │                cached credentials, or the hub keeps refusing them or
+ * │                not answering (N failed connects within T)
  * ├── token        (SAS only) reconnects before the token expires
  * ├── twin         GET + boot sync on connect, desired patches → acks
- * ├── commands     direct methods → responses; offline commands (C2D)
- * └── drain        this cloud's outbox → devices/<id>/messages/events/<bag>
+ * ├── support      (with a support channel) attached while the hub is up:
+ * │                support messages ↔ `outpostSupport` D2C messages and
+ * │                `outpost.support` direct methods
+ * ├── commands     direct methods → responses (`outpost.support` → support);
+ * │                offline commands (C2D)
+ * └── drain        (added by the agent) this cloud's outbox → devices/<id>/messages/events/<bag>
  * ```
  * rest_for_one: a new connection restarts everything that holds its
  * subscriptions; a crashed drain restarts alone. Provisioning comes right
@@ -23,20 +28,21 @@
  *
  * Owns: the cloud's MqttLink and its AzureCredentials (hub, device key, the
  * credential cache), shared by its children. Receives: the agent's records
- * through the outbox, properties and commands from the hub. Sends: telemetry,
- * reported properties, acks and command answers to the hub; properties and
- * commands to the handlers it is given (the agent's, or AzureDevice's).
+ * through the outbox, properties and commands from the hub, the support
+ * service's messages. Sends: telemetry, reported properties, acks, command
+ * answers and support messages to the hub; properties and commands to the
+ * handlers it is given (the agent's, or AzureDevice's), support requests to
+ * the support channel.
  * Supervised by: the agent's root supervisor (or AzureDevice's `device`).
  *
  * @module
  */
-import { child, type Spec, type SupervisorSpec } from "../runtime/spec.ts";
+import { child, type Spec } from "../runtime/spec.ts";
 import type { Clock } from "../runtime/clock.ts";
 import { MqttLink } from "../mqtt/link.ts";
 import { mqttConnection } from "../mqtt/connection.ts";
-import { cloudSupervisor, drainChild } from "../agent/cloud_tree.ts";
-import type { Outbox } from "../telemetry/outbox.ts";
-import type { CloudEncoder } from "../agent/telemetry_router.ts";
+import type { CloudEncoder } from "../cloud/encoder.ts";
+import type { SupportChannel } from "../cloud/support.ts";
 import type { RetryBackoff } from "../../machines/mqtt_connection.ts";
 import type { DpsMachineInput } from "../../machines/azure_dps.ts";
 import { deriveDeviceKey } from "../../protocols/azure_sas.ts";
@@ -47,6 +53,7 @@ import { sasRenewal } from "./token.ts";
 import { AzureTwin, type PropertyHandler, twinSync } from "./twin.ts";
 import { type AzureCommandHandler, azureCommands } from "./commands.ts";
 import { azureEncoder } from "./messages.ts";
+import { AzureSupport, supportAttachment } from "./support.ts";
 
 export {
   AzureCredentials,
@@ -61,8 +68,14 @@ export {
   type PropertyDecision,
   type PropertyHandler,
 } from "./twin.ts";
-export type { AzureCommand, AzureCommandHandler, AzureCommandResult } from "./commands.ts";
+export type {
+  AzureCommand,
+  AzureCommandHandler,
+  AzureCommandResponder,
+  AzureCommandResult,
+} from "./commands.ts";
 export { azureEncoder, azureMessage, type AzureMessageOptions } from "./messages.ts";
+export { AzureSupport } from "./support.ts";
 
 /** What an Azure cloud needs. */
 export interface AzureCloudOptions {
@@ -96,12 +109,15 @@ export interface AzureCloudOptions {
   backoff?: Partial<RetryBackoff>;
   /** Where DPS results are cached. */
   storage: CredentialStorage;
-  /** The outbox this cloud's drain empties. */
-  outbox: Outbox;
   /** Decides writable properties; read at each change. */
   properties: () => PropertyHandler | undefined;
-  /** Answers commands; read at each command. */
+  /** Answers commands; read at each command. `outpost.support` never reaches it (reserved). */
   commands: () => AzureCommandHandler | undefined;
+  /**
+   * The remote side of the support modules (docs/support.md); without it
+   * `outpost.support` answers 404.
+   */
+  support?: SupportChannel;
   /** Sends `reconnect` to this cloud's connection actor (SAS renewal). */
   reconnect: () => void;
   /** Timers of the token renewal; default the wall clock. */
@@ -110,8 +126,15 @@ export interface AzureCloudOptions {
   dpsLimits?: DpsMachineInput;
   /** Wait before registering again after DPS refused the device. Default 300000 ms. */
   dpsRetryMs?: number;
-  /** Failed hub connects with cached credentials before DPS runs again. Default 3. */
+  /** Hub refusals (CONNACK 4/5) since the last connect before DPS runs again. Default 3. */
   refusalsBeforeProvisioning?: number;
+  /**
+   * Connects the hub did not answer (DNS, TCP, TLS, no CONNACK) within
+   * `unreachableWindowMs` before DPS runs again. Default 10.
+   */
+  unreachableConnects?: number;
+  /** The window of `unreachableConnects`. Default 900000 ms (15 min). */
+  unreachableWindowMs?: number;
   /** Wall-clock time for SAS expiries (tests). */
   now?: () => number;
 }
@@ -120,9 +143,12 @@ export interface AzureCloudOptions {
 export interface AzureCloud {
   link: MqttLink;
   encoder: CloudEncoder;
-  spec: SupervisorSpec;
+  /** The children of `cloud:<name>`, connection first; the agent appends the drain. */
+  children: Spec[];
   credentials: AzureCredentials;
   twin: AzureTwin;
+  /** The support channel's side on this cloud. */
+  support: AzureSupport;
 }
 
 /**
@@ -132,7 +158,7 @@ export interface AzureCloud {
  * @example
  * ```ts
  * const cloud = await azureCloud({ name: "central", deviceId: "dev-1", idScope: "0ne00000000",
- *   deviceKey, storage: memoryCredentialStorage(), outbox, properties: () => undefined,
+ *   deviceKey, storage: memoryCredentialStorage(), properties: () => undefined,
  *   commands: () => undefined, reconnect: () => {} });
  * ```
  */
@@ -160,6 +186,8 @@ export async function azureCloud(options: AzureCloudOptions): Promise<AzureCloud
     canProvision: options.idScope !== undefined,
     storage: options.storage,
     refusalsBeforeProvisioning: options.refusalsBeforeProvisioning,
+    unreachableConnects: options.unreachableConnects,
+    unreachableWindowMs: options.unreachableWindowMs,
     now: options.now,
   });
   await credentials.load();
@@ -217,14 +245,22 @@ export async function azureCloud(options: AzureCloudOptions): Promise<AzureCloud
   }
   const twin = new AzureTwin(link, { cloud: name, handler: options.properties });
   children.push(child("twin", twinSync(twin)));
+  const hubDeviceId = () => credentials.current?.deviceId ?? deviceId;
+  const support = new AzureSupport(link, {
+    cloud: name,
+    deviceId: hubDeviceId,
+    channel: options.support,
+  });
+  // Before `commands`: attached before any `outpost.support` request can arrive.
+  if (options.support) children.push(child("support", supportAttachment(support, link)));
   children.push(child(
     "commands",
-    azureCommands(link, { cloud: name, deviceId, handler: options.commands }),
+    azureCommands(link, {
+      cloud: name,
+      deviceId,
+      handler: () => support.route(options.commands()),
+    }),
   ));
-  children.push(
-    drainChild(options.outbox, link, name),
-  );
-  const spec = cloudSupervisor(name, children);
-  const encoder = azureEncoder(name, () => credentials.current?.deviceId ?? deviceId);
-  return { link, encoder, spec, credentials, twin };
+  const encoder = azureEncoder(name, hubDeviceId);
+  return { link, encoder, children, credentials, twin, support };
 }

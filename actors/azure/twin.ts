@@ -51,7 +51,9 @@ export type PropertyHandler = (
 
 /** The twin document. */
 export interface TwinDocument {
+  /** The desired properties, `$version` included. */
   desired: Record<string, unknown>;
+  /** The reported properties, `$version` included. */
   reported: Record<string, unknown>;
 }
 

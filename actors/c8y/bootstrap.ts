@@ -18,10 +18,10 @@
  * by: its cloud's `rest_for_one` supervisor, right after the connection, so
  * that it stops first and a connection waiting for credentials is released.
  */
-import { fromPromise, setup } from "xstate";
 import { delay } from "../runtime/clock.ts";
 import { getLogger } from "../runtime/logging.ts";
 import type { ActorLogic } from "../runtime/spec.ts";
+import { taskActor } from "../runtime/task_actor.ts";
 import { readSecretFile, writeSecretFile } from "../store/secret_file.ts";
 import {
   connectSession,
@@ -148,44 +148,21 @@ export interface BootstrapOptions {
 }
 
 /**
- * The `provisioning` child: registers the device unless it has credentials.
+ * The `provisioning` child: registers the device unless it has credentials,
+ * then stays until `outpost.stop` (it is permanent). Only a failure to
+ * persist the credentials is an error exit.
  *
  * ```
- * registering ──done──► registered
- *      │                    │
- *      └──outpost.stop──► stopping (abort, close the bootstrap session) ──► stopped (final)
+ * running ──registered──► done
+ *    └──outpost.stop──► stopping (abort, close the bootstrap session) ──► stopped (final)
  * ```
  */
 export function bootstrapRegistration(options: BootstrapOptions): ActorLogic {
-  let running: Promise<void> = Promise.resolve();
-  return setup({
-    actors: {
-      register: fromPromise<void, void>(({ signal }) => {
-        running = register(options, signal);
-        return running;
-      }),
-      settle: fromPromise<void, void>(() => running.catch(() => {})),
-    },
-    actions: {
-      started: () => options.credentials.registrationStarted(),
-      stopped: () => options.credentials.registrationStopped(),
-    },
-  }).createMachine({
-    id: "c8yBootstrap",
-    initial: "registering",
-    entry: "started",
-    on: { "outpost.stop": ".stopping" },
-    states: {
-      registering: { invoke: { src: "register", onDone: "registered" } },
-      registered: {},
-      stopping: {
-        entry: "stopped",
-        invoke: { src: "settle", onDone: "stopped" },
-        on: { "outpost.stop": {} },
-      },
-      stopped: { type: "final" },
-    },
-  });
+  const { credentials } = options;
+  return taskActor("c8yBootstrap", (signal) => {
+    credentials.registrationStarted();
+    return register(options, signal);
+  }, { untilStop: true, onStop: () => credentials.registrationStopped() });
 }
 
 /** Registers until it succeeds or `signal` aborts; only a failure to persist rejects. */

@@ -8,7 +8,7 @@
  * would expand or interpret (`$`, `` ` ``, `;`, `|`, `&`, `<`, `>`,
  * globs) stays a literal character of an argument.
  */
-import type { C8yRestart, C8yShell } from "../agent/config_types.ts";
+import type { C8yRestart, C8yShell } from "./config.ts";
 import type { OperationOutcome } from "./operations.ts";
 
 /** A command line that cannot be split into an argv. */

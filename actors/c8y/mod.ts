@@ -8,10 +8,11 @@
  * │                or a device certificate
  * ├── provisioning (bootstrap only) registration on s/ucr until 70,<tenant>,<user>,<password>
  * ├── token        (certificate only) JWT from s/uat, renewed at half-life
- * ├── session      100/110/114/117/150/500 on connect; s/ds, s/e (s/dc/<X-ID>) → operations
+ * ├── session      100/110/114/117/150/500 on connect; s/ds, s/e (s/dc/<X-ID>) → operations;
+ * │                devicecontrol/notifications → commands, support (JSON operations)
  * ├── tunnels      dynamic one_for_one, maxChildren = remoteAccess.maxTunnels: one
  * │                temporary proxy actor per 530
- * └── drain        this cloud's outbox → s/us (200/201 measurements, 400 events, 30x alarms)
+ * └── drain        (added by the agent) this cloud's outbox → s/us (200/201, 400, 30x)
  * ```
  * rest_for_one: a new connection restarts everything that holds its
  * subscriptions; a crashed session takes its tunnels with it (their
@@ -19,16 +20,16 @@
  *
  * @module
  */
-import { child, type Spec, type SupervisorSpec } from "../runtime/spec.ts";
+import { child, type Spec } from "../runtime/spec.ts";
 import { getLogger } from "../runtime/logging.ts";
 import { MqttLink } from "../mqtt/link.ts";
 import { mqttConnection, type MqttConnectionOptions } from "../mqtt/connection.ts";
-import { cloudSupervisor, drainChild } from "../agent/cloud_tree.ts";
-import type { Outbox } from "../telemetry/outbox.ts";
-import type { AccessCheck, TunnelObserver } from "../tunnels/types.ts";
-import { tunnelsPath, tunnelsSupervisor } from "../tunnels/proxy_actor.ts";
-import type { C8yCloudConfig, RemoteAccessSection } from "../agent/config_types.ts";
-import type { CloudEncoder, EncodedRecord } from "../agent/telemetry_router.ts";
+import { tunnelsSupervisor } from "../tunnels/proxy_actor.ts";
+import type { TunnelHost } from "../cloud/connector.ts";
+import type { HandlerRegistry } from "../cloud/handlers.ts";
+import type { SupportChannel } from "../cloud/support.ts";
+import type { C8yCloudConfig } from "./config.ts";
+import type { CloudEncoder, EncodedRecord } from "../cloud/encoder.ts";
 import { packLines } from "../../protocols/smartrest.ts";
 import { C8Y_TOPICS } from "../../protocols/c8y_messages.ts";
 import { eventRecordToLine, telemetryToLines } from "../../protocols/c8y_telemetry.ts";
@@ -50,18 +51,16 @@ export interface C8yCloudOptions {
   config: C8yCloudConfig;
   /** Broker, client id, TLS (PEM read), keep-alive and backoff; the login is added here. */
   connection: Omit<MqttConnectionOptions, "will" | "credentials" | "username" | "password">;
-  /** `agent.stateDir`: where bootstrap credentials are stored. */
-  stateDir: string;
-  /** The agent's outbox, which this cloud's drain empties to `s/us`. */
-  outbox: Outbox;
-  /** The shared `[remoteAccess]` section. */
-  remoteAccess: RemoteAccessSection;
-  /** Asked before any tunnel opens. */
-  accessCheck: AccessCheck;
-  /** Told when a tunnel opens and ends (session management). */
-  tunnelObserver?: TunnelObserver;
-  /** Starts a child under a dynamic supervisor at run time (a tunnel). */
-  startChild: (supervisorPath: string, spec: Spec) => Promise<string>;
+  /** Where bootstrap registration keeps the credentials (see {@link credentialsFile}). */
+  credentialsFile: string;
+  /** `[remoteAccess]`, the access check and where tunnels start. */
+  tunnels: TunnelHost;
+  /** The embedding app's command and desired-state handlers. */
+  handlers: HandlerRegistry;
+  /** Where the version of the desired configuration is kept (`c8y_Configuration`). */
+  configurationFile: string;
+  /** The support modules (reached with `operations.support`). */
+  support?: SupportChannel;
 }
 
 /** A built Cumulocity cloud: its link, its record encoder and its supervision subtree. */
@@ -70,8 +69,8 @@ export interface C8yCloud {
   link: MqttLink;
   /** How the agent's records become SmartREST lines on `s/us`. */
   encoder: CloudEncoder;
-  /** The `cloud:<name>` subtree. */
-  spec: SupervisorSpec;
+  /** The children of `cloud:<name>`, connection first; the agent appends the drain. */
+  children: Spec[];
 }
 
 const log = getLogger("c8y");
@@ -94,8 +93,9 @@ export function credentialsFile(stateDir: string, name: string): string {
  *
  * @example
  * ```ts
- * const cloud = await c8yCloud({ name: "c8y", config, connection, stateDir, outbox,
- *   remoteAccess, accessCheck: allowAll, startChild: system.startChild });
+ * const cloud = await c8yCloud({ name: "c8y", config, connection, tunnels, handlers,
+ *   credentialsFile: credentialsFile(stateDir, "c8y"),
+ *   configurationFile: `${stateDir}/c8y-c8y.configuration.json`, support: service.channel });
  * ```
  */
 export async function c8yCloud(options: C8yCloudOptions): Promise<C8yCloud> {
@@ -103,7 +103,8 @@ export async function c8yCloud(options: C8yCloudOptions): Promise<C8yCloud> {
   const link = new MqttLink(name);
   const certificate = config.certFile !== undefined;
   const bootstrap = !certificate && config.password === undefined && config.bootstrap.enabled;
-  const file = credentialsFile(options.stateDir, name);
+  const file = options.credentialsFile;
+  const tunnels = options.tunnels;
   let credentials: C8yCredentials | undefined;
   if (bootstrap) credentials = await C8yCredentials.stored(name, file);
   else if (!certificate) {
@@ -114,7 +115,7 @@ export async function c8yCloud(options: C8yCloudOptions): Promise<C8yCloud> {
     });
   }
   const token = certificate ? new C8yToken(link, { cloud: name }) : undefined;
-  const dialTimeoutMs = options.remoteAccess.dialTimeoutSec * 1000;
+  const dialTimeoutMs = tunnels.remoteAccess.dialTimeoutSec * 1000;
   const authorization = async (): Promise<string> => {
     if (token) return `Bearer ${await token.get(dialTimeoutMs)}`;
     const basic = credentials?.basicAuthorization();
@@ -126,13 +127,12 @@ export async function c8yCloud(options: C8yCloudOptions): Promise<C8yCloud> {
     ? (request: Parameters<typeof openTunnel>[0]) =>
       openTunnel(request, {
         cloud: name,
-        tunnelsPath: tunnelsPath(name),
-        startChild: options.startChild,
+        start: (spec) => tunnels.start(spec),
         baseUrl: remoteAccessBase(config.url, config.remoteAccessUrl),
         authorization,
-        settings: options.remoteAccess,
-        accessCheck: options.accessCheck,
-        tunnelObserver: options.tunnelObserver,
+        settings: tunnels.remoteAccess,
+        accessCheck: tunnels.accessCheck,
+        tunnelObserver: tunnels.observer,
         caCerts: options.connection.ca === undefined ? undefined : [options.connection.ca],
       })
     : undefined;
@@ -165,15 +165,22 @@ export async function c8yCloud(options: C8yCloudOptions): Promise<C8yCloud> {
     );
   }
   if (token) children.push(child("token", tokenRenewal(token)));
-  children.push(child("session", c8ySession({ cloud: name, link, config, remoteAccess })));
+  children.push(child(
+    "session",
+    c8ySession({
+      cloud: name,
+      link,
+      config,
+      remoteAccess,
+      handlers: options.handlers,
+      configurationFile: options.configurationFile,
+      support: options.support,
+    }),
+  ));
   if (remoteAccess) {
-    children.push(tunnelsSupervisor(options.remoteAccess.maxTunnels));
+    children.push(tunnelsSupervisor(tunnels.remoteAccess.maxTunnels));
   }
-  children.push(
-    drainChild(options.outbox, link, name),
-  );
-  const spec = cloudSupervisor(name, children);
-  return { link, encoder: c8yEncoder(name), spec };
+  return { link, encoder: c8yEncoder(name), children };
 }
 
 /**

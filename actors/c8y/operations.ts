@@ -5,23 +5,31 @@
  * These lines do not name an operation: 501 moves the OLDEST pending
  * operation of the fragment to executing, 502/503 end the OLDEST executing
  * one. So when two operations of one fragment run at once, the second may
- * finish first but must not report first: each fragment has a queue, and an
- * outcome is published only after every earlier operation of that fragment
- * published its own. Different fragments do not wait for each other.
+ * finish first but must not report first: each fragment (of each device:
+ * a child's lines go to `s/us/<child>`) has a queue, and an outcome is
+ * queued only after every earlier operation of that fragment queued its own.
+ * Different fragments do not wait for each other.
  *
- * Every status line goes out through one FIFO on `s/us`, QoS 1, in the order
- * it was queued; a line whose publish fails (the link dropped) is sent again
- * once the link is back, so that an operation is not left executing forever.
+ * Operations that arrive with their id (JSON via MQTT) report by id instead:
+ * `504,<id>`, then `506,<id>[,…]` or `505,<id>,<reason>`. Those need no
+ * queue, since each line names its operation.
+ *
+ * Every status line goes out through one {@link OrderedPublisher}: in the
+ * order it was queued, without waiting for earlier PUBACKs, and again after
+ * a reconnect when its PUBACK never came.
  */
 import type { MqttLink } from "../mqtt/link.ts";
-import { getLogger } from "../runtime/logging.ts";
 import {
   C8Y_TOPICS,
   operationExecuting,
+  operationExecutingById,
   operationFailed,
+  operationFailedById,
   operationSuccessful,
+  operationSuccessfulById,
 } from "../../protocols/c8y_messages.ts";
 import { SMARTREST_PAYLOAD_LIMIT, utf8Length } from "../../protocols/smartrest.ts";
+import { OrderedPublisher } from "./ordered_publisher.ts";
 
 /** How an operation ended: success with the 503's extra fields, or failure with a reason. */
 export type OperationOutcome =
@@ -31,10 +39,11 @@ export type OperationOutcome =
 /** What an operation does once `501` is out; a throw or rejection is a failure with its message. */
 export type OperationWork = () => Promise<OperationOutcome>;
 
-const log = getLogger("c8y");
-
-// Tries per status line; a line the broker keeps refusing is logged and dropped.
-const MAX_ATTEMPTS = 5;
+/** Where an operation's status lines go. */
+export interface SubmitOptions {
+  /** `s/us` (default) for this device, `s/us/<child>` for a child device's operation. */
+  topic?: string;
+}
 
 /**
  * Reports operations of one Cumulocity device, in arrival order per fragment.
@@ -43,114 +52,87 @@ const MAX_ATTEMPTS = 5;
  * ```ts
  * const queue = new OperationQueue(link, { cloud: "c8y" });
  * queue.submit("c8y_Restart", async () => ({ ok: true }));   // 501, then 503
- * queue.fail("c8y_LogfileRequest", "Operation not supported by this agent"); // 501, then 502
+ * queue.fail("c8y_Firmware", "Operation not supported by this agent"); // 501, then 502
  * ```
  */
 export class OperationQueue {
+  // Per device topic and fragment: settles once the last submitted outcome is queued.
   #tails = new Map<string, Promise<void>>();
-  #out: Promise<void> = Promise.resolve();
-  #closed = false;
-  #wakeups = new Set<() => void>();
-  #stopListening: () => void;
+  #out: OrderedPublisher;
 
   /** A queue publishing on `link`; `cloud` names the cloud in logs. */
-  constructor(private readonly link: MqttLink, private readonly options: { cloud: string }) {
-    this.#stopListening = link.onStatus((up) => {
-      if (!up) return;
-      for (const wake of this.#wakeups) wake();
+  constructor(link: MqttLink, options: { cloud: string }) {
+    this.#out = new OrderedPublisher(link, options);
+  }
+
+  /**
+   * Queues `501,<fragment>` now and runs `work` once the platform has it
+   * (a restart must not reboot the device while its operation is still
+   * PENDING, or it is sent again after the reboot). Queues the outcome after
+   * every operation of `fragment` submitted before it; resolves once the
+   * outcome is acknowledged or given up. When the 501 never got through,
+   * nothing runs and nothing more is sent: the operation is still PENDING and
+   * the platform sends it again with the pending ones after a reconnect.
+   */
+  submit(fragment: string, work: OperationWork, options: SubmitOptions = {}): Promise<void> {
+    const topic = options.topic ?? C8Y_TOPICS.up;
+    const key = `${topic}\n${fragment}`;
+    const executing = this.#out.publish(topic, operationExecuting(fragment));
+    const outcome = executing.then((sent) => sent ? settled(work) : undefined);
+    const previous = this.#tails.get(key) ?? Promise.resolve();
+    let reported: Promise<unknown> = Promise.resolve();
+    // Queued is enough for the next outcome to follow: the publisher keeps the order.
+    const queued = previous.then(() => outcome).then((result) => {
+      if (result) reported = this.#out.publish(topic, statusLine(fragment, result));
+    });
+    this.#tails.set(key, queued);
+    return queued.then(() => {
+      if (this.#tails.get(key) === queued) this.#tails.delete(key);
+      return reported.then(() => {});
     });
   }
 
   /**
-   * Publishes `501,<fragment>` now, runs `work` once that is out, and
-   * publishes its outcome after every operation of `fragment` submitted
-   * before it. Resolves when the outcome has been published (or dropped).
+   * Queues `504,<id>` now and runs `work` once the platform has it, then
+   * queues `506,<id>[,…]` or `505,<id>,<reason>`. Resolves true once the
+   * outcome is acknowledged or given up, false when the 504 never got
+   * through (nothing ran; the operation is still PENDING).
    */
-  submit(fragment: string, work: OperationWork): Promise<void> {
-    const executing = this.#send(operationExecuting(fragment));
-    const outcome = executing.then(work).then(
-      (result) => result,
-      (error): OperationOutcome => ({ ok: false, reason: messageOf(error) }),
-    );
-    const previous = this.#tails.get(fragment) ?? Promise.resolve();
-    const reported = previous.then(() => outcome).then((result) =>
-      this.#send(statusLine(fragment, result))
-    );
-    this.#tails.set(fragment, reported);
-    reported.then(() => {
-      if (this.#tails.get(fragment) === reported) this.#tails.delete(fragment);
+  submitById(id: string, work: OperationWork, options: SubmitOptions = {}): Promise<boolean> {
+    const topic = options.topic ?? C8Y_TOPICS.up;
+    return this.#out.publish(topic, operationExecutingById(id)).then(async (sent) => {
+      if (!sent) return false;
+      await this.#out.publish(topic, statusLineById(id, await settled(work)));
+      return true;
     });
-    return reported;
+  }
+
+  /**
+   * Queues a line that is no status (`113`) behind every line queued before
+   * it, so that an operation's outcome queued after it reaches the platform
+   * after it. Resolves true on its PUBACK, false when it was given up.
+   */
+  report(line: string, options: SubmitOptions = {}): Promise<boolean> {
+    return this.#out.publish(options.topic ?? C8Y_TOPICS.up, line);
   }
 
   /** An operation that fails at once (unsupported, malformed): `501`, then `502,<reason>`, in order. */
-  fail(fragment: string, reason: string): Promise<void> {
-    return this.submit(fragment, () => Promise.resolve({ ok: false, reason }));
+  fail(fragment: string, reason: string, options: SubmitOptions = {}): Promise<void> {
+    return this.submit(fragment, () => Promise.resolve({ ok: false, reason }), options);
   }
 
-  /** Stops publishing; lines not yet out are dropped. */
+  /** Stops publishing; lines not yet acknowledged are dropped. */
   close(): void {
-    this.#closed = true;
-    this.#stopListening();
-    for (const wake of this.#wakeups) wake();
+    this.#out.close();
   }
+}
 
-  // Queues `line` behind every line queued before it; never rejects.
-  #send(line: string): Promise<void> {
-    const sent = this.#out.then(() => this.#publish(line));
-    this.#out = sent;
-    return sent;
-  }
-
-  async #publish(line: string): Promise<void> {
-    const { cloud } = this.options;
-    for (let attempt = 1; !this.#closed; attempt++) {
-      if (!this.link.connected) await this.#connected();
-      if (this.#closed) break;
-      try {
-        await this.link.publish(C8Y_TOPICS.up, line, { qos: 1 });
-        log.debug("Cloud {cloud}: operation status {status}", { cloud, status: head(line) });
-        return;
-      } catch (error) {
-        if (attempt >= MAX_ATTEMPTS) {
-          log.error(
-            "Cloud {cloud}: dropped operation status {status} after {attempt} tries: {error}",
-            {
-              cloud,
-              status: head(line),
-              attempt,
-              error,
-            },
-          );
-          return;
-        }
-        log.warn(
-          "Cloud {cloud}: publishing operation status {status} failed, will retry: {error}",
-          {
-            cloud,
-            status: head(line),
-            error,
-          },
-        );
-        // A publish refused while the link stays up is retried once it reconnects or at once.
-        if (this.link.connected) continue;
-      }
-    }
-    log.warn("Cloud {cloud}: operation status {status} not sent: the session stopped", {
-      cloud,
-      status: head(line),
-    });
-  }
-
-  #connected(): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = () => {
-        this.#wakeups.delete(wake);
-        resolve();
-      };
-      this.#wakeups.add(wake);
-    });
-  }
+// The work's outcome; a throw or rejection is a failure with its message.
+function settled(work: OperationWork): Promise<OperationOutcome> {
+  return Promise.resolve().then(work).then(
+    (result) => result,
+    (error): OperationOutcome => ({ ok: false, reason: messageOf(error) }),
+  );
 }
 
 /**
@@ -158,11 +140,29 @@ export class OperationQueue {
  * cut so that the line fits one publish (16184 bytes).
  */
 export function statusLine(fragment: string, outcome: OperationOutcome): string {
-  if (!outcome.ok) return fitted((text) => operationFailed(fragment, text), outcome.reason);
+  return outcomeLine(outcome, {
+    failed: (reason) => operationFailed(fragment, reason),
+    successful: (...params) => operationSuccessful(fragment, ...params),
+  });
+}
+
+/** The 505/506 line of an outcome of operation `id`, cut to fit as {@link statusLine} does. */
+export function statusLineById(id: string, outcome: OperationOutcome): string {
+  return outcomeLine(outcome, {
+    failed: (reason) => operationFailedById(id, reason),
+    successful: (...params) => operationSuccessfulById(id, ...params),
+  });
+}
+
+function outcomeLine(
+  outcome: OperationOutcome,
+  build: { failed(reason: string): string; successful(...params: string[]): string },
+): string {
+  if (!outcome.ok) return fitted(build.failed, outcome.reason);
   const params = outcome.params ?? [];
-  if (params.length === 0) return operationSuccessful(fragment);
+  if (params.length === 0) return build.successful();
   const first = params.slice(0, -1);
-  return fitted((text) => operationSuccessful(fragment, ...first, text), params.at(-1)!);
+  return fitted((text) => build.successful(...first, text), params.at(-1)!);
 }
 
 const CUT = " …(truncated)";
@@ -181,11 +181,6 @@ function fitted(build: (text: string) => string, text: string): string {
     } else high = mid - 1;
   }
   return build(chars.slice(0, low).join("") + CUT);
-}
-
-// Logs show the template and fragment, never a reason or output that may hold anything.
-function head(line: string): string {
-  return line.split(",", 2).join(",");
 }
 
 function messageOf(error: unknown): string {

@@ -11,7 +11,7 @@
  * rejected) or when the supervisor already holds `maxTunnels` tunnels.
  */
 import type { Spec } from "../runtime/spec.ts";
-import type { RemoteAccessSection } from "../agent/config_types.ts";
+import type { RemoteAccessSection } from "../tunnels/types.ts";
 import { newTunnelId, openTunnel as startTunnel } from "../tunnels/proxy_actor.ts";
 import { parseAllowlist } from "../tunnels/allowlist.ts";
 import type { AccessCheck, TunnelObserver } from "../tunnels/types.ts";
@@ -21,10 +21,8 @@ import type { RemoteAccessRequest } from "./session.ts";
 /** What opening a tunnel needs besides the request. */
 export interface RemoteAccessOptions {
   cloud: string;
-  /** Path of the cloud's dynamic `tunnels` supervisor. */
-  tunnelsPath: string;
-  /** Starts a child under a dynamic supervisor (the agent's `startChild`). */
-  startChild: (supervisorPath: string, spec: Spec) => Promise<string>;
+  /** Starts a proxy actor under this cloud's `tunnels` supervisor. */
+  start: (spec: Spec) => Promise<string>;
   /** `wss://<host>` (or the configured `remoteAccessUrl`). */
   baseUrl: string;
   /** The `Authorization` header: `Basic …` or `Bearer <jwt>`. */
@@ -100,7 +98,7 @@ export async function openTunnel(
       }`,
     };
   }
-  const started = await startTunnel((spec) => options.startChild(options.tunnelsPath, spec), {
+  const started = await startTunnel(options.start, {
     id: newTunnelId(),
     cloud: options.cloud,
     url: remoteAccessUrl(options.baseUrl, request.connectionKey),

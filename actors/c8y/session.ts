@@ -4,24 +4,38 @@
  * sends it.
  *
  * Owns: the subscriptions to `s/ds`, `s/e` (and `s/dc/<X-ID>` in legacy
- * mode), the operation queue (statuses in arrival order per fragment) and
- * the programs operations run. Receives: SmartREST lines on those topics,
- * link status changes. Sends: on every connect `100`, `110`, `114` (only the
- * enabled operations), `117` (when configured), `150` (with remote access)
- * and `500`; `501` and then `503`/`502` for every operation, after running
- * it (510 restart, 511 shell) or handing it over (530 remote access → a
- * tunnel under `tunnels`). Supervised by: its cloud's `rest_for_one`
- * supervisor, after the connection (and token), before the tunnels.
+ * mode; `devicecontrol/notifications` and `error` when commands are
+ * configured or support is on), the operation queue (statuses in arrival
+ * order per fragment) and the programs operations run. Receives: SmartREST
+ * lines and JSON operations on those topics, link status changes. Sends: on
+ * every connect `100`, `110`, `114` (only what is served), `117` (when
+ * configured), `150` (with remote access) and `500`; `501` and then
+ * `503`/`502` for every static-template operation, after running it (510
+ * restart, 511 shell), applying it (513 configuration → the `onDesired`
+ * handlers, configuration.ts) or handing it over (530 remote access → a
+ * tunnel under `tunnels`); `504` and then `506`/`505` for JSON operations
+ * (json_operations.ts: `onCommand` handlers, support); every other operation
+ * (another static template, one not enabled, a malformed one, one for a
+ * child device on `s/us/<child>`) is failed with its reason, since the
+ * platform keeps it PENDING until it hears. A line with no fragment to
+ * answer under is logged once per kind and counted. Supervised by: its
+ * cloud's `rest_for_one` supervisor, after the connection (and token),
+ * before the tunnels.
  */
 import { fromCallback } from "xstate";
 import { holdSubscriptions, type MqttLink } from "../mqtt/link.ts";
 import { getLogger } from "../runtime/logging.ts";
 import type { ActorLogic } from "../runtime/spec.ts";
-import type { C8yCloudConfig } from "../agent/config_types.ts";
-import { decodeMessage, packLines } from "../../protocols/smartrest.ts";
+import type { HandlerRegistry } from "../cloud/handlers.ts";
+import type { SupportChannel } from "../cloud/support.ts";
+import type { C8yCloudConfig } from "./config.ts";
+import { decodeMessage, packLines, templateIdOf } from "../../protocols/smartrest.ts";
+import { topicNameProblem } from "../../protocols/mqtt_topic.ts";
 import {
   C8Y_TOPICS,
   C8yMessageError,
+  type C8yOperation,
+  type C8yUnknownMessage,
   createDevice,
   FRAGMENTS,
   hardware,
@@ -32,8 +46,14 @@ import {
   requiredInterval,
   supportedOperations,
 } from "../../protocols/c8y_messages.ts";
+import { describeJsonError } from "../../protocols/c8y_json.ts";
+import { SUPPORT_FRAGMENT } from "../../protocols/c8y_support.ts";
 import { type OperationOutcome, OperationQueue } from "./operations.ts";
 import { restartOperation, shellOperation } from "./commands.ts";
+import { DesiredConfiguration } from "./configuration.ts";
+import { JsonOperations } from "./json_operations.ts";
+import { C8ySupport } from "./support.ts";
+import { UnanswerableLines } from "./unanswerable.ts";
 
 /** A `530` (or `da600`) that parsed: where to dial and the key of the platform's side. */
 export interface RemoteAccessRequest {
@@ -49,6 +69,12 @@ export interface C8ySessionOptions {
   config: C8yCloudConfig;
   /** Opens a tunnel; resolves when it is up or failed. Absent: remote access is off. */
   remoteAccess?: (request: RemoteAccessRequest) => Promise<OperationOutcome>;
+  /** The embedding app's handlers: commands (custom operations) and desired state (513). */
+  handlers: HandlerRegistry;
+  /** Where the version of the desired configuration is kept. */
+  configurationFile: string;
+  /** The support modules; reached with `operations.support`. */
+  support?: SupportChannel;
 }
 
 /** The reason every operation this agent does not do is failed with. */
@@ -65,40 +91,83 @@ export function c8ySession(options: C8ySessionOptions): ActorLogic {
   });
 }
 
+/** What a session serves besides its table's switches, for the `114` line. */
+export interface Served {
+  /** Remote access is on. */
+  remoteAccess: boolean;
+  /** An `onDesired` handler is registered: `c8y_Configuration`. */
+  desired: boolean;
+  /** The command names with an `onCommand` handler. */
+  commands: ReadonlySet<string>;
+  /** Support is on and the support modules are there: `outpost_Support`. */
+  support: boolean;
+}
+
 /** The lines a device publishes on every connect, in order. */
-export function announcementLines(
-  config: C8yCloudConfig,
-  remoteAccess: boolean,
-): string[] {
+export function announcementLines(config: C8yCloudConfig, served: Served): string[] {
   const lines = [
     createDevice(config.deviceName, config.deviceType),
     hardware(config.serial, config.hardware.model, config.hardware.revision),
-    supportedOperations(enabledOperations(config, remoteAccess)),
+    supportedOperations(enabledOperations(config, served)),
   ];
   // 0 is "not sent": the platform reads an interval <= 0 as "no monitoring" or maintenance.
   if (config.requiredIntervalMin > 0) lines.push(requiredInterval(config.requiredIntervalMin));
-  if (remoteAccess) lines.push(remoteAccessProtocols());
+  if (served.remoteAccess) lines.push(remoteAccessProtocols());
   // With a clean session, operations created while the device was away wait for this.
   lines.push(pendingOperations());
   return lines;
 }
 
-/** The fragments announced in `114`: only what is enabled. */
-export function enabledOperations(config: C8yCloudConfig, remoteAccess: boolean): string[] {
+/**
+ * The fragments announced in `114`: what would be served now. A configured
+ * command fragment is announced while its command has a handler.
+ */
+export function enabledOperations(config: C8yCloudConfig, served: Served): string[] {
+  const commands = Object.entries(config.operations.commands)
+    .filter(([, name]) => served.commands.has(name))
+    .map(([fragment]) => fragment);
   return [
     ...(config.restart.enabled ? [FRAGMENTS.restart] : []),
     ...(config.shell.enabled ? [FRAGMENTS.shell] : []),
-    ...(remoteAccess ? [FRAGMENTS.remoteAccess] : []),
+    ...(served.desired ? [FRAGMENTS.configuration] : []),
+    ...(served.remoteAccess ? [FRAGMENTS.remoteAccess] : []),
+    ...commands,
+    ...(served.support ? [SUPPORT_FRAGMENT] : []),
   ];
 }
 
 class C8ySession {
   #queue: OperationQueue;
+  #unanswerable: UnanswerableLines;
+  #desired: DesiredConfiguration;
+  #support: C8ySupport | undefined;
+  #json: JsonOperations;
   #abort = new AbortController();
   #cleanups: (() => void)[] = [];
 
   constructor(private readonly o: C8ySessionOptions) {
-    this.#queue = new OperationQueue(o.link, { cloud: o.cloud });
+    const { cloud, link, config, handlers } = o;
+    this.#queue = new OperationQueue(link, { cloud });
+    this.#unanswerable = new UnanswerableLines(cloud);
+    this.#desired = new DesiredConfiguration({
+      cloud,
+      handlers,
+      file: o.configurationFile,
+      report: (line) => void this.#queue.report(line),
+    });
+    if (config.operations.support && o.support) {
+      this.#support = new C8ySupport({ cloud, link, channel: o.support });
+    }
+    this.#json = new JsonOperations({
+      cloud,
+      commands: config.operations.commands,
+      handlers,
+      queue: this.#queue,
+      support: this.#support,
+      statusTopic: (serial) => this.#statusTopic(serial),
+      unanswerable: (what, why) => this.#unanswerable.note(what, why),
+      notSupported: NOT_SUPPORTED,
+    });
   }
 
   start(): void {
@@ -112,12 +181,22 @@ class C8ySession {
     if (config.legacyTemplateXid) {
       filters.push([C8Y_TOPICS.legacy(config.legacyTemplateXid), downstream]);
     }
+    // JSON operations double what s/ds delivers: subscribed only when something needs them.
+    if (Object.keys(config.operations.commands).length > 0 || this.#support) {
+      filters.push(
+        [C8Y_TOPICS.operations, (payload) => this.#json.handle(payload)],
+        [C8Y_TOPICS.jsonErrors, (payload) => this.#onJsonError(payload)],
+      );
+    }
+    this.#support?.start();
     this.#cleanups.push(
       holdSubscriptions(
         link,
         filters.map(([filter, handle]) => [filter, (m) => handle(m.payload, m.topic)]),
       ),
+      () => this.#support?.stop(),
     );
+    this.#warnUnmatchedCommands();
     if (link.connected) this.#announce();
   }
 
@@ -127,10 +206,20 @@ class C8ySession {
     for (const cleanup of this.#cleanups) cleanup();
   }
 
+  #served(): Served {
+    const { handlers } = this.o;
+    return {
+      remoteAccess: this.o.remoteAccess !== undefined,
+      desired: this.#desired.served,
+      commands: new Set(handlers.commands.keys()),
+      support: this.#support !== undefined,
+    };
+  }
+
   #announce(): void {
     const { cloud, config, link } = this.o;
-    const lines = announcementLines(config, this.o.remoteAccess !== undefined);
-    for (const payload of packLines(lines)) {
+    const served = this.#served();
+    for (const payload of packLines(announcementLines(config, served))) {
       link.publish(C8Y_TOPICS.up, payload, { qos: 1 }).catch((error) =>
         log.warn("Cloud {cloud}: announcing the device failed: {error}", { cloud, error })
       );
@@ -138,8 +227,37 @@ class C8ySession {
     log.info("Cloud {cloud}: announced device {serial} with operations {operations}", {
       cloud,
       serial: config.serial,
-      operations: enabledOperations(config, this.o.remoteAccess !== undefined).join(", ") ||
-        "none",
+      operations: enabledOperations(config, served).join(", ") || "none",
+    });
+  }
+
+  // A handler no fragment reaches, or a fragment without its handler, is a mistake
+  // the operator would otherwise learn of from a failed operation, or never.
+  #warnUnmatchedCommands(): void {
+    const { cloud, config, handlers } = this.o;
+    const configured = new Set(Object.values(config.operations.commands));
+    const unreached = [...handlers.commands.keys()].filter((name) => !configured.has(name));
+    if (unreached.length > 0) {
+      log.warn(
+        "Cloud {cloud}: onCommand handlers {names} are reached by no operation fragment; map them in [clouds.{cloud}.operations] commands",
+        { cloud, names: unreached.join(", ") },
+      );
+    }
+    const missing = Object.entries(config.operations.commands)
+      .filter(([, name]) => !handlers.commands.has(name))
+      .map(([fragment, name]) => `${fragment} → ${name}`);
+    if (missing.length > 0) {
+      log.warn(
+        "Cloud {cloud}: operation fragments {fragments} have no onCommand handler yet; they are not announced",
+        { cloud, fragments: missing.join(", ") },
+      );
+    }
+  }
+
+  #onJsonError(payload: Uint8Array): void {
+    log.warn("Cloud {cloud}: the platform reported on error: {error}", {
+      cloud: this.o.cloud,
+      error: describeJsonError(payload),
     });
   }
 
@@ -173,73 +291,113 @@ class C8ySession {
     try {
       lines = decodeMessage(payload);
     } catch (error) {
-      log.warn("Cloud {cloud}: ignored an unreadable message on {topic}: {error}", {
-        cloud: this.o.cloud,
-        topic,
-        error: (error as Error).message,
-      });
+      this.#unanswerable.note(`an unreadable message on ${topic}`, (error as Error).message);
       return;
     }
     for (const fields of lines) this.#dispatch(fields);
   }
 
   #dispatch(fields: string[]): void {
-    const { cloud, config } = this.o;
-    let operation;
+    const { cloud } = this.o;
+    let operation: C8yOperation | C8yUnknownMessage;
     try {
       operation = parseDownstream(fields);
     } catch (error) {
       if (!(error instanceof C8yMessageError)) throw error;
+      const topic = error.fragment && this.#statusTopic(fields[1]);
+      if (!error.fragment || !topic) {
+        this.#unanswerable.note(
+          `a line of template "${templateIdOf(fields[0] ?? "")}"`,
+          error.message,
+        );
+        return;
+      }
       log.warn("Cloud {cloud}: {error}", { cloud, error: error.message });
-      if (error.fragment) void this.#queue.fail(error.fragment, error.message);
+      void this.#queue.fail(error.fragment, error.message, { topic });
       return;
     }
     if (operation.kind === "unknown") {
-      log.warn(
-        "Cloud {cloud}: ignored a message of template {templateId}: not handled by Outpost",
-        {
-          cloud,
-          templateId: operation.templateId,
-        },
+      this.#unanswerable.note(
+        `a line of template "${templateIdOf(operation.templateId)}"`,
+        "not an operation template Outpost knows, so there is no fragment to answer under",
       );
       return;
     }
-    if (operation.serial !== config.serial) {
-      // Its status would be reported for this device, not the one it names.
-      log.warn("Cloud {cloud}: ignored a {kind} operation for {serial}, not this device", {
-        cloud,
-        kind: operation.kind,
-        serial: operation.serial,
-      });
+    const fragment = operation.kind === "other" ? operation.fragment : FRAGMENTS[operation.kind];
+    const topic = this.#statusTopic(operation.serial);
+    if (!topic) {
+      this.#unanswerable.note(
+        `a ${fragment} operation for a serial with "/", "+" or "#"`,
+        "such a serial cannot name the child topic to answer on",
+      );
       return;
     }
+    if (topic !== C8Y_TOPICS.up) {
+      // Routed here because this device is its parent; nobody else will answer it.
+      log.warn("Cloud {cloud}: failing a {fragment} operation for child device {serial}", {
+        cloud,
+        fragment,
+        serial: operation.serial,
+      });
+      void this.#queue.fail(fragment, NOT_SUPPORTED, { topic });
+      return;
+    }
+    if (this.#run(operation)) return;
+    log.warn(
+      "Cloud {cloud}: {fragment} (template {templateId}) is not done by this agent; failing it",
+      {
+        cloud,
+        fragment,
+        templateId: fields[0],
+      },
+    );
+    void this.#queue.fail(fragment, NOT_SUPPORTED);
+  }
+
+  // Starts an operation this agent does and returns true, or returns false.
+  #run(operation: C8yOperation): boolean {
+    const { cloud, config } = this.o;
     const signal = this.#abort.signal;
     switch (operation.kind) {
       case "restart":
-        if (!config.restart.enabled) break;
+        if (!config.restart.enabled) return false;
         log.info("Cloud {cloud}: restart requested", { cloud });
         void this.#queue.submit(FRAGMENTS.restart, () => restartOperation(config.restart, signal));
-        return;
+        return true;
       case "shell":
-        if (!config.shell.enabled) break;
+        if (!config.shell.enabled) return false;
         void this.#queue.submit(
           FRAGMENTS.shell,
           () => shellOperation(operation.command, config.shell, signal),
         );
-        return;
+        return true;
+      case "configuration":
+        if (!this.#desired.served) return false;
+        void this.#queue.submit(
+          FRAGMENTS.configuration,
+          () => this.#desired.apply(operation.text),
+        );
+        return true;
       case "remoteAccess": {
         const open = this.o.remoteAccess;
-        if (!open) break;
+        if (!open) return false;
         const { host, port, connectionKey } = operation;
         log.info("Cloud {cloud}: remote access to {host}:{port} requested", { cloud, host, port });
         void this.#queue.submit(FRAGMENTS.remoteAccess, () => open({ host, port, connectionKey }));
-        return;
+        return true;
       }
+      default:
+        return false;
     }
-    log.warn("Cloud {cloud}: {fragment} is not enabled on this agent; failing it", {
-      cloud,
-      fragment: FRAGMENTS[operation.kind],
-    });
-    void this.#queue.fail(FRAGMENTS[operation.kind], NOT_SUPPORTED);
+  }
+
+  // Where the statuses of an operation for `serial` go: this device's topic, a
+  // child's, or undefined when the serial cannot name a topic.
+  #statusTopic(serial: string | undefined): string | undefined {
+    if (serial === undefined || serial === "" || serial === this.o.config.serial) {
+      return C8Y_TOPICS.up;
+    }
+    const topic = C8Y_TOPICS.childUp(serial);
+    return serial.includes("/") || topicNameProblem(topic) ? undefined : topic;
   }
 }

@@ -5,7 +5,7 @@
  * `keyFile`): a session cookie must never cross a network in the clear.
  */
 import { z } from "zod";
-import { flag, int, optionalText, text, validAt } from "../agent/config_fields.ts";
+import { flag, int, optionalText, text, validAt } from "../cloud/config_fields.ts";
 import { isLoopbackHost } from "../broker/embedded_broker.ts";
 
 /** `[console]`, resolved. */

@@ -6,18 +6,16 @@
  * cloud:<name>     rest_for_one
  * ├── connection   MQTT connection actor (will: presence offline)
  * ├── session      presence, desired/reported state, commands (`tunnel.open` too)
- * ├── drain        the outbox queue of this cloud → broker, QoS 1, in order
- * └── tunnels      dynamic one_for_one: one temporary proxy actor per tunnel
+ * ├── tunnels      dynamic one_for_one: one temporary proxy actor per tunnel
+ * └── drain        (added by the agent) the outbox queue of this cloud → broker
  * ```
- * rest_for_one: a new connection restarts the session and the drain that
- * depend on it; a crashed drain restarts alone (with the tunnels after it).
+ * rest_for_one: a new connection restarts everything after it; a crashed
+ * drain, always last, restarts alone and leaves open tunnels alone.
  */
-import { child, type SupervisorSpec } from "../runtime/spec.ts";
+import { child } from "../runtime/spec.ts";
 import { MqttLink } from "../mqtt/link.ts";
 import { mqttConnection } from "../mqtt/connection.ts";
-import { cloudSupervisor, drainChild } from "../agent/cloud_tree.ts";
-import type { Outbox } from "../telemetry/outbox.ts";
-import type { CloudEncoder } from "../agent/telemetry_router.ts";
+import type { CloudEncoder } from "../cloud/encoder.ts";
 import {
   encodeEvent,
   encodePresence,
@@ -27,11 +25,10 @@ import {
 } from "../../protocols/outpost_topics.ts";
 import { genericSession, type GenericSessionOptions, type SupportChannel } from "./session.ts";
 import type { MqttConnectionOptions } from "../mqtt/connection.ts";
-import type { RemoteAccessSection } from "../agent/config_types.ts";
 import type { Spec } from "../runtime/spec.ts";
+import type { TunnelHost } from "../cloud/connector.ts";
 import { parseAllowlist } from "../tunnels/allowlist.ts";
-import { tunnelsPath, tunnelsSupervisor } from "../tunnels/proxy_actor.ts";
-import type { AccessCheck, TunnelObserver } from "../tunnels/types.ts";
+import { tunnelsSupervisor } from "../tunnels/proxy_actor.ts";
 
 export {
   genericSession,
@@ -47,20 +44,13 @@ export interface GenericCloudOptions {
   topicPrefix: string;
   /** How to reach the broker; the will is filled in here. */
   connection: Omit<MqttConnectionOptions, "will">;
-  outbox: Outbox;
   handlers: GenericSessionOptions["handlers"];
   tree: GenericSessionOptions["tree"];
   reportEvent: GenericSessionOptions["reportEvent"];
-  /** `[remoteAccess]`: the allowlist and limits of `tunnel.open`. */
-  remoteAccess: RemoteAccessSection;
-  /** Asked before a tunnel opens (after the allowlist). */
-  accessCheck: AccessCheck;
-  /** Told when a tunnel opens and ends (session management). */
-  tunnelObserver?: TunnelObserver;
+  /** `[remoteAccess]`, the access check and where `tunnel.open`'s proxies start. */
+  tunnels: TunnelHost;
   /** The remote side of the support modules on this cloud's topics. */
   support?: SupportChannel;
-  /** Starts a child under a dynamic supervisor of the running tree, by path. */
-  startChild: (supervisorPath: string, spec: Spec) => Promise<string>;
 }
 
 /** A generic cloud: its link, its record encoder and its supervision subtree. */
@@ -68,12 +58,13 @@ export interface GenericCloud {
   link: MqttLink;
   topics: OutpostTopics;
   encoder: CloudEncoder;
-  spec: SupervisorSpec;
+  /** The children of `cloud:<name>`, connection first; the agent appends the drain. */
+  children: Spec[];
 }
 
 /** Builds one generic cloud. */
 export function genericCloud(options: GenericCloudOptions): GenericCloud {
-  const { name } = options;
+  const { name, tunnels } = options;
   const link = new MqttLink(name);
   const topics = outpostTopics(options.deviceId, options.topicPrefix);
   const encoder: CloudEncoder = {
@@ -95,7 +86,7 @@ export function genericCloud(options: GenericCloudOptions): GenericCloud {
     qos: 1 as const,
     retain: true,
   };
-  const spec = cloudSupervisor(name, [
+  const children: Spec[] = [
     child("connection", mqttConnection(link, { ...options.connection, will }), {
       shutdownMs: 2000,
     }),
@@ -110,16 +101,15 @@ export function genericCloud(options: GenericCloudOptions): GenericCloud {
         reportEvent: options.reportEvent,
         support: options.support,
         tunnels: {
-          remoteAccess: options.remoteAccess,
-          allowlist: parseAllowlist(options.remoteAccess.allow),
-          accessCheck: options.accessCheck,
-          observer: options.tunnelObserver,
-          start: (spec) => options.startChild(tunnelsPath(name), spec),
+          remoteAccess: tunnels.remoteAccess,
+          allowlist: parseAllowlist(tunnels.remoteAccess.allow),
+          accessCheck: tunnels.accessCheck,
+          observer: tunnels.observer,
+          start: (spec) => tunnels.start(spec),
         },
       }),
     ),
-    drainChild(options.outbox, link, name),
-    tunnelsSupervisor(options.remoteAccess.maxTunnels),
-  ]);
-  return { link, topics, encoder, spec };
+    tunnelsSupervisor(tunnels.remoteAccess.maxTunnels),
+  ];
+  return { link, topics, encoder, children };
 }

@@ -12,12 +12,16 @@
  * cloud's `tunnels` supervisor. Supervised by: its cloud's `rest_for_one`
  * supervisor, after the connection and before the drain.
  */
+import { answerCommand, encodeAnswer } from "../../protocols/outpost_commands.ts";
 import { fromCallback } from "xstate";
 import { holdSubscriptions, type MqttLink } from "../mqtt/link.ts";
 import type { ActorTreeNode } from "../runtime/node.ts";
 import { getLogger } from "../runtime/logging.ts";
-import type { HandlerRegistry } from "../agent/handlers.ts";
-import type { RemoteAccessSection } from "../agent/config_types.ts";
+import type { HandlerRegistry } from "../cloud/handlers.ts";
+import type { SupportChannel } from "../cloud/support.ts";
+
+export type { SupportChannel, SupportPort } from "../cloud/support.ts";
+import type { RemoteAccessSection } from "../tunnels/types.ts";
 import type { ChildSpec } from "../runtime/spec.ts";
 import type { Allowlist } from "../tunnels/allowlist.ts";
 import { newTunnelId, openTunnel } from "../tunnels/proxy_actor.ts";
@@ -27,7 +31,6 @@ import {
   decodeDesired,
   encodePresence,
   encodeReported,
-  encodeResponse,
   type OutpostTopics,
   parseCommandTopic,
 } from "../../protocols/outpost_topics.ts";
@@ -46,26 +49,6 @@ export interface GenericSessionOptions {
   tunnels?: SessionTunnels;
   /** The remote side of the support modules (`<prefix>/<id>/support/…`, docs/support.md). */
   support?: SupportChannel;
-}
-
-/** How the support modules use one generic cloud's topics. */
-export interface SupportPort {
-  /** The cloud's name. */
-  cloud: string;
-  /** `<prefix>/<deviceId>`: support topics are `<base>/support/…`. */
-  base: string;
-  /** True while the cloud's link is up. */
-  connected(): boolean;
-  /** Publishes at QoS 1 (not retained); rejects when the link is down. */
-  publish(topic: string, payload: string): Promise<void>;
-}
-
-/** The support modules' side of a generic cloud: what to subscribe and who hears it. */
-export interface SupportChannel {
-  /** Called when the session starts; the returned function is called when it stops. */
-  attach(
-    port: SupportPort,
-  ): { filters: string[]; receive(topic: string, payload: Uint8Array): void; detach(): void };
 }
 
 /** Remote access as a generic cloud session uses it. */
@@ -212,34 +195,24 @@ class GenericSession {
     }
     this.#publish(
       topics.response(address.name, address.requestId),
-      encodeResponse(response.status, response.body),
+      encodeAnswer(response),
       false,
     );
   }
 
   async #answer(name: string, requestId: string, payload: Uint8Array): Promise<Response> {
-    let input: unknown;
-    try {
-      input = decodeCommandPayload(payload);
-    } catch (error) {
-      return { status: 400, body: { error: (error as Error).message } };
-    }
     if (name === "tunnel.open" && this.o.tunnels && !this.o.handlers.commands.has(name)) {
+      let input: unknown;
+      try {
+        input = decodeCommandPayload(payload);
+      } catch (error) {
+        return { status: 400, body: { error: (error as Error).message } };
+      }
       return await this.#openTunnel(input, this.o.tunnels);
     }
     const handler = this.o.handlers.commands.get(name) ?? this.#builtin(name);
-    if (!handler) return { status: 404, body: { error: `Unknown command "${name}"` } };
-    try {
-      return {
-        status: 200,
-        body: (await handler(input, { name, requestId, cloud: this.o.cloud })) ?? null,
-      };
-    } catch (error) {
-      return {
-        status: 500,
-        body: { error: error instanceof Error ? error.message : String(error) },
-      };
-    }
+    const context = { name, requestId, cloud: this.o.cloud };
+    return await answerCommand(name, payload, handler && ((input) => handler(input, context)));
   }
 
   #builtin(name: string): ((input: unknown) => unknown) | undefined {

@@ -4,7 +4,13 @@
  * (`requestCert` and `rejectUnauthorized: true`); the client id is the CN
  * of that certificate, accepted only while the client is active with that
  * certificate's serial (a deprovisioned client's certificate is dead).
- * A client may publish and subscribe only under `/v1.0/<its id>`.
+ * A client may publish and subscribe only under `/v1.0/<its id>`; a
+ * publish in another client's namespace closes its connection, one in
+ * nobody's is acknowledged and dropped (`publishVerdict`).
+ *
+ * A revocation, whoever made it (`/delete` here, the operator's `reject`),
+ * reaches this port through the registry's `onRevoked`: the client gets
+ * nothing more and its open connections are closed (connections.ts).
  *
  * Each request is answered by the built-in calls (`/ping`, `/delete`) or
  * by the first `LocalApiModule` that handles its path; a module's throw
@@ -12,7 +18,6 @@
  */
 import { Buffer } from "node:buffer";
 import type { TLSSocket } from "node:tls";
-import type { Client } from "aedes";
 import { LocalApiError } from "../../protocols/local_api_errors.ts";
 import { parseObject } from "../../protocols/local_api_payloads.ts";
 import {
@@ -20,11 +25,14 @@ import {
   CLIENT_ID,
   filterWithinClient,
   parseApiTopic,
+  publishVerdict,
   routeOf,
+  topicShape,
 } from "../../protocols/local_api_topics.ts";
 import { getLogger } from "../runtime/logging.ts";
 import type { Authority } from "./authority.ts";
 import type { ClientRegistry } from "./client_registry.ts";
+import { ApiConnections } from "./connections.ts";
 import type { LocalApiModule, LocalApiOutput } from "./module.ts";
 import { startTlsBroker } from "./tls_broker.ts";
 
@@ -35,34 +43,30 @@ export interface ApiServerOptions {
   authority: Authority;
   registry: ClientRegistry;
   modules: readonly LocalApiModule[];
+  /** Revokes a client and lets every module forget it (`/delete`). */
+  removeClient(clientId: string): Promise<void>;
 }
 
 /** The running mutual-TLS port. */
 export interface ApiServer {
   port: number;
   output: LocalApiOutput;
-  /** Revokes an active client for the operator and closes its connections. */
-  revoke(clientId: string): Promise<void>;
   close(): Promise<void>;
 }
 
 /** Largest request payload answered; a bigger one is refused OutOfRange. */
 export const MAX_REQUEST_BYTES = 256 * 1024;
 
+/** How many distinct dropped-publish shapes are logged; a flood of made-up topics stops there. */
+const MAX_LOGGED_STRAYS = 1000;
+
 const log = getLogger("local-api", "api");
 
 /** Serves the API on `host:port`. */
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
   const { registry, modules } = options;
-  const ids = new WeakMap<Client, string>();
-  const connected = new Map<string, Set<Client>>();
-  // A connection was active when it authenticated; only `/delete` on this
-  // port revokes an active client, so that is all a publish must check.
-  const revoked = new Set<string>();
-  const active = (client: Client | null): string | undefined => {
-    const clientId = client ? ids.get(client) : undefined;
-    return clientId !== undefined && !revoked.has(clientId) ? clientId : undefined;
-  };
+  const connections = new ApiConnections();
+  const stray = strayLog();
 
   const server = await startTlsBroker("local API", {
     host: options.host,
@@ -91,23 +95,29 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
           });
           return done(error, false);
         }
-        ids.set(client, cn);
+        connections.authenticated(client, cn);
         done(null, true);
       },
       authorizePublish(client, packet, callback) {
         if (!client) return callback(null);
-        const clientId = active(client);
-        if (!clientId || parseApiTopic(packet.topic)?.clientId !== clientId) {
+        const clientId = connections.activeId(client);
+        const verdict = clientId ? publishVerdict(packet.topic, clientId) : "refuse";
+        if (verdict === "refuse") {
           log.warn("Refused a publish on {topic} by {clientId}", {
             topic: packet.topic,
             clientId: clientId ?? "an inactive client",
           });
           return callback(new Error("Forbidden topic"));
         }
+        if (verdict === "drop") {
+          stray(clientId!, packet.topic);
+          // Acknowledged, but kept by nobody: no subscription can match it, and it is not retained.
+          packet.retain = false;
+        }
         callback(null);
       },
       authorizeSubscribe(client, subscription, callback) {
-        const clientId = active(client);
+        const clientId = connections.activeId(client);
         if (clientId && filterWithinClient(subscription.topic, clientId)) {
           return callback(null, subscription);
         }
@@ -121,23 +131,14 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   });
   const { broker } = server;
 
-  broker.on("clientReady", (client) => {
-    const clientId = ids.get(client);
-    if (clientId === undefined) return;
-    const set = connected.get(clientId) ?? new Set();
-    set.add(client);
-    connected.set(clientId, set);
-  });
-  broker.on("clientDisconnect", (client) => {
-    const clientId = ids.get(client);
-    const set = clientId === undefined ? undefined : connected.get(clientId);
-    set?.delete(client);
-    if (set?.size === 0) connected.delete(clientId!);
-  });
+  broker.on("clientReady", (client) => connections.ready(client));
+  broker.on("clientDisconnect", (client) => connections.gone(client));
+  const stopListening = registry.onRevoked((clientId) => connections.revoke(clientId));
 
-  const output: LocalApiOutput = {
-    send(clientId, path, payload) {
-      const body = typeof payload === "string" ? payload : JSON.stringify(payload);
+  /** Publishes to `clientId`; resolves once written to its connections. */
+  function deliver(clientId: string, path: string, payload: unknown): Promise<void> {
+    const body = typeof payload === "string" ? payload : JSON.stringify(payload);
+    return new Promise((resolve, reject) =>
       broker.publish(
         {
           cmd: "publish",
@@ -147,28 +148,34 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
           retain: false,
           dup: false,
         },
-        (error?: Error | null) => {
-          if (error) log.error("Cannot publish to {clientId}: {error}", { clientId, error });
-        },
+        (error?: Error | null) => error ? reject(error) : resolve(),
+      )
+    );
+  }
+
+  const output: LocalApiOutput = {
+    send(clientId, path, payload) {
+      // A revoked client gets nothing more: a module may still answer a request it made before.
+      if (connections.isRevoked(clientId)) {
+        log.debug("Not sending {path} to revoked client {clientId}", { path, clientId });
+        return;
+      }
+      deliver(clientId, path, payload).catch((error) =>
+        log.error("Cannot publish to {clientId}: {error}", { clientId, error })
       );
     },
     broadcast(path, payload) {
-      for (const clientId of connected.keys()) output.send(clientId, path, payload);
+      for (const clientId of connections.clientIds()) output.send(clientId, path, payload);
     },
-    connectedClients: () => [...connected.keys()],
+    connectedClients: () => connections.clientIds(),
   };
-
-  async function revokeClient(clientId: string, message: string): Promise<void> {
-    registry.revoke(clientId);
-    revoked.add(clientId);
-    for (const module of modules) await module.clientRemoved?.(clientId);
-    output.send(clientId, "/delete/info/inbox", { message });
-  }
 
   async function deprovision(clientId: string, payload: Uint8Array): Promise<void> {
     parseObject(payload);
-    await revokeClient(clientId, "Client was deprovisioned");
+    await options.removeClient(clientId);
     log.info("Deprovisioned local API client {clientId}", { clientId });
+    // The last message a revoked client gets; its connections close once it is written.
+    await deliver(clientId, "/delete/info/inbox", { message: "Client was deprovisioned" });
   }
 
   async function dispatch(clientId: string, path: string, payload: Uint8Array): Promise<void> {
@@ -210,26 +217,49 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   }
 
   broker.on("publish", (packet, client) => {
-    const clientId = client ? ids.get(client) : undefined;
+    const clientId = connections.activeId(client);
     if (clientId === undefined) return;
-    const path = parseApiTopic(packet.topic)?.path;
+    const topic = parseApiTopic(packet.topic);
+    const path = topic?.clientId === clientId ? topic.path : undefined;
     // Replies and live data are the agent's to send; an app echoing them is ignored.
     if (!path || /\/(inbox|livedata)$/.test(path)) return;
+    const payload = new Uint8Array(packet.payload as Buffer);
     // dispatch answers every failure itself; this only catches a reply that
     // could not be sent (the broker closing), which must not become an
     // unhandled rejection that ends the agent.
-    dispatch(clientId, path, new Uint8Array(packet.payload as Buffer)).catch((error) =>
+    connections.answer(clientId, () => dispatch(clientId, path, payload)).catch((error) =>
       log.error("Cannot answer {path} for {clientId}: {error}", { path, clientId, error })
     );
   });
 
   // Modules that push on their own (support events) get the output now, and again after a restart.
   for (const module of modules) module.start?.(output);
-  async function revoke(clientId: string): Promise<void> {
-    await revokeClient(clientId, "Client was revoked by the operator");
-    log.info("Revoked local API client {clientId} for the operator", { clientId });
-    for (const client of connected.get(clientId) ?? []) client.close();
-  }
+  return {
+    port: server.port,
+    output,
+    close: () => {
+      stopListening();
+      return server.close();
+    },
+  };
+}
 
-  return { port: server.port, output, revoke, close: server.close };
+/**
+ * Logs a dropped publish once per client and topic shape: an app whose
+ * library re-sends the same stray publish must not flood the log.
+ */
+function strayLog(): (clientId: string, topic: string) => void {
+  const seen = new Set<string>();
+  return (clientId, topic) => {
+    const shape = topicShape(topic);
+    const key = `${clientId} ${shape}`;
+    if (seen.has(key) || seen.size > MAX_LOGGED_STRAYS) return;
+    seen.add(key);
+    log.warn(
+      seen.size > MAX_LOGGED_STRAYS
+        ? "Dropped a publish on {shape} by {clientId} (in no client's namespace); further new ones are dropped without a log line"
+        : "Dropped a publish on {shape} by {clientId}: it is in no client's namespace (logged once)",
+      { shape, clientId },
+    );
+  };
 }

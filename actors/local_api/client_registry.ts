@@ -5,8 +5,13 @@
  * `active` may connect on the mutual-TLS port, `revoked` (deprovisioned or
  * refused) never again: a certificate whose client is not `active` with
  * that serial is refused even though the CA signed it.
+ *
+ * A revocation is announced to `onRevoked` listeners, whoever revoked (the
+ * app's `/delete`, the operator's `reject`): the API port listens and cuts
+ * the client's open connections off.
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { getLogger } from "../runtime/logging.ts";
 import { migrate, statementCache } from "../store/database.ts";
 
 /** A client's state. */
@@ -50,10 +55,16 @@ interface Row {
   created_at: number;
 }
 
+/** Told the id of a client just revoked; called synchronously inside `revoke`. */
+export type RevocationListener = (clientId: string) => void;
+
+const log = getLogger("local-api", "clients");
+
 /** The known-clients table. */
 export class ClientRegistry {
   // Statements are compiled once: preparing one per call cost more than running it.
   readonly #statement: (sql: string) => StatementSync;
+  readonly #revocationListeners = new Set<RevocationListener>();
 
   constructor(private readonly db: DatabaseSync) {
     migrate(db, "local_api_clients", STEPS);
@@ -84,12 +95,33 @@ export class ClientRegistry {
     return row?.cert_pem ?? undefined;
   }
 
-  /** Marks a client revoked; true when it existed and was not revoked yet. */
+  /**
+   * Marks a client revoked and tells the `onRevoked` listeners; true when it
+   * existed and was not revoked yet (only then are the listeners told).
+   */
   revoke(clientId: string): boolean {
     const { changes } = this.#statement(
       "UPDATE local_api_clients SET state = 'revoked' WHERE client_id = ? AND state != 'revoked'",
     ).run(clientId);
-    return Number(changes) > 0;
+    if (Number(changes) === 0) return false;
+    for (const listener of [...this.#revocationListeners]) {
+      // The revocation is stored: a failing listener must not make it look undone to the caller.
+      try {
+        listener(clientId);
+      } catch (error) {
+        log.error("A listener failed on the revocation of {clientId}: {error}", {
+          clientId,
+          error,
+        });
+      }
+    }
+    return true;
+  }
+
+  /** Calls `listener` on every revocation from now on; the returned function stops that. */
+  onRevoked(listener: RevocationListener): () => void {
+    this.#revocationListeners.add(listener);
+    return () => this.#revocationListeners.delete(listener);
   }
 
   /** One client, or undefined. */

@@ -12,8 +12,9 @@
  *
  * Owns: the CA files under `<stateDir>/local-api/`, the known-clients and
  * sensor tables, both servers. Receives: MQTT requests from apps; operator
- * decisions (`approve`, `reject`). Sends: replies and live data to apps,
- * pushed values to the agent's TelemetryRouter. Supervised by: the agent's
+ * decisions (`approve`, `reject`; a reject of an active client revokes it
+ * like its own `/delete`, and the api port closes its connections). Sends:
+ * replies and live data to apps, pushed values to the agent's TelemetryRouter. Supervised by: the agent's
  * root supervisor. rest_for_one because both servers use the authority's
  * certificates: a new authority restarts them; a crashed server restarts
  * alone (or with the api port after it).
@@ -151,6 +152,7 @@ export class LocalApi {
             authority: await this.#authorityLoaded.promise,
             registry: this.#registry,
             modules: this.#modules,
+            removeClient: (clientId) => this.#removeClient(clientId),
           });
           this.#api = server;
           log.info("Local API listening on {host}:{port} (mutual TLS)", {
@@ -200,21 +202,36 @@ export class LocalApi {
     return this.#live("provisioning port", this.#provisioning).approve(clientId);
   }
 
-  /** Refuses a client waiting in approval mode. */
-  reject(clientId: string): Promise<void> {
-    return this.#live("provisioning port", this.#provisioning).reject(clientId);
+  /**
+   * Refuses a client waiting in approval mode, or revokes an active one:
+   * its certificate is refused from then on, its open connections are
+   * closed and its sensors deleted, as if it had deprovisioned itself.
+   */
+  async reject(clientId: string): Promise<void> {
+    if (this.#registry.get(clientId)?.state !== "active") {
+      return await this.#live("provisioning port", this.#provisioning).reject(clientId);
+    }
+    await this.#removeClient(clientId);
+    log.info("The operator revoked local API client {clientId}", { clientId });
   }
 
-  /**
-   * Revokes an active client: its certificate is refused from now on and
-   * its open connections are closed.
-   */
-  async revoke(clientId: string): Promise<void> {
-    if (this.#registry.get(clientId)?.state !== "active") {
-      throw new Error(`No active client ${JSON.stringify(clientId)} to revoke`);
+  // The one way a client is removed, by its own /delete or by the operator.
+  // The registry announces the revocation: the api port, if up, closes the
+  // client's connections. A module that fails to forget it is logged; the
+  // revocation stands, and the others still forget it.
+  async #removeClient(clientId: string): Promise<void> {
+    this.#registry.revoke(clientId);
+    for (const module of this.#modules) {
+      try {
+        await module.clientRemoved?.(clientId);
+      } catch (error) {
+        log.error("Module {module} could not forget client {clientId}: {error}", {
+          module: module.name,
+          clientId,
+          error,
+        });
+      }
     }
-    if (this.#api) await this.#api.revoke(clientId);
-    else this.#registry.revoke(clientId);
   }
 
   #live<T>(what: string, value: T | undefined): T {

@@ -24,7 +24,7 @@ export interface LocalApiRequest {
 export interface LocalApiOutput {
   /** Publishes `payload` (JSON-encoded unless a string) to `/v1.0/<clientId><path>`. */
   send(clientId: string, path: string, payload: unknown): void;
-  /** Publishes to `/v1.0/<clientId><path>` of every connected, provisioned client. */
+  /** Publishes to `/v1.0/<clientId><path>` of every connected, active client (never a revoked one). */
   broadcast(path: string, payload: unknown): void;
   /** The client ids connected right now on the mutual-TLS port. */
   connectedClients(): string[];
@@ -43,6 +43,6 @@ export interface LocalApiModule {
   handles(path: string): boolean;
   /** Answers one request; a throw is logged and answered with InternalError by the router. */
   handle(request: LocalApiRequest, output: LocalApiOutput): void | Promise<void>;
-  /** Optional: forgets everything of a client that was deprovisioned (`/delete`). */
+  /** Optional: forgets everything of a client that was deprovisioned (`/delete`) or rejected by the operator. */
   clientRemoved?(clientId: string): void | Promise<void>;
 }

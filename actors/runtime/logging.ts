@@ -4,8 +4,9 @@
  *
  * An agent holds SAS tokens, device keys and broker passwords, and its logs
  * leave the device, so every record is redacted before it is formatted: by
- * property name (`password`, `deviceKey`, …) and by pattern in every string
- * and in the rendered message (`Bearer …`, PEM private keys, URL passwords, …).
+ * property name (`password`, `deviceKey`, …), by value (strings that look
+ * like random key material) and by pattern in every string and in the
+ * rendered message (`Bearer …`, PEM private keys, URL passwords, …).
  */
 import {
   configure,
@@ -37,14 +38,48 @@ const REDACTED = "[REDACTED]";
 // Deep enough for any config or payload we log; deeper means a runaway value.
 const MAX_DEPTH = 10;
 
+// "key" counts only after a qualifier (`deviceKey`, `privateKey`, `x-api-key`):
+// a bare `key` names a setting or a map entry (a shadow's desired key), and
+// hiding it hid which one was refused.
 const SECRET_KEY =
-  /(?:password|passwd|secret|token|apikey|authorization|privatekey|key|sas|signature|sig|credential|cookie)s?$/;
+  /(?:password|passwd|secret|token|authorization|.key|sas|signature|sig|credential|cookie)s?$/;
 
 // Compared after lowercasing and dropping "-" and "_", and matched at the end
 // of the name, so `deviceKey`, `x-api-key` and `accessToken` are secret while
-// `keyFile`, `keepalive` and `tokenUrl` are not.
+// `key`, `keyFile`, `keepalive` and `tokenUrl` are not.
 function isSecretKey(name: string): boolean {
-  return SECRET_KEY.test(name.toLowerCase().replace(/[-_]/g, ""));
+  return SECRET_KEY.test(normalName(name));
+}
+
+// In query and connection strings a bare `key=` is an API key by convention.
+function isSecretParameter(name: string): boolean {
+  return isSecretKey(name) || normalName(name) === "key";
+}
+
+function normalName(name: string): string {
+  return name.toLowerCase().replace(/[-_]/g, "");
+}
+
+const BASE64_BLOB = /^[A-Za-z0-9+/]{32,}={0,2}$/;
+
+// Random bytes in base64 (Azure device keys, AWS secret access keys) hidden
+// under whatever name they are logged: 32 or more base64 characters with
+// upper case, lower case and digits, switching between them every few
+// characters, as no word, identifier, path or hex digest does.
+function looksLikeKeyMaterial(value: string): boolean {
+  if (!BASE64_BLOB.test(value)) return false;
+  const classes = [...value].map(charClass).filter((c) => c !== undefined);
+  if (new Set(classes).size < 3) return false;
+  let switches = 0;
+  for (let i = 1; i < classes.length; i++) if (classes[i] !== classes[i - 1]) switches++;
+  return switches * 4 >= classes.length;
+}
+
+function charClass(char: string): "upper" | "lower" | "digit" | undefined {
+  if (char >= "A" && char <= "Z") return "upper";
+  if (char >= "a" && char <= "z") return "lower";
+  if (char >= "0" && char <= "9") return "digit";
+  return undefined;
 }
 
 // Each pattern rewrites its match so that it no longer carries the secret and
@@ -61,6 +96,8 @@ const TEXT_RULES: [RegExp, (...match: string[]) => string][] = [
     () => `SharedAccessSignature ${REDACTED}`,
   ],
   [/\bBearer\s+(?!Bearer\s)[\w\-.~+/]+=*/gi, () => `Bearer ${REDACTED}`],
+  // A JSON Web Token wherever it appears: header and payload both start `{"`.
+  [/\beyJ[\w-]+\.eyJ[\w-]+\.[\w-]*/g, () => REDACTED],
   // "Basic" is also an English word; only a base64 "user:password" is a secret.
   [/\bBasic\s+(?!Basic\s)([A-Za-z0-9+/]{4,}={0,2})/gi, (match, encoded) => {
     try {
@@ -77,14 +114,14 @@ const TEXT_RULES: [RegExp, (...match: string[]) => string][] = [
   // `SharedAccessKey=`, `password=`, judged by the same names as properties.
   [
     /\b([A-Za-z][\w-]{0,63})=([^&;\s"'<>#,]+)/g,
-    (match, name) => isSecretKey(name) ? `${name}=${REDACTED}` : match,
+    (match, name) => isSecretParameter(name) ? `${name}=${REDACTED}` : match,
   ],
 ];
 
 /**
  * Removes secrets that appear inside free text: bearer and basic credentials,
- * Azure SAS tokens, secret `name=value` parameters (such as `sig=`), PEM
- * private keys and passwords in URLs. Applying it twice changes nothing more.
+ * Azure SAS tokens, JSON Web Tokens, secret `name=value` parameters (such as
+ * `sig=` or `key=`), PEM private keys and passwords in URLs. Applying it twice changes nothing more.
  *
  * @example
  * ```ts
@@ -106,7 +143,8 @@ export function redactText(text: string): string {
 
 /**
  * Returns a copy of `value` that is safe to log: values under secret property
- * names become `"[REDACTED]"`, strings go through {@link redactText}, Errors
+ * names and strings that look like key material (long random base64) become
+ * `"[REDACTED]"`, other strings go through {@link redactText}, Errors
  * become `{ name, message }`, cycles become `"[Circular]"` and nesting past
  * ten levels becomes `"[Truncated]"`. The input is not modified.
  *
@@ -120,12 +158,17 @@ export function redact(value: unknown): unknown {
   return redactCollecting(value, new Set());
 }
 
-// `secrets` collects every value found under a secret name, so that the same
-// value is also hidden where a message placeholder interpolates it.
+// `secrets` collects every value found under a secret name or looking like
+// one, so that the same value is also hidden where a message placeholder
+// interpolates it.
 function redactCollecting(root: unknown, secrets: Set<unknown>): unknown {
   const path = new WeakSet<object>();
   function walk(value: unknown, depth: number): unknown {
-    if (typeof value === "string") return redactText(value);
+    if (typeof value === "string") {
+      if (!looksLikeKeyMaterial(value)) return redactText(value);
+      secrets.add(value);
+      return REDACTED;
+    }
     if (typeof value !== "object" || value === null) return value;
     if (path.has(value)) return "[Circular]";
     if (depth >= MAX_DEPTH) return "[Truncated]";

@@ -48,6 +48,7 @@ export {
   type SupervisorOptions,
   type SupervisorSpec,
 } from "./spec.ts";
+export type { RetryBackoff } from "../../machines/backoff.ts";
 export { ActorSystemError, RestartIntensityError } from "./supervisor.ts";
 export { type ActorSystem, createSystem, type SystemExit, type SystemOptions } from "./system.ts";
 export { STOP_EVENT } from "./worker.ts";

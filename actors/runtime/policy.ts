@@ -3,7 +3,7 @@
  * siblings a restart takes along, how long to wait, and when a supervisor
  * has restarted too often. The supervisor only applies these decisions.
  */
-import type { Backoff, RestartType, Strategy } from "./spec.ts";
+import type { RestartType, Strategy } from "./spec.ts";
 
 /** How an actor ended: it reached a final state, or it failed. */
 export type ExitReason = "normal" | "error";
@@ -30,14 +30,10 @@ export function restartScope(strategy: Strategy, index: number, count: number): 
 
 /**
  * Delay before restart number `attempt` (0-based since the last quiet
- * period): `minMs * 2^attempt`, capped at `maxMs`, minus up to `jitter` of
- * it. `random` is a number in [0, 1).
+ * period): the one backoff curve of machines/backoff.ts, `minMs · 2^attempt`
+ * capped at `maxMs`, minus up to `jitter` of it. `random` is a number in [0, 1).
  */
-export function backoffDelay(backoff: Backoff, attempt: number, random: number): number {
-  // Past 2^52 the doubling means nothing, and 2^1024 would make 0 * Infinity = NaN.
-  const base = Math.min(backoff.maxMs, backoff.minMs * 2 ** Math.min(attempt, 52));
-  return Math.round(base * (1 - backoff.jitter * random));
-}
+export { backoffDelay } from "../../machines/backoff.ts";
 
 /**
  * Restart timestamps of one supervisor inside its intensity window.

@@ -3,6 +3,7 @@
  * application's top supervisor. `supervisor()` and `child()` only build and
  * validate plain objects; nothing runs until `createSystem(...).start()`.
  */
+import { type RetryBackoff, withBackoffDefaults } from "../../machines/backoff.ts";
 
 /** When a child is restarted: always, only after an error, or never. */
 export type RestartType = "permanent" | "transient" | "temporary";
@@ -10,14 +11,12 @@ export type RestartType = "permanent" | "transient" | "temporary";
 /** Which children a crash restarts. */
 export type Strategy = "one_for_one" | "one_for_all" | "rest_for_one";
 
-/** Exponential backoff between restarts of one child. */
-export interface Backoff {
-  /** Delay before the first restart; doubles with each consecutive restart. */
-  minMs: number;
-  /** Ceiling of the delay. */
-  maxMs: number;
-  /** Fraction (0..1) of the delay that is randomly taken off. */
-  jitter: number;
+/**
+ * Exponential backoff between restarts of one child: `minMs` before the
+ * first restart, doubling with each consecutive one up to `maxMs`, minus up
+ * to `jitter` of it (the curve of machines/backoff.ts).
+ */
+export interface Backoff extends RetryBackoff {
   /** A child that ran this long without exiting starts again at `minMs`. */
   resetMs: number;
 }
@@ -256,8 +255,7 @@ function restartType(id: string, value: RestartType | undefined): RestartType {
 }
 
 function backoff(id: string, value: Partial<Backoff> | undefined): Backoff {
-  const b = { ...DEFAULT_BACKOFF, ...value };
-  if (value?.minMs !== undefined && value.maxMs === undefined) b.maxMs = Math.max(b.maxMs, b.minMs);
+  const b = withBackoffDefaults(DEFAULT_BACKOFF, value);
   nonNegative(id, "backoff.minMs", b.minMs);
   nonNegative(id, "backoff.maxMs", b.maxMs);
   nonNegative(id, "backoff.resetMs", b.resetMs);

@@ -1,6 +1,6 @@
 /**
  * Instant support (PROTOCOLS.md §5): an app asks a supporter for help; the
- * request travels to the remote side over a generic cloud
+ * request travels to the remote side over a cloud that carries support
  * (`…/support/instant/<appId>/…`, docs/support.md), which answers with the
  * case's session data, an error code, or a connection request that the app
  * accepts or rejects in time.

@@ -12,7 +12,7 @@
  * Owns: the support service (sessions, access levels in SQLite, instant
  * support cases, the chats' store). Receives: local apps' requests through
  * the local API module `supportModule(service)`, the remote side's messages
- * through every generic cloud's `SupportChannel`, tunnel openings and
+ * through every cloud's `SupportChannel`, tunnel openings and
  * closings as the `TunnelObserver`, and access questions as the
  * `AccessCheck`. Sends: events to local apps (`/v1.0/<cid>/support/event/…`)
  * and requests to the remote side (`<prefix>/<id>/support/…`). Supervised

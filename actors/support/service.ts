@@ -2,7 +2,7 @@
  * The support service: sessions, access control, instant support and the
  * chats' store, with the two faces it shows the world. Local apps reach it
  * through the `support` module of the local API (local_requests.ts); the
- * remote side reaches it through every generic cloud's
+ * remote side reaches it through every cloud's
  * `…/support/…` topics (the `SupportChannel` here). Chat rooms run as
  * actors under `agent/support/chats`, started through the running tree.
  */
@@ -23,8 +23,8 @@ import {
   type SupportDown,
   supportTopics,
 } from "../../protocols/support_remote.ts";
-import type { SupportSection } from "../agent/config_types.ts";
-import type { SupportChannel, SupportPort } from "../generic/session.ts";
+import type { SupportSection } from "./config.ts";
+import type { SupportChannel, SupportPort } from "../cloud/support.ts";
 import type { LocalApiOutput } from "../local_api/module.ts";
 import type { Clock } from "../runtime/clock.ts";
 import { getLogger } from "../runtime/logging.ts";
@@ -239,7 +239,7 @@ export class SupportService {
     });
   }
 
-  /** The remote side of support on each generic cloud. */
+  /** The remote side of support on each cloud that carries it. */
   readonly channel: SupportChannel = {
     attach: (port) => {
       this.#ports.set(port.cloud, port);
@@ -322,13 +322,13 @@ export class SupportService {
     }
   }
 
-  /** Publishes to the first connected generic cloud. */
+  /** Publishes to the first connected cloud that carries support. */
   async #publishAny(
     topicOf: (topics: ReturnType<typeof supportTopics>) => string,
     payload: unknown,
   ): Promise<void> {
     const port = [...this.#ports.values()].find((p) => p.connected());
-    if (!port) throw new Error("no generic cloud is connected");
+    if (!port) throw new Error("no cloud that carries support is connected");
     await port.publish(topicOf(supportTopics(port.base)), JSON.stringify(payload));
   }
 

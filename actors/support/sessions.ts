@@ -7,7 +7,6 @@
 import { getLogger } from "../runtime/logging.ts";
 import type { TunnelObserver, TunnelRequest } from "../tunnels/types.ts";
 import { formatTarget } from "../tunnels/allowlist.ts";
-import type { PipeMeter } from "../../protocols/tunnel_pipe.ts";
 
 /** One running session as the API lists it. */
 export interface SessionInfo {
@@ -35,7 +34,7 @@ const log = getLogger("support", "sessions");
 export class SessionRegistry implements TunnelObserver {
   #next = 1;
   #sessions = new Map<string, SessionInfo>();
-  #meters = new Map<string, Readonly<PipeMeter>>();
+  #meters = new Map<string, NonNullable<TunnelRequest["meter"]>>();
 
   constructor(private readonly events: SessionEvents) {}
 

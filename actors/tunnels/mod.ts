@@ -19,7 +19,6 @@
  * @module
  */
 export { type Allowlist, formatTarget, parseAllowlist } from "./allowlist.ts";
-export { DeviceProxy, type DeviceProxyOptions } from "./device_proxy.ts";
 export {
   newTunnelId,
   openTunnel,

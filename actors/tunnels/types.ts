@@ -3,15 +3,10 @@
  * every cloud that opens tunnels (Cumulocity's `530`, the generic cloud's
  * `tunnel.open`) and by the access control of the support modules.
  */
-import type { PipeMeter } from "../../protocols/tunnel_pipe.ts";
 
-/** Where the device dials: a TCP service on this device or its network. */
-export interface TunnelTarget {
-  /** Host name or IP address, as the cloud sent it. */
-  host: string;
-  /** TCP port, 1 to 65535. */
-  port: number;
-}
+import type { AccessDecision, TunnelTarget } from "../../machines/tunnel_proxy.ts";
+
+export type { AccessDecision, TunnelTarget } from "../../machines/tunnel_proxy.ts";
 
 /** A tunnel about to open, as an access check sees it. */
 export interface TunnelRequest {
@@ -22,11 +17,8 @@ export interface TunnelRequest {
   /** Where the tunnel would dial. */
   target: TunnelTarget;
   /** The pipe's live byte counters, once the tunnel is open (what an observer is given). */
-  meter?: Readonly<PipeMeter>;
+  meter?: { readonly bytesUp: number; readonly bytesDown: number };
 }
-
-/** The answer of an access check. */
-export type AccessDecision = { allowed: true } | { allowed: false; reason: string };
 
 /**
  * Decides whether a tunnel may open. Runs after the allowlist allowed the
@@ -47,4 +39,20 @@ export interface TunnelObserver {
   opened(tunnel: TunnelRequest): void;
   /** A tunnel that had opened has ended (closed by either side or stopped). */
   closed(tunnel: TunnelRequest): void;
+}
+
+/** `[remoteAccess]`: tunnels to TCP services (SSH, VNC, Telnet, …) on this device's side. */
+export interface RemoteAccessSection {
+  /** `host:port` targets a tunnel may reach; nothing else is ever dialed. Default: none. */
+  allow: string[];
+  /** Tunnels open at once, per cloud. */
+  maxTunnels: number;
+  /** Bytes read from either side at a time, and the bound of the buffer before both sides are up. */
+  bufferSize: number;
+  /** WebSocket ping interval, which keeps an idle tunnel open through NAT; 0 turns pings off. */
+  pingIntervalSec: number;
+  /** Time to open both sides before the tunnel fails. */
+  dialTimeoutSec: number;
+  /** HTTP proxy for the WebSocket (`http://host:port`). */
+  proxy?: string;
 }

@@ -55,5 +55,5 @@ export async function startAwsAgent(
   });
   const agent = createAgent(config, { control: false });
   await agent.start();
-  return { agent, aws: agent.cloud("aws")!.aws! };
+  return { agent, aws: agent.cloud<AwsParts>("aws")!.parts };
 }

@@ -11,9 +11,15 @@
  * - Basic Ingest: every publish on `$aws/rules/#` is recorded;
  * - fleet provisioning: `create-from-csr` signs the CSR with the test CA
  *   (openssl), `RegisterThing` names the thing after its `SerialNumber`
- *   parameter; both can be told to reject.
+ *   parameter; both can be told to reject, and create-from-csr to wait.
  *
- * It follows AWS's documented behaviour, not Outpost's code.
+ * - an application in the account: any MQTT client may use topics of its
+ *   own (AWS IoT Core routes them like any broker); `listen`, `publish` and
+ *   `command` play one on Outpost's command and support topics
+ *   (PROTOCOLS.md §0, docs/support.md), and record what it hears.
+ *
+ * It follows AWS's documented behaviour, not Outpost's code. The broker has
+ * no ACL: every topic is allowed, as with an IoT policy of `iot:*` on `*`.
  */
 import mqtt, { type MqttClient } from "mqtt";
 import { type MosquittoBroker, startMosquitto } from "./brokers.ts";
@@ -35,6 +41,18 @@ export interface IngestMessage {
   body: Record<string, unknown>;
 }
 
+/** A message an application in the cloud heard on a topic it listens to. */
+export interface AppMessage {
+  topic: string;
+  text: string;
+}
+
+/** A command's answer: `{status, body}` (PROTOCOLS.md §0). */
+export interface CommandResponse {
+  status: number;
+  body: unknown;
+}
+
 /** A rejection the provisioning responder sends instead of accepting. */
 export interface ProvisioningRejection {
   statusCode: number;
@@ -53,6 +71,8 @@ export interface AwsEmulator {
   readonly ingest: IngestMessage[];
   /** Things registered by fleet provisioning. */
   readonly registered: string[];
+  /** Wall-clock milliseconds (`Date.now()`) when each thing was registered. */
+  readonly registeredAt: Map<string, number>;
   shadow(thing: string, name?: string): EmulatedShadow | undefined;
   /** Updates desired state as an app in the cloud would (publishes the delta). */
   setDesired(thing: string, desired: State, name?: string): Promise<void>;
@@ -60,8 +80,26 @@ export interface AwsEmulator {
   conflictNextUpdate(): void;
   /** Makes create-from-csr (or RegisterThing) reject until cleared with `undefined`. */
   rejectProvisioning(step: "csr" | "register", rejection?: ProvisioningRejection): void;
+  /** Leaves create-from-csr requests unanswered until the returned `release()`, which answers them. */
+  holdProvisioning(): () => void;
   /** Resolves once `check()` holds, polling on every message; rejects at the deadline. */
   until(what: string, check: () => boolean, timeoutMs?: number): Promise<void>;
+  /** What the application heard on the filters it listens to, in order. */
+  readonly messages: AppMessage[];
+  /** Makes the application listen to `filter` (QoS 1) from now on. */
+  listen(filter: string): Promise<void>;
+  /** Publishes as the application (QoS 1, not retained). */
+  publish(topic: string, payload: string): Promise<void>;
+  /**
+   * Sends command `name` to `thing` on `<prefix>/<thing>/commands/<name>/<requestId>`
+   * and resolves with the answer on `…/responses/<name>/<requestId>`.
+   */
+  command(
+    thing: string,
+    name: string,
+    payload: string,
+    options?: { requestId?: string; prefix?: string },
+  ): Promise<CommandResponse>;
   /** Stops mosquitto and starts it again on the same port. */
   restartBroker(): Promise<void>;
   stop(): Promise<void>;
@@ -83,10 +121,14 @@ export async function startAwsEmulator(): Promise<AwsEmulator> {
   const requests: { topic: string; body: unknown; at: number }[] = [];
   const ingest: IngestMessage[] = [];
   const registered: string[] = [];
+  const registeredAt = new Map<string, number>();
+  let held: string[] | undefined;
   const tokens = new Set<string>();
   const rejections: Partial<Record<"csr" | "register", ProvisioningRejection>> = {};
   const condition = new Condition();
   let conflict = false;
+  const messages: AppMessage[] = [];
+  const appFilters: string[] = [];
 
   const client: MqttClient = await mqtt.connectAsync(broker.url, {
     clientId: "aws-emulator",
@@ -110,7 +152,10 @@ export async function startAwsEmulator(): Promise<AwsEmulator> {
     "$aws/provisioning-templates/+/provision/json",
   ];
   await client.subscribeAsync(filters, { qos: 1 });
-  client.on("connect", () => void client.subscribeAsync(filters, { qos: 1 }).catch(() => {}));
+  client.on(
+    "connect",
+    () => void client.subscribeAsync([...filters, ...appFilters], { qos: 1 }).catch(() => {}),
+  );
   client.on("message", (topic, payload) => {
     void handle(topic, new TextDecoder().decode(payload)).finally(() => {
       condition.changed();
@@ -122,11 +167,18 @@ export async function startAwsEmulator(): Promise<AwsEmulator> {
   const now = () => Math.floor(Date.now() / 1000);
 
   async function handle(topic: string, text: string): Promise<void> {
+    if (!topic.startsWith("$aws/")) {
+      messages.push({ topic, text });
+      return;
+    }
     if (topic.startsWith("$aws/rules/")) {
       ingest.push({ topic, body: JSON.parse(text) });
       return;
     }
-    if (topic === "$aws/certificates/create-from-csr/json") return await createFromCsr(text);
+    if (topic === "$aws/certificates/create-from-csr/json") {
+      if (held) return void held.push(text);
+      return await createFromCsr(text);
+    }
     const template = topic.match(/^\$aws\/provisioning-templates\/([^/]+)\/provision\/json$/);
     if (template) return await registerThing(template[1], text);
     const match = topic.match(
@@ -287,6 +339,7 @@ export async function startAwsEmulator(): Promise<AwsEmulator> {
     }
     const thingName = `thing-${body.parameters?.SerialNumber ?? crypto.randomUUID()}`;
     registered.push(thingName);
+    registeredAt.set(thingName, Date.now());
     await publish(`${template}/accepted`, { thingName, deviceConfiguration: {} });
   }
 
@@ -296,6 +349,7 @@ export async function startAwsEmulator(): Promise<AwsEmulator> {
     requests,
     ingest,
     registered,
+    registeredAt,
     shadow: (thing, name) => shadows.get(`${thing}/${name ?? ""}`),
     async setDesired(thing, desired, name) {
       const base = name === undefined
@@ -307,9 +361,49 @@ export async function startAwsEmulator(): Promise<AwsEmulator> {
     rejectProvisioning(step, rejection) {
       rejections[step] = rejection;
     },
+    holdProvisioning() {
+      held = [];
+      return () => {
+        const requests = held ?? [];
+        held = undefined;
+        for (const text of requests) {
+          void createFromCsr(text).finally(() => condition.changed());
+        }
+      };
+    },
     async until(what, check, timeoutMs = 10_000) {
       // State also changes without a message (the agent's side): look now and then too.
       await condition.until(what, () => check() || undefined, { timeoutMs, pollMs: 20 });
+    },
+    messages,
+    async listen(filter) {
+      appFilters.push(filter);
+      await client.subscribeAsync(filter, { qos: 1 });
+    },
+    async publish(topic, payload) {
+      await client.publishAsync(topic, payload, { qos: 1 });
+    },
+    async command(thing, name, payload, options = {}) {
+      const prefix = options.prefix ?? "outpost";
+      const requestId = options.requestId ?? crypto.randomUUID();
+      const response = `${prefix}/${thing}/responses/${name}/${requestId}`;
+      await client.subscribeAsync(response, { qos: 1 });
+      try {
+        await client.publishAsync(`${prefix}/${thing}/commands/${name}/${requestId}`, payload, {
+          qos: 1,
+        });
+        const answer = await condition.until(
+          `the answer on ${response}`,
+          () => messages.find((m) => m.topic === response),
+          {
+            timeoutMs: 10_000,
+            context: () => `heard: ${messages.map((m) => m.topic).join(", ") || "nothing"}`,
+          },
+        );
+        return JSON.parse(answer.text);
+      } finally {
+        await client.unsubscribeAsync(response);
+      }
     },
     restartBroker: () => broker.restart(),
     async stop() {

@@ -16,7 +16,8 @@
  *   `forget(id)` refuses a registered device until it registers again.
  * - Twin GET / reported PATCH with `$rid` and `$version`, desired patches,
  *   direct methods (`invoke`), cloud-to-device messages (`sendC2d`), and
- *   device-to-cloud messages with their property bags decoded (`messages`).
+ *   device-to-cloud messages with their property bags decoded (`messages`,
+ *   `waitForMessage`).
  *
  * Its SAS check (tests/helpers/azure_enrollments.ts, node:crypto) and topic
  * parsing are its own.
@@ -71,6 +72,13 @@ export interface D2cMessage {
   payload: string;
 }
 
+/** One direct-method answer from a device. */
+export interface MethodAnswer {
+  rid: string;
+  status: number;
+  payload: unknown;
+}
+
 interface Twin {
   desired: Record<string, unknown>;
   reported: Record<string, unknown>;
@@ -89,6 +97,8 @@ export interface AzureEmulator {
   readonly subscriptions: { clientId: string; filter: string }[];
   /** DPS register bodies received, parsed. */
   readonly registrations: { clientId: string; body: unknown }[];
+  /** Every direct-method answer the devices published, in order (`invoke` uses `m<n>` rids). */
+  readonly methodAnswers: MethodAnswer[];
   /** Problems the emulator saw (bad topics, unreadable JSON, …). */
   readonly violations: string[];
   /** Answers the next `times` DPS requests with `status` (and `retry-after` for ≥ 429). */
@@ -114,6 +124,12 @@ export interface AzureEmulator {
   sendC2d(deviceId: string, payload: string, properties?: Record<string, string>): Promise<void>;
   /** Resolves once `check()` is true (checked on every device event). */
   waitFor(what: string, check: () => boolean, timeoutMs?: number): Promise<void>;
+  /** Resolves with the `n`th (default 1st) device-to-cloud message, seen or future, that `match` accepts. */
+  waitForMessage(
+    what: string,
+    match: (message: D2cMessage) => boolean,
+    options?: { n?: number; timeoutMs?: number },
+  ): Promise<D2cMessage>;
   /** Drops every client's connection; the listener stays up. */
   dropClients(): void;
   /**
@@ -136,6 +152,7 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
   const messages: D2cMessage[] = [];
   const subscriptions: { clientId: string; filter: string }[] = [];
   const registrations: { clientId: string; body: unknown }[] = [];
+  const methodAnswers: MethodAnswer[] = [];
   const violations: string[] = [];
   const failures: { status: number; body: unknown }[] = [];
   const methodWaiters = new Map<string, (answer: { status: number; payload: unknown }) => void>();
@@ -307,15 +324,17 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
     const methodRes = /^\$iothub\/methods\/res\/(\d+)\/\?(.*)$/.exec(topic);
     if (methodRes) {
       const rid = bagOf(methodRes[2]).$rid;
-      const waiter = methodWaiters.get(rid);
-      if (!waiter) return void violations.push(`method answer for unknown $rid ${rid}`);
-      methodWaiters.delete(rid);
       let payload: unknown = text;
       try {
         payload = JSON.parse(text);
       } catch {
         violations.push(`method answer is not JSON: ${JSON.stringify(text)}`);
       }
+      methodAnswers.push({ rid, status: Number(methodRes[1]), payload });
+      const waiter = methodWaiters.get(rid);
+      // An answer after the first (or to nothing) is one the cloud would drop.
+      if (!waiter) return void violations.push(`method answer for unknown $rid ${rid}`);
+      methodWaiters.delete(rid);
       return waiter({ status: Number(methodRes[1]), payload });
     }
     violations.push(`${id} published to ${topic}`);
@@ -359,6 +378,20 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
     });
   }
 
+  function waitForMessage(
+    what: string,
+    match: (message: D2cMessage) => boolean,
+    { n = 1, timeoutMs = 10_000 }: { n?: number; timeoutMs?: number } = {},
+  ): Promise<D2cMessage> {
+    return condition.until(what, () => messages.filter(match)[n - 1], {
+      timeoutMs,
+      context: () =>
+        `messages: ${
+          JSON.stringify(messages.slice(-6).map((m) => [m.properties, m.payload]))
+        }; violations: ${JSON.stringify(violations)}`,
+    });
+  }
+
   let stopped: Promise<void> | undefined;
   return {
     port,
@@ -371,6 +404,7 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
     messages,
     subscriptions,
     registrations,
+    methodAnswers,
     violations,
     failDps(status, times = 1, body = { errorCode: status * 1000, message: `status ${status}` }) {
       for (let i = 0; i < times; i++) failures.push({ status, body });
@@ -422,6 +456,7 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
       return send(deviceId, `devices/${deviceId}/messages/devicebound/${bag}`, payload);
     },
     waitFor,
+    waitForMessage,
     dropClients() {
       for (const socket of sockets) socket.destroy();
     },

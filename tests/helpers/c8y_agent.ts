@@ -16,11 +16,14 @@ export interface Setup {
   teardown(): Promise<void>;
 }
 
-/** TOML of a c8y cloud "c8y" on the emulator; `cloud` and `extra` add keys and tables. */
+/**
+ * TOML of a c8y cloud "c8y" on the emulator (or at `url`, a proxy in front
+ * of it); `cloud` and `extra` add keys and tables.
+ */
 export function configText(
   emulator: C8yEmulator,
   stateDir: string,
-  options: { login?: string; cloud?: string; extra?: string } = {},
+  options: { login?: string; cloud?: string; extra?: string; url?: string } = {},
 ): string {
   return `
 [agent]
@@ -34,7 +37,7 @@ ${options.extra ?? ""}
 
 [clouds.c8y]
 type = "c8y"
-url = "${emulator.url}"
+url = "${options.url ?? emulator.url}"
 ${options.login ?? `tenant = "${emulator.tenant}"\nuser = "device_dev-1"\npassword = "pw-1"`}
 ${options.cloud ?? ""}
 
@@ -53,6 +56,10 @@ export async function setup(
     extra?: string;
     agent?: AgentOptions;
     stateDir?: string;
+    /** Where the agent connects instead of the emulator: a proxy the test puts in front of it. */
+    via?: (emulator: C8yEmulator) => string;
+    /** Called before the agent starts (to register `onCommand`/`onDesired` handlers). */
+    beforeStart?: (agent: Agent) => void;
   } = {},
 ): Promise<Setup> {
   const emulator = await startC8yEmulator({
@@ -60,11 +67,13 @@ export async function setup(
     ...options.emulator,
   });
   const stateDir = options.stateDir ?? await Deno.makeTempDir({ prefix: "outpost-c8y-" });
-  const config = parseConfig(configText(emulator, stateDir, options), {
+  const url = options.via?.(emulator);
+  const config = parseConfig(configText(emulator, stateDir, { ...options, url }), {
     source: "c8y test",
     env: {},
   });
   const agent = createAgent(config, { control: false, ...options.agent });
+  options.beforeStart?.(agent);
   await agent.start();
   return {
     emulator,
@@ -94,6 +103,7 @@ export async function tunnelSetup(
     login?: string;
     emulator?: C8yEmulatorOptions;
     agent?: AgentOptions;
+    via?: (emulator: C8yEmulator) => string;
   } = {},
 ) {
   const relay = await startRemoteAccessServer(
@@ -105,6 +115,7 @@ export async function tunnelSetup(
     emulator: options.emulator,
     login: options.login,
     agent: options.agent,
+    via: options.via,
     cloud: `remoteAccessUrl = "${relay.wsBase}"\n${options.cloud ?? ""}`,
     extra: `[remoteAccess]\nallow = ${JSON.stringify(allow)}\ndialTimeoutSec = 5\n${
       options.extra ?? ""
@@ -139,16 +150,6 @@ export async function roundTrip(port: number, text: string): Promise<string> {
     return new TextDecoder().decode(got);
   } finally {
     conn.close();
-  }
-}
-
-/** Resolves once `check()` holds, looking every 10 ms; rejects at the deadline. */
-export async function until(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`Waited ${timeoutMs} ms for ${what}`);
-    // A polling interval, not a settle delay: the loop ends on the condition or the deadline.
-    await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
 

@@ -9,9 +9,20 @@
  * - records every SmartREST line a device publishes on `s/us`, decoded;
  * - keeps operations as the platform does: created PENDING and sent on
  *   `s/ds`; `501,<fragment>` moves the oldest PENDING one of that fragment to
- *   EXECUTING, `502`/`503` end the oldest EXECUTING one; `500` sends the
- *   PENDING ones again; a status line that addresses nothing is recorded in
- *   `violations`;
+ *   EXECUTING, `502`/`503` end the oldest EXECUTING one, of the device that
+ *   publishes on `s/us` or of the child `<id>` on `s/us/<id>` (the serial in
+ *   the operation's line); `500` sends the PENDING ones again; a status line
+ *   that addresses nothing is recorded in `violations`;
+ * - speaks JSON via MQTT as the platform's document says: every operation is
+ *   also delivered as JSON on `devicecontrol/notifications` (with its `id`,
+ *   `status`, `externalSource` and fragments; a static template's operation
+ *   too, beside its line on `s/ds`); ones not forwarded yet are sent when a
+ *   device subscribes there; `504,<id>` moves that operation to EXECUTING,
+ *   `505`/`506` end it (it must be the publishing device's); events created
+ *   on `event/events/create` (`t/…` transient) are recorded, and a body
+ *   without `type`, `text` and `time` is answered on `error`;
+ * - keeps what `113` (c8y_Configuration) and `114` (c8y_SupportedOperations)
+ *   set on each device's managed object;
  * - answers `s/ucr` with `70,<tenant>,<user>,<password>` on `s/dcr` once the
  *   test `accept`ed the serial, and `s/uat` with `71,<jwt>` on `s/dat`;
  * - says whether an `Authorization` header is one the platform would take
@@ -58,9 +69,22 @@ export interface DeviceLine {
   at: number;
 }
 
+/** An event a device created through JSON via MQTT. */
+export interface JsonEvent {
+  clientId: string;
+  /** True when published on `t/event/events/create` (delivered, not stored). */
+  transient: boolean;
+  /** The body as the device sent it. */
+  body: Record<string, unknown>;
+}
+
 /** An operation, as the platform keeps it. */
 export interface EmulatedOperation {
   id: number;
+  /** The operation as JSON via MQTT delivers it. */
+  json: Record<string, unknown>;
+  /** The serial of the device it is for (the line's second field; "" when missing). */
+  device: string;
   fragment: string;
   fields: string[];
   status: "PENDING" | "EXECUTING" | "SUCCESSFUL" | "FAILED";
@@ -83,6 +107,10 @@ export interface C8yEmulator {
   readonly operations: EmulatedOperation[];
   /** Status lines that addressed no operation, and other protocol mistakes. */
   readonly violations: string[];
+  /** Events created through JSON via MQTT. */
+  readonly events: JsonEvent[];
+  /** Fragments of each device's managed object that its lines set (113, 114), by serial. */
+  readonly inventory: Map<string, Record<string, unknown>>;
   /** Times (ms) of every token request on `s/uat`. */
   readonly tokenRequests: number[];
   /** Lets the device with this serial register, receiving these credentials. */
@@ -91,8 +119,26 @@ export interface C8yEmulator {
   send(fields: string[], topic?: string): Promise<void>;
   /** Publishes raw text on `topic` (default `s/ds`). */
   sendRaw(payload: string, topic?: string): Promise<void>;
-  /** Creates a PENDING operation from a downstream line and sends it. */
+  /** Creates a PENDING operation from a downstream line and sends it (also as JSON). */
   operation(fields: string[]): Promise<EmulatedOperation>;
+  /**
+   * Creates a PENDING operation with these fragments (the first one names
+   * it for 501/502/503) for `device` (default: the device whose client id is
+   * `d:<device>`; "dev-1") and delivers it as JSON only, as the platform does
+   * for a fragment no static template has.
+   */
+  customOperation(
+    fragments: Record<string, unknown>,
+    options?: { device?: string; description?: string },
+  ): Promise<EmulatedOperation>;
+  /** Publishes raw text on `devicecontrol/notifications`. */
+  sendJson(payload: string): Promise<void>;
+  /** Resolves once `count` JSON events match. */
+  waitForEvents(
+    match: (event: JsonEvent) => boolean,
+    count?: number,
+    timeoutMs?: number,
+  ): Promise<JsonEvent[]>;
   /** Resolves once `count` lines on `s/us` match. */
   waitForLines(
     match: (fields: string[]) => boolean,
@@ -111,14 +157,56 @@ export interface C8yEmulator {
 }
 
 const BOOTSTRAP_USER = "management/devicebootstrap";
-// PROTOCOLS.md §1, downstream templates and the fragment each operation reports under.
-const FRAGMENT_OF: Record<string, string> = {
+const OPERATIONS_TOPIC = "devicecontrol/notifications";
+// JSON via MQTT endpoints a device may publish to (<api>/<resource>/<action>[/<id>]).
+const JSON_UPSTREAM =
+  /^([tqc]\/)?(event\/events|alarm\/alarms|measurement\/measurements|inventory\/managedObjects)\/(create|createBulk|update|delete)(\/[^/]+)?$/;
+/**
+ * The static operation templates of Cumulocity's MQTT static templates
+ * document (PROTOCOLS.md §1 names four) and the fragment each operation is
+ * created with, as Cumulocity's own device agents report it.
+ */
+export const OPERATION_FRAGMENTS: Readonly<Record<string, string>> = {
   "510": "c8y_Restart",
   "511": "c8y_Command",
+  "513": "c8y_Configuration",
+  "515": "c8y_Firmware",
+  "516": "c8y_SoftwareList",
+  "517": "c8y_MeasurementRequestOperation",
+  "518": "c8y_Relay",
+  "519": "c8y_RelayArray",
+  "520": "c8y_UploadConfigFile",
+  "521": "c8y_DownloadConfigFile",
   "522": "c8y_LogfileRequest",
+  "523": "c8y_CommunicationMode",
+  "524": "c8y_DownloadConfigFile",
+  "525": "c8y_Firmware",
+  "526": "c8y_UploadConfigFile",
+  "527": "c8y_DeviceProfile",
+  "528": "c8y_SoftwareUpdate",
+  "529": "c8y_SoftwareUpdate",
   "530": "c8y_RemoteAccessConnect",
   "da600": "c8y_RemoteAccessConnect",
 };
+
+/**
+ * The fragment of a static template's operation as its JSON copy carries it
+ * (the REST API's device management library: c8y_Command.text,
+ * c8y_Configuration.config, c8y_RemoteAccessConnect.hostname/port/connectionKey).
+ */
+function staticFragmentBody(fields: string[]): Record<string, unknown> {
+  switch (fields[0]) {
+    case "511":
+      return { text: fields[2] ?? "" };
+    case "513":
+      return { config: fields[2] ?? "" };
+    case "530":
+    case "da600":
+      return { hostname: fields[2], port: Number(fields[3]), connectionKey: fields[4] };
+    default:
+      return {};
+  }
+}
 
 /** Starts the emulator on 127.0.0.1, on a port the OS picks. */
 export async function startC8yEmulator(options: C8yEmulatorOptions = {}): Promise<C8yEmulator> {
@@ -130,6 +218,11 @@ export async function startC8yEmulator(options: C8yEmulatorOptions = {}): Promis
   const operations: EmulatedOperation[] = [];
   const violations: string[] = [];
   const tokenRequests: number[] = [];
+  const events: JsonEvent[] = [];
+  const inventory = new Map<string, Record<string, unknown>>();
+  // Operations the JSON channel has not delivered yet, sent when a device subscribes.
+  const unforwarded = new Set<EmulatedOperation>();
+  const jsonSubscribers = new Set<Client>();
   const tokens = new Map<string, number>();
   const roles = new Map<Client, "device" | "certificate" | "bootstrap">();
   const condition = new Condition();
@@ -162,7 +255,7 @@ export async function startC8yEmulator(options: C8yEmulatorOptions = {}): Promis
       const role = roles.get(client);
       const allowed = role === "bootstrap"
         ? subscription.topic === "s/dcr"
-        : ["s/ds", "s/e", "s/dat"].includes(subscription.topic) ||
+        : ["s/ds", "s/e", "s/dat", OPERATIONS_TOPIC, "error"].includes(subscription.topic) ||
           subscription.topic.startsWith("s/dc/");
       if (!allowed) violations.push(`${client.id} subscribed to ${subscription.topic}`);
       done(allowed ? null : new Error("not allowed"), allowed ? subscription : null);
@@ -172,13 +265,27 @@ export async function startC8yEmulator(options: C8yEmulatorOptions = {}): Promis
       const role = roles.get(client);
       const allowed = role === "bootstrap"
         ? packet.topic === "s/ucr"
-        : ["s/us", "s/uat", "t/us", "q/us"].includes(packet.topic);
+        : ["s/us", "s/uat", "t/us", "q/us"].includes(packet.topic) ||
+          /^s\/us\/[^/]+$/.test(packet.topic) || JSON_UPSTREAM.test(packet.topic);
       if (!allowed) violations.push(`${client.id} published to ${packet.topic}`);
       done(allowed ? null : new Error("not allowed"));
     },
   });
 
-  broker.on("clientDisconnect", (client) => roles.delete(client));
+  broker.on("clientDisconnect", (client) => {
+    roles.delete(client);
+    jsonSubscribers.delete(client);
+  });
+  broker.on("subscribe", (subscriptions, client) => {
+    if (!client || !subscriptions.some((s) => s.topic === OPERATIONS_TOPIC)) return;
+    jsonSubscribers.add(client);
+    for (const op of [...unforwarded]) {
+      if (op.status === "PENDING") void forward(op);
+    }
+  });
+  broker.on("unsubscribe", (topics, client) => {
+    if (client && topics.includes(OPERATIONS_TOPIC)) jsonSubscribers.delete(client);
+  });
   broker.on("publish", (packet, client) => {
     if (!client) return;
     const at = Date.now();
@@ -196,23 +303,105 @@ export async function startC8yEmulator(options: C8yEmulatorOptions = {}): Promis
       const jwt = options.jwt ?? makeJwt(client.id, tenant, lifetimeSec);
       tokens.set(jwt, Date.now() + lifetimeSec * 1000);
       void publish("s/dat", encode(["71", jwt]));
-    } else if (packet.topic === "s/us") {
+    } else if (packet.topic === "s/us" || packet.topic.startsWith("s/us/")) {
       let decoded: string[][] = [];
       try {
         decoded = decode(text);
       } catch (error) {
-        violations.push(`unreadable s/us payload ${JSON.stringify(text)}: ${error}`);
+        violations.push(`unreadable ${packet.topic} payload ${JSON.stringify(text)}: ${error}`);
       }
+      // s/us speaks for the client's own device (d:<serial>), s/us/<id> for child <id>.
+      const device = packet.topic === "s/us"
+        ? client.id.replace(/^d:/, "")
+        : packet.topic.slice("s/us/".length);
       for (const fields of decoded) {
         lines.push({ clientId: client.id, topic: packet.topic, fields, at });
-        track(fields);
+        track(fields, device, packet.topic);
       }
+    } else if (JSON_UPSTREAM.test(packet.topic)) {
+      createFromJson(client, packet.topic, text);
     }
     wake();
   });
 
-  function track(fields: string[]): void {
+  // JSON via MQTT: <api>/<resource>/<action>, "t/" for transient processing.
+  function createFromJson(client: Client, topic: string, text: string): void {
+    const endpoint = topic.replace(/^[tqc]\//, "");
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return jsonError(`${topic}: the payload is not JSON: ${JSON.stringify(text.slice(0, 80))}`);
+    }
+    if (endpoint !== "event/events/create") {
+      return jsonError(`${topic}: this emulator creates events only`);
+    }
+    const event = body as Record<string, unknown>;
+    const missing = ["type", "text", "time"].filter((k) => typeof event?.[k] !== "string");
+    if (missing.length > 0 || Number.isNaN(Date.parse(String(event.time)))) {
+      return jsonError(
+        `${topic}: Following mandatory fields should be included: ${missing.join(",") || "time"}`,
+      );
+    }
+    events.push({ clientId: client.id, transient: topic.startsWith("t/"), body: event });
+  }
+
+  function jsonError(message: string): void {
+    violations.push(message);
+    void publish("error", JSON.stringify({ error: "undefined/validationError", message }));
+  }
+
+  function forward(op: EmulatedOperation): Promise<void> {
+    if (jsonSubscribers.size === 0) {
+      unforwarded.add(op);
+      return Promise.resolve();
+    }
+    unforwarded.delete(op);
+    return publish(OPERATIONS_TOPIC, JSON.stringify(op.json));
+  }
+
+  function createOperation(
+    device: string,
+    fragment: string,
+    fields: string[],
+    fragments: Record<string, unknown>,
+    description = `Operation ${fragment}`,
+  ): EmulatedOperation {
+    const id = operations.length + 1;
+    const op: EmulatedOperation = {
+      id,
+      json: {
+        id: String(id),
+        status: "PENDING",
+        creationTime: new Date().toISOString(),
+        deviceId: `mo-${device}`,
+        agentId: `mo-${device}`,
+        description,
+        delivery: { log: [], status: "PENDING", time: new Date().toISOString() },
+        externalSource: { externalId: device, type: "c8y_Serial" },
+        ...fragments,
+      },
+      device,
+      fragment,
+      fields,
+      status: "PENDING",
+      history: ["PENDING"],
+    };
+    operations.push(op);
+    return op;
+  }
+
+  function setFragment(device: string, name: string, value: unknown): void {
+    const object = inventory.get(device) ?? {};
+    object[name] = value;
+    inventory.set(device, object);
+  }
+
+  function track(fields: string[], device: string, topic: string): void {
     const [id, fragment] = fields;
+    if (id === "113") return setFragment(device, "c8y_Configuration", { config: fields[1] ?? "" });
+    if (id === "114") return setFragment(device, "c8y_SupportedOperations", fields.slice(1));
+    if (["504", "505", "506"].includes(id)) return trackById(fields, device);
     if (id === "500") {
       for (const op of operations) {
         if (op.status === "PENDING") void publish("s/ds", encode(op.fields));
@@ -221,15 +410,39 @@ export async function startC8yEmulator(options: C8yEmulatorOptions = {}): Promis
     }
     if (!["501", "502", "503"].includes(id)) return;
     const from = id === "501" ? "PENDING" : "EXECUTING";
-    const op = operations.find((o) => o.fragment === fragment && o.status === from);
+    // A line without a serial (only tests send those) is taken as the device's own.
+    const op = operations.find((o) =>
+      (o.device === device || (o.device === "" && !/^s\/us\//.test(topic))) &&
+      o.fragment === fragment && o.status === from
+    );
     if (!op) {
-      violations.push(`${fields.join(",")} addresses no ${from} ${fragment} operation`);
+      violations.push(
+        `${fields.join(",")} addresses no ${from} ${fragment} operation of ${device}`,
+      );
       return;
     }
     op.status = id === "501" ? "EXECUTING" : id === "502" ? "FAILED" : "SUCCESSFUL";
     op.history.push(op.status);
     if (id === "502") op.failureReason = fields[2];
     if (id === "503") op.result = fields.slice(2);
+  }
+
+  // 504/505/506: "The operation must exist and must have the requesting device as the source."
+  function trackById(fields: string[], device: string): void {
+    const [template, id] = fields;
+    const from = template === "504" ? "PENDING" : "EXECUTING";
+    const op = operations.find((o) => String(o.id) === id);
+    if (!op || op.device !== device || op.status !== from) {
+      violations.push(
+        `${fields.join(",")} addresses no ${from} operation ${id} of ${device}` +
+          (op ? ` (it is ${op.status}, of ${op.device})` : ""),
+      );
+      return;
+    }
+    op.status = template === "504" ? "EXECUTING" : template === "505" ? "FAILED" : "SUCCESSFUL";
+    op.history.push(op.status);
+    if (template === "505") op.failureReason = fields[2];
+    if (template === "506") op.result = fields.slice(2);
   }
 
   function publish(topic: string, payload: string): Promise<void> {
@@ -286,6 +499,8 @@ export async function startC8yEmulator(options: C8yEmulatorOptions = {}): Promis
     lines,
     operations,
     violations,
+    events,
+    inventory,
     tokenRequests,
     accept(serial, user, password) {
       accepted.set(serial, { user, password });
@@ -293,18 +508,35 @@ export async function startC8yEmulator(options: C8yEmulatorOptions = {}): Promis
     send: (fields, topic = "s/ds") => publish(topic, encode(fields)),
     sendRaw: (payload, topic = "s/ds") => publish(topic, payload),
     async operation(fields) {
-      const fragment = FRAGMENT_OF[fields[0]];
+      const fragment = Object.hasOwn(OPERATION_FRAGMENTS, fields[0])
+        ? OPERATION_FRAGMENTS[fields[0]]
+        : undefined;
       if (!fragment) throw new Error(`No operation fragment for template ${fields[0]}`);
-      const op: EmulatedOperation = {
-        id: operations.length + 1,
-        fragment,
-        fields,
-        status: "PENDING",
-        history: ["PENDING"],
-      };
-      operations.push(op);
+      const op = createOperation(fields[1] ?? "", fragment, fields, {
+        [fragment]: staticFragmentBody(fields),
+      });
       await publish(fields[0] === "da600" ? "s/dc/remoteConnect" : "s/ds", encode(fields));
+      await forward(op);
       return op;
+    },
+    async customOperation(fragments, options = {}) {
+      const fragment = Object.keys(fragments)[0];
+      if (!fragment) throw new Error("An operation needs a fragment");
+      const op = createOperation(
+        options.device ?? "dev-1",
+        fragment,
+        [],
+        fragments,
+        options.description,
+      );
+      await forward(op);
+      return op;
+    },
+    sendJson: (payload) => publish(OPERATIONS_TOPIC, payload),
+    async waitForEvents(match, count = 1, timeoutMs = 5000) {
+      const found = () => events.filter(match);
+      await waitFor(`${count} matching JSON event(s)`, () => found().length >= count, timeoutMs);
+      return found();
     },
     async waitForLines(match, count = 1, timeoutMs = 5000) {
       const found = () => lines.filter((l) => l.topic === "s/us" && match(l.fields));

@@ -29,7 +29,7 @@ export function checkExampleBlock(name: string, type: string): Config {
     env: {},
     hostname: "h",
   });
-  const cloudSchema = (schemaCore(configFileSchema.shape.clouds) as z.ZodRecord)
+  const cloudSchema = (schemaCore(configFileSchema().shape.clouds) as z.ZodRecord)
     .valueType as z.ZodType;
   const option = schemaCore(cloudSchema, { type }) as z.ZodObject;
   const docs = Deno.readTextFileSync(new URL("../../docs/configuration.md", import.meta.url));

@@ -122,6 +122,10 @@ export interface ApiApp {
     replies: string[],
   ): Promise<AppMessage & { body: unknown }>;
   waitFor(match: (m: AppMessage) => boolean, timeoutMs?: number): Promise<AppMessage>;
+  /** Resolves once the agent (or the app) closed the connection. */
+  closed: Promise<void>;
+  /** `closed`, or a rejection after `timeoutMs`. */
+  waitClosed(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -146,6 +150,8 @@ export async function connectApi(
     messages.push({ topic, text: new TextDecoder().decode(payload) });
     for (const wake of waiters) wake();
   });
+  const closed = Promise.withResolvers<void>();
+  client.once("close", () => closed.resolve());
   await client.subscribeAsync(`${prefix}/#`, { qos: 1 });
 
   function waitFor(match: (m: AppMessage) => boolean, timeoutMs = 5000): Promise<AppMessage> {
@@ -194,6 +200,21 @@ export async function connectApi(
       return { ...message, body };
     },
     waitFor,
+    closed: closed.promise,
+    async waitClosed(timeoutMs = 5000) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`The connection is still open after ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+      });
+      try {
+        await Promise.race([closed.promise, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
     close: () => client.endAsync(true).then(() => undefined),
   };
 }

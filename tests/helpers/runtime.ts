@@ -4,7 +4,7 @@
  * of sleeping.
  */
 import { setup } from "xstate";
-import type { ActorSystem, SystemEvent } from "../../mod.ts";
+import type { ActorSystem, SystemEvent } from "../../actors/runtime/mod.ts";
 
 /** Events the test machines understand. */
 export type TestEvent = { type: "crash" } | { type: "finish" } | { type: "outpost.stop" };

@@ -1,3 +1,4 @@
+import { until } from "../helpers/wait.ts";
 import { deepEqual, equal, match, ok, rejects, throws } from "node:assert/strict";
 import mqtt from "mqtt";
 import { createServer as createTlsServer } from "node:tls";
@@ -73,6 +74,32 @@ Deno.test("the first run provisions by CSR and persists the identity; the second
   });
 });
 
+Deno.test("a record stored before provisioning completes leaves with the provisioned thing as sender, stamped when sent", async () => {
+  await withEmulator(async (emulator, stateDir) => {
+    const release = emulator.holdProvisioning();
+    const { agent, aws } = await startAwsAgent(emulator, stateDir);
+    try {
+      const before = Date.now();
+      await agent.publish("production", { n: 1 });
+      const stored = Date.now();
+      equal(aws.identity.thingName, undefined, "stored while the device has no thing name yet");
+      release();
+      await emulator.until("the record", () => emulator.ingest.length === 1);
+      const { body } = emulator.ingest[0];
+      equal(body.connectionDeviceId, THING);
+      equal(body.senderId, THING);
+      equal(body.assetId, THING, "assetId defaults to the thing name");
+      const provisioned = emulator.registeredAt.get(THING)!;
+      const sent = Date.parse(body.senderTimestamp as string);
+      ok(sent >= provisioned, `senderTimestamp ${body.senderTimestamp} is the send time`);
+      const observed = Date.parse(body.assetTimestamp as string);
+      ok(observed >= before && observed <= stored, "assetTimestamp is the record's own time");
+    } finally {
+      await agent.stop();
+    }
+  });
+});
+
 Deno.test("a rejected provisioning ends in a clear error with AWS's code and message", async () => {
   await withEmulator(async (emulator, stateDir) => {
     emulator.rejectProvisioning("register", {
@@ -89,6 +116,12 @@ Deno.test("a rejected provisioning ends in a clear error with AWS's code and mes
       const provisioning = agent.tree().children.find((c) => c.id === "cloud:aws")!.children
         .find((c) => c.id === "provisioning")!;
       ok(provisioning, "the provisioning actor is in the tree");
+      await until(
+        "the tree shows provisioning failed",
+        () =>
+          agent.tree().children.find((c) => c.id === "cloud:aws")!.children
+            .find((c) => c.id === "provisioning")?.state === "failed",
+      );
       equal(emulator.registered.length, 0);
       const store = `${stateDir}/aws-aws`;
       await rejects(Deno.stat(`${store}/clientID.txt`), Deno.errors.NotFound);
@@ -206,6 +239,48 @@ Deno.test("a malformed delta is logged and answered with the current state; the 
     } finally {
       await cloud.endAsync(true);
       await agent.stop();
+    }
+  });
+});
+
+Deno.test("an oversized delta is refused whole and the next delta still syncs", async () => {
+  await withSyncedAgent(async ({ emulator, agent, aws }) => {
+    const { pki } = emulator;
+    const cloud = await mqtt.connectAsync(emulator.url, {
+      clientId: "test-cloud",
+      ca: pki.ca.cert,
+      cert: pki.client.cert,
+      key: pki.client.key,
+      reconnectPeriod: 0,
+    });
+    try {
+      const shadow = aws.shadows.get("classic")!;
+      const desiredBefore = shadow.desired;
+      // AWS itself would not store 20 KB; a peer on the delta topic can still send it.
+      await cloud.publishAsync(
+        `$aws/things/${THING}/shadow/update/delta`,
+        JSON.stringify({
+          state: { event_type_blacklist: ["x".repeat(20_000)] },
+          version: emulator.shadow(THING)!.version,
+          timestamp: 1,
+        }),
+        { qos: 1 },
+      );
+      // Deltas apply in order: once this one is reported, the big one was handled.
+      await emulator.setDesired(THING, { event_publishing_enabled: false });
+      await emulator.until(
+        "the next delta reported",
+        () => reported(emulator).event_publishing_enabled === false,
+      );
+      deepEqual(aws.gate.settings.event_type_blacklist, [], "the handler never saw the big value");
+      deepEqual(reported(emulator).event_type_blacklist, []);
+      deepEqual(shadow.desired, { ...desiredBefore, event_publishing_enabled: false });
+      ok(!emulator.requests.some((r) => JSON.stringify(r.body).includes("xxxxxxxx")));
+      const shadowActor = agent.tree().children.find((c) => c.id === "cloud:aws")!.children
+        .find((c) => c.id === "shadow:classic")!;
+      equal(shadowActor.restarts, 0);
+    } finally {
+      await cloud.endAsync(true);
     }
   });
 });

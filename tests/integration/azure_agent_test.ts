@@ -4,7 +4,10 @@ import { parseConfig } from "../../actors/agent/config.ts";
 import { type AzureEmulator, startAzureEmulator } from "../helpers/azure_emulator.ts";
 import { type TestPki, testPki } from "../helpers/tls.ts";
 import { LocalApiClient } from "../../actors/local_api/client.ts";
-import { until } from "../helpers/c8y_agent.ts";
+import { until } from "../helpers/wait.ts";
+import { freePort } from "../helpers/brokers.ts";
+import { fileCredentialStorage } from "../../actors/azure/credentials.ts";
+import { deriveDeviceKey } from "../../protocols/azure_sas.ts";
 
 const GROUP_KEY = btoa("the-enrollment-group-key-0123456");
 
@@ -130,6 +133,43 @@ maxMs = 200
   }
 });
 
+Deno.test("an agent whose cached hub answers no connect runs DPS again after 10 failures (the default) and connects to the hub DPS assigns", async () => {
+  const pki = await testPki();
+  const emulator = await startAzureEmulator({ pki, groupKeys: [GROUP_KEY] });
+  const stateDir = await Deno.makeTempDir({ prefix: "outpost-azure-agent-" });
+  // A hub that is gone: nothing listens on its port.
+  const cache = fileCredentialStorage(`${stateDir}/azure-central.credentials.json`);
+  await cache.persist({
+    hubName: `127.0.0.1:${freePort()}`,
+    deviceId: "gw-4",
+    deviceKey: await deriveDeviceKey(GROUP_KEY, "gw-4"),
+  });
+  const config = agentConfig(
+    "gw-4",
+    stateDir,
+    `${dpsCloud(emulator, pki)}
+[clouds.central.backoff]
+minMs = 10
+maxMs = 50
+`,
+  );
+  const agent = createAgent(config, { control: false });
+  try {
+    await agent.start();
+    await emulator.waitFor("a DPS registration", () => emulator.registrations.length === 1);
+    await agent.connected();
+    deepEqual((await cache.retrieve())?.hubName, emulator.hub);
+    deepEqual(emulator.connects.map((c) => [c.service, c.accepted]), [["dps", true], [
+      "hub",
+      true,
+    ]]);
+  } finally {
+    await agent.stop();
+    await emulator.stop();
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
+
 Deno.test("with a hub and no idScope the cloud connects straight to the hub, never to DPS", async () => {
   const pki = await testPki();
   const key = btoa("a-device-known-to-the-hub-012345");
@@ -153,7 +193,7 @@ caFile = "${pki.ca.certFile}"
     const names = agent.tree().children.find((c) => c.id === "cloud:hub")!.children.map((c) =>
       c.id
     );
-    deepEqual(names, ["connection", "token", "twin", "commands", "drain"]);
+    deepEqual(names, ["connection", "token", "twin", "support", "commands", "drain"]);
   } finally {
     await agent.stop();
     await emulator.stop();

@@ -10,7 +10,7 @@
  * `--cert`: its DPS transport has no CA option.
  */
 import { deepEqual, equal, ok } from "node:assert/strict";
-import { AzureDevice } from "../../actors/azure/device.ts";
+import { AzureDevice } from "../../actors/facades/azure_device.ts";
 import { memoryCredentialStorage } from "../../actors/azure/credentials.ts";
 import { type AzureEmulator, startAzureEmulator } from "../helpers/azure_emulator.ts";
 import { testPki } from "../helpers/tls.ts";

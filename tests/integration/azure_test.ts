@@ -1,10 +1,11 @@
+import { cloudSupervisor, drainChild } from "../../actors/cloud/tree.ts";
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
 import { SimulatedClock } from "xstate";
-import { AzureDevice, type AzureDeviceOptions } from "../../actors/azure/device.ts";
+import { AzureDevice, type AzureDeviceOptions } from "../../actors/facades/azure_device.ts";
 import { type CachedCredentials, memoryCredentialStorage } from "../../actors/azure/credentials.ts";
 import { type AzureEmulator, startAzureEmulator } from "../helpers/azure_emulator.ts";
 import { testPki } from "../helpers/tls.ts";
-import { until } from "../helpers/c8y_agent.ts";
+import { until } from "../helpers/wait.ts";
 import { freePort } from "../helpers/brokers.ts";
 import { azureCloud } from "../../actors/azure/mod.ts";
 import { createSystem } from "../../actors/runtime/system.ts";
@@ -154,6 +155,36 @@ Deno.test("cached credentials skip DPS; a hub that refuses them makes DPS run ag
   );
 });
 
+Deno.test("a cached hub that answers no connect sends the device back to DPS after N failures; it connects to the hub DPS assigns", async () => {
+  const storage = memoryCredentialStorage();
+  const gone = `127.0.0.1:${freePort()}`; // nothing listens: every connect is refused by TCP
+  await storage.persist({ hubName: gone, deviceId: "dev-1", deviceKey: DEVICE_KEY });
+  await withDevice(
+    { devices: { "dev-1": DEVICE_KEY } },
+    keyed("dev-1", "deviceKey", DEVICE_KEY, {
+      storage,
+      unreachableConnects: 3,
+      unreachableWindowMs: 60_000,
+    }),
+    async (emulator, device) => {
+      const connecting = device.connect();
+      connecting.catch(() => {}); // awaited below; before that a timeout may end the test
+      await emulator.waitFor("a DPS registration", () => emulator.registrations.length === 1);
+      await connecting;
+      ok(device.isConnected());
+      deepEqual(await storage.retrieve(), {
+        hubName: emulator.hub,
+        deviceId: "dev-1",
+        deviceKey: DEVICE_KEY,
+      });
+      deepEqual(emulator.connects.map((c) => [c.service, c.accepted]), [["dps", true], [
+        "hub",
+        true,
+      ]]);
+    },
+  );
+});
+
 Deno.test("writable properties are acknowledged in and out of components, and missed ones at boot", async () => {
   await withDevice(
     { devices: { "dev-1": DEVICE_KEY } },
@@ -253,6 +284,56 @@ Deno.test("commands with and without components are answered; unknown ones get 5
   );
 });
 
+Deno.test("command.ack() answers at once: the cloud has the answer while the callback still works, and nothing after the ack changes it", async () => {
+  await withDevice(
+    { devices: { "dev-1": DEVICE_KEY } },
+    keyed("dev-1", "deviceKey", DEVICE_KEY),
+    async (emulator, device) => {
+      const release = Promise.withResolvers<void>();
+      const finished = Promise.withResolvers<void>();
+      device.on("command", async (command) => {
+        switch (command.command) {
+          case "slow":
+            await command.ack({ started: true });
+            await release.promise;
+            return finished.resolve();
+          case "ackThenThrow":
+            await command.ack({ done: true }, 200);
+            throw new Error("failed after the ack");
+          case "ackTwice":
+            await command.ack({ first: true }, 200);
+            return command.ack({ second: true }, 500);
+          default:
+            return command.ack("pong");
+        }
+      });
+      await device.connect();
+      try {
+        // The callback waits for `release`, which comes only after the answer arrived.
+        deepEqual(await emulator.invoke("dev-1", "slow", null, 5000), {
+          status: 200,
+          payload: { started: true },
+        });
+      } finally {
+        release.resolve();
+      }
+      await finished.promise;
+      deepEqual(await emulator.invoke("dev-1", "ackThenThrow", null, 5000), {
+        status: 200,
+        payload: { done: true },
+      });
+      deepEqual(await emulator.invoke("dev-1", "ackTwice", null, 5000), {
+        status: 200,
+        payload: { first: true },
+      });
+      // A second answer to either would have been published before this one's request came.
+      deepEqual(await emulator.invoke("dev-1", "ping", null), { status: 200, payload: "pong" });
+      deepEqual(emulator.methodAnswers.map((a) => a.status), [200, 200, 200, 200]);
+      deepEqual(emulator.violations, []);
+    },
+  );
+});
+
 Deno.test("after the service restarts the device reconnects and subscribes again", async () => {
   await withDevice(
     { devices: { "dev-1": DEVICE_KEY } },
@@ -335,12 +416,15 @@ Deno.test("stopping while DPS is unreachable releases the waiting connection: DP
     dpsHost: `127.0.0.1:${freePort()}`,
     deviceKey: DEVICE_KEY,
     storage: memoryCredentialStorage(),
-    outbox,
     properties: () => undefined,
     commands: () => undefined,
     reconnect: () => {},
   });
-  const system = createSystem(supervisor("device", {}, [cloud.spec]));
+  const system = createSystem(
+    supervisor("device", {}, [
+      cloudSupervisor("azure", [...cloud.children, drainChild(outbox, cloud.link, "azure")]),
+    ]),
+  );
   const stops: { path: string; forced: boolean }[] = [];
   system.subscribe((event) => event.type === "stopped" && stops.push(event));
   try {

@@ -8,8 +8,10 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { makeJwt, startC8yEmulator } from "../helpers/c8y_emulator.ts";
 import { startEchoServer, startRemoteAccessServer } from "../helpers/remote_access_server.ts";
-import { roundTrip, tunnelCount, tunnelSetup, tunnelStates, until } from "../helpers/c8y_agent.ts";
+import { roundTrip, tunnelCount, tunnelSetup, tunnelStates } from "../helpers/c8y_agent.ts";
+import { until } from "../helpers/wait.ts";
 import { freePort } from "../helpers/brokers.ts";
+import { type PubackGate, startPubackGate } from "../helpers/c8y_puback_gate.ts";
 import { testPki } from "../helpers/tls.ts";
 
 Deno.test("530 opens a tunnel: 501, then 503 once both sides are up, and bytes flow both ways", async () => {
@@ -132,6 +134,38 @@ Deno.test("two 530s: the first fails after the second opened, and statuses still
   } finally {
     secondIsOpen();
     await t.teardown();
+  }
+});
+
+Deno.test("tunnels opened at once each publish their 503 without waiting for the PUBACK of the one before", async () => {
+  let gate!: PubackGate;
+  const t = await tunnelSetup({
+    via: (emulator) => (gate = startPubackGate(emulator.port)).url,
+  });
+  try {
+    const keys = Array.from({ length: 6 }, (_, i) => `key-${i}`);
+    const sessions = await Promise.all(keys.map((key) => t.relay.open(key)));
+    // From now on the broker's PUBACK for any 503 stays with the gate.
+    gate.hold((payload) => payload.startsWith("503,"));
+    const ops = [];
+    for (const key of keys) {
+      ops.push(
+        await t.emulator.operation(["530", "dev-1", "127.0.0.1", String(t.echo.port), key]),
+      );
+    }
+    // Every tunnel reports while the device has not had one 503's PUBACK.
+    await t.emulator.waitForLines((f) => f[0] === "503", keys.length);
+    await until("the gate to hold every 503's PUBACK", () => gate.held().length === keys.length);
+    gate.release();
+    for (const op of ops) {
+      deepEqual((await t.emulator.waitForEnd(op)).history, ["PENDING", "EXECUTING", "SUCCESSFUL"]);
+    }
+    // Each 501 and 503 addressed an operation of its fragment at the broker, in order.
+    deepEqual(t.emulator.violations, []);
+    equal(await roundTrip(sessions[5].port, "the last one"), "the last one");
+  } finally {
+    await t.teardown();
+    await gate?.close();
   }
 });
 

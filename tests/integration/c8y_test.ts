@@ -11,6 +11,7 @@ import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { credentialsFile } from "../../actors/c8y/mod.ts";
 import { announced, setup } from "../helpers/c8y_agent.ts";
 import { testPki } from "../helpers/tls.ts";
+import { configureLogging, resetLogging } from "../../actors/runtime/logging.ts";
 
 const NOT_SUPPORTED = "Operation not supported by this agent";
 
@@ -74,24 +75,37 @@ Deno.test("only enabled operations are announced, and no 117 or 150 when they ar
   }
 });
 
-Deno.test("an operation that is not enabled or not supported is failed with a reason", async () => {
+// One line of every static operation template, as Cumulocity's document shows them.
+const EVERY_TEMPLATE: string[][] = [
+  ["510", "dev-1"],
+  ["511", "dev-1", "uptime"],
+  ["513", "dev-1", "val1=1\nval2=2"],
+  ["515", "dev-1", "myFirmware", "1.0", "http://www.my.url"],
+  ["516", "dev-1", "softwareA", "1.0", "url1"],
+  ["517", "dev-1", "LOGA"],
+  ["518", "dev-1", "OPEN"],
+  ["519", "dev-1", "OPEN", "CLOSE"],
+  ["520", "dev-1"],
+  ["521", "dev-1", "http://www.my.url"],
+  ["522", "dev-1", "syslog", "2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z", "", "100"],
+  ["523", "dev-1", "SMS"],
+  ["524", "dev-1", "http://www.my.url", "type"],
+  ["525", "dev-1", "firmwareName", "1.0", "http://www.my.url", "dependency"],
+  ["526", "dev-1", "type"],
+  ["527", "dev-1", "$FW", "fw", "1.0", "http://www.my.url", "true", "dep"],
+  ["528", "dev-1", "softwareA", "1.0", "url1", "install"],
+  ["529", "dev-1", "softwareA", "1.0", "apt", "url1", "install"],
+  ["530", "dev-1", "127.0.0.1", "22", "key-1"],
+];
+
+Deno.test("every operation the agent does not do is answered 501, then 502 not supported", async () => {
   const t = await setup({ cloud: "remoteAccess = false" });
   try {
     await announced(t.emulator);
-    const ops = [
-      await t.emulator.operation([
-        "522",
-        "dev-1",
-        "syslog",
-        "2024-01-01T00:00:00Z",
-        "2024-01-02T00:00:00Z",
-        "",
-        "100",
-      ]),
-      await t.emulator.operation(["510", "dev-1"]),
-      await t.emulator.operation(["511", "dev-1", "uptime"]),
-      await t.emulator.operation(["530", "dev-1", "127.0.0.1", "22", "key-1"]),
-    ];
+    const ops = [];
+    for (const fields of EVERY_TEMPLATE) ops.push(await t.emulator.operation(fields));
+    // Two of one fragment (528 and 529 are both c8y_SoftwareUpdate) end in order.
+    ops.push(await t.emulator.operation(["528", "dev-1", "softwareB", "2.0", "url2", "delete"]));
     for (const op of ops) {
       await t.emulator.waitForEnd(op);
       deepEqual([op.history, op.failureReason], [
@@ -102,6 +116,57 @@ Deno.test("an operation that is not enabled or not supported is failed with a re
     deepEqual(t.emulator.violations, []);
   } finally {
     await t.teardown();
+  }
+});
+
+Deno.test("an operation for a child device is answered on s/us/<child>", async () => {
+  const t = await setup({ cloud: '[clouds.c8y.restart]\nenabled = true\ncommand = ["true"]' });
+  try {
+    await announced(t.emulator);
+    const child = await t.emulator.waitForEnd(await t.emulator.operation(["510", "child-7"]));
+    deepEqual([child.history, child.failureReason], [
+      ["PENDING", "EXECUTING", "FAILED"],
+      NOT_SUPPORTED,
+    ]);
+    deepEqual(
+      t.emulator.lines.filter((l) => l.topic === "s/us/child-7").map((l) => l.fields),
+      [["501", "c8y_Restart"], ["502", "c8y_Restart", NOT_SUPPORTED]],
+    );
+    // The device's own restart is still run, and reported on s/us.
+    const own = await t.emulator.waitForEnd(await t.emulator.operation(["510", "dev-1"]));
+    equal(own.status, "SUCCESSFUL");
+    deepEqual(t.emulator.violations, []);
+  } finally {
+    await t.teardown();
+  }
+});
+
+Deno.test("a line with no fragment to answer under is logged once per template, then counted", async () => {
+  const logs: string[] = [];
+  await configureLogging({ level: "debug", write: (line) => logs.push(line) });
+  const t = await setup();
+  try {
+    await announced(t.emulator);
+    for (let i = 0; i < 3; i++) await t.emulator.send(["599", "dev-1", "x"]);
+    await t.emulator.send(["106", "child-1", "child-2"]);
+    await t.emulator.sendRaw('{"id":"123","c8y_Command":{"text":"ls"}}');
+    await t.emulator.sendRaw('{"id":"124","c8y_Command":{"text":"ls"}}');
+    // Lines on s/ds are handled in order: once this one is answered, so were those.
+    await t.emulator.waitForEnd(await t.emulator.operation(["513", "dev-1", "x=1"]));
+    const ignored = (what: string) =>
+      logs.filter((l) => l.includes("WARNING") && l.includes(`ignored ${what}`));
+    equal(ignored('a line of template "599"').length, 1);
+    equal(ignored('a line of template "106"').length, 1);
+    equal(ignored("an unreadable message on s/ds").length, 1);
+    ok(logs.some((l) => l.includes('ignored a line of template "599" (3 so far)')));
+    ok(logs.some((l) => l.includes("ignored an unreadable message on s/ds (2 so far)")));
+    deepEqual(
+      t.emulator.lines.filter((l) => /^50[123]$/.test(l.fields[0])).map((l) => l.fields[0]),
+      ["501", "502"],
+    );
+  } finally {
+    await t.teardown();
+    await resetLogging();
   }
 });
 

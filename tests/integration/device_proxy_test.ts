@@ -1,6 +1,6 @@
 /** `DeviceProxy`, the seed's API on Outpost's proxy machine, against the relay emulator. */
 import { deepEqual, equal, rejects, throws } from "node:assert/strict";
-import { DeviceProxy } from "../../actors/tunnels/device_proxy.ts";
+import { DeviceProxy } from "../../actors/facades/device_proxy.ts";
 import { testPki } from "../helpers/tls.ts";
 import {
   startConnectProxy,

@@ -17,7 +17,7 @@ import {
   provisionApp,
   requestCertificate,
 } from "../helpers/local_api_app.ts";
-import { until } from "../helpers/c8y_agent.ts";
+import { until } from "../helpers/wait.ts";
 
 function csrWith(bits: number, md = forge.md.sha256.create()): string {
   const keys = forge.pki.rsa.generateKeyPair({ bits, workers: -1 });

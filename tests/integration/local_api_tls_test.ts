@@ -10,6 +10,7 @@ import forge from "node-forge";
 import { startLocalApiWorld } from "../helpers/local_api_world.ts";
 import { attemptConnect, connectApi, provisionApp } from "../helpers/local_api_app.ts";
 import { testPki } from "../helpers/tls.ts";
+import { configureLogging, resetLogging } from "../../actors/runtime/logging.ts";
 
 async function accepted(port: number, options: { ca: string; key?: string; cert?: string }) {
   const attempt = await attemptConnect(port, options);
@@ -120,5 +121,50 @@ Deno.test("an app can neither subscribe to nor publish on another app's topics",
     await a.close();
     await b.close();
     await world.stop();
+  }
+});
+
+Deno.test("a publish in no client's namespace (the SDK's /v1.0/<cid>sensor<sid>/error) is acknowledged and dropped; another client's namespace is still refused", async () => {
+  const lines: string[] = [];
+  await configureLogging({ level: "warning", write: (line) => lines.push(line) });
+  const world = await startLocalApiWorld();
+  const a = await connectApi(
+    world.apiPort,
+    world.caPem,
+    await provisionApp(world.provisioningPort, world.caPem, "a"),
+  );
+  const b = await connectApi(
+    world.apiPort,
+    world.caPem,
+    await provisionApp(world.provisioningPort, world.caPem, "b"),
+  );
+  try {
+    // The topic the SDK's own sensor_error()/metric_error() build: no slash after the client id.
+    const stray = `/v1.0/${a.clientId}sensor${"0".repeat(32)}/error`;
+    for (let i = 0; i < 2; i++) {
+      const outcome = await Promise.race([
+        a.client.publishAsync(stray, '{"errorcode":0}', { qos: 1 }).then(
+          () => "acknowledged",
+          (error: Error) => `failed: ${error.message}`,
+        ),
+        a.closed.then(() => "closed"),
+      ]);
+      equal(outcome, "acknowledged");
+    }
+    const pong = await a.call("/ping", { request: "Ping" }, ["/ping/info/inbox"]);
+    deepEqual(pong.body, { request: "Ping" });
+    ok(!a.messages.some((m) => m.topic === stray), "nobody receives the stray publish");
+    const dropped = lines.filter((line) => line.includes("Dropped a publish"));
+    equal(dropped.length, 1, `logged once per client and topic shape: ${dropped.join("\n")}`);
+    ok(dropped[0].includes("/v1.0/<id>sensor<id>/error"), dropped[0]);
+
+    a.client.publish(`/v1.0/${b.clientId}/ping`, "{}", { qos: 1 });
+    await a.waitClosed();
+    ok(!b.messages.some((m) => m.topic.endsWith("/ping/info/inbox")));
+  } finally {
+    await a.close();
+    await b.close();
+    await world.stop();
+    await resetLogging();
   }
 });

@@ -4,10 +4,11 @@
  * brokers that die and come back, the last will, TLS and mutual TLS,
  * refused logins and refused subscriptions. Backoff is short (minMs 20).
  */
+import { untilChanged } from "../helpers/wait.ts";
 import { equal, match, ok, rejects } from "node:assert/strict";
 import { Aedes } from "aedes";
 import { createServer, type Server, type Socket } from "node:net";
-import { child, createSystem, supervisor, type SystemEvent } from "../../mod.ts";
+import { child, createSystem, supervisor, type SystemEvent } from "../../actors/runtime/mod.ts";
 import { MqttLink, NotConnectedError } from "../../actors/mqtt/link.ts";
 import { mqttConnection, type MqttConnectionOptions } from "../../actors/mqtt/connection.ts";
 import { configureLogging, resetLogging } from "../../actors/runtime/logging.ts";
@@ -45,32 +46,8 @@ async function startConnection(
   };
 }
 
-/** Resolves when `check()` holds, re-checking on every change `onChange` reports; rejects at the deadline. */
-function until(
-  what: string,
-  check: () => boolean,
-  onChange: (wake: () => void) => () => void,
-  timeoutMs = 5000,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let stopListening = () => {};
-    const timer = setTimeout(() => {
-      stopListening();
-      reject(new Error(`Not ${what} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const wake = () => {
-      if (!check()) return;
-      clearTimeout(timer);
-      stopListening();
-      resolve();
-    };
-    stopListening = onChange(wake);
-    wake();
-  });
-}
-
 function linkIs(link: MqttLink, connected: boolean): Promise<void> {
-  return until(
+  return untilChanged(
     connected ? "connected" : "disconnected",
     () => link.connected === connected,
     (wake) => link.onStatus(wake),
@@ -82,7 +59,7 @@ type Harness = Awaited<ReturnType<typeof startConnection>>;
 // deno-lint-ignore no-explicit-any
 function actorIs(h: Harness, state: string, extra: (context: any) => boolean = () => true) {
   const actor = h.system.get(PATH)!;
-  return until(
+  return untilChanged(
     `in ${state}`,
     () => actor.getSnapshot().value === state && extra(actor.getSnapshot().context),
     (wake) => {
@@ -128,7 +105,7 @@ for (const [kind, startBroker] of Object.entries(KINDS)) {
       const received: string[] = [];
       await h.link.subscribe("commands/+", (m) => received.push(`${m.topic}=${decode(m.payload)}`));
       await cloud.publish("commands/reboot", "now");
-      await until("received", () => received.length === 1, (wake) => {
+      await untilChanged("received", () => received.length === 1, (wake) => {
         const timer = setInterval(wake, 5);
         return () => clearInterval(timer);
       });
@@ -160,7 +137,7 @@ for (const [kind, startBroker] of Object.entries(KINDS)) {
       ok(h.link.connected);
       const cloud = await observe(back.url, ["echo/#"]);
       await cloud.publish("commands/after-restart", "hello again");
-      await until("delivered", () => received.includes("hello again"), (wake) => {
+      await untilChanged("delivered", () => received.includes("hello again"), (wake) => {
         const timer = setInterval(wake, 5);
         return () => clearInterval(timer);
       });
@@ -225,7 +202,7 @@ Deno.test("aedes: reconnect closes the session and dials again at once with fres
     const statuses: boolean[] = [];
     h.link.onStatus((connected) => statuses.push(connected));
     h.system.get(PATH)!.send({ type: "reconnect" });
-    await until(
+    await untilChanged(
       "reconnected",
       () => statuses.join() === "false,true",
       (wake) => h.link.onStatus(wake),
@@ -379,7 +356,7 @@ Deno.test("mosquitto: MQTT 5 connects and carries messages both ways", async () 
     await h.link.publish("up/v5", "from device");
     await cloud.waitFor((m) => m.topic === "up/v5" && m.text === "from device");
     await cloud.publish("down/v5", "to device");
-    await until("delivered", () => received.includes("to device"), (wake) => {
+    await untilChanged("delivered", () => received.includes("to device"), (wake) => {
       const timer = setInterval(wake, 5);
       return () => clearInterval(timer);
     });

@@ -5,7 +5,7 @@
  */
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { assign, setup } from "xstate";
-import { child, createSystem, supervisor } from "../../mod.ts";
+import { child, createSystem, supervisor } from "../../actors/runtime/mod.ts";
 import { nextEvent, obedient, record, restarted, stubborn } from "../helpers/runtime.ts";
 
 /** Ticks every 5 ms with a delayed transition and crashes on its third tick. */

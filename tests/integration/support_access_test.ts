@@ -5,7 +5,7 @@
  */
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
 import { supportSetup } from "../helpers/support_agent.ts";
-import { until } from "../helpers/c8y_agent.ts";
+import { until } from "../helpers/wait.ts";
 import type { Access, Feature } from "../../protocols/support_api.ts";
 
 /** The promise, marked handled so a failed test reports its assertion, not this rejection. */

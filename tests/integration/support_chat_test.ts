@@ -7,7 +7,7 @@
 import mqtt from "mqtt";
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
 import { P, type SupportSetup, supportSetup } from "../helpers/support_agent.ts";
-import { until } from "../helpers/c8y_agent.ts";
+import { until } from "../helpers/wait.ts";
 import type { ChatMessage } from "../../actors/support/agent_modules.ts";
 
 const CHAT = "25666256-4fcf-41c0-9971-7343680d96dc";

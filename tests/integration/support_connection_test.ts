@@ -4,7 +4,7 @@
  * reconnect after the endpoint comes back, and calls while disconnected.
  */
 import { deepEqual, equal, rejects } from "node:assert/strict";
-import { until } from "../helpers/c8y_agent.ts";
+import { until } from "../helpers/wait.ts";
 import { startSupportBridge } from "../helpers/support_local_bridge.ts";
 import { supportSetup } from "../helpers/support_agent.ts";
 import { AgentConnection, type ConnectionStatus } from "../../actors/support/agent_connection.ts";

@@ -6,7 +6,7 @@
  */
 import { deepEqual, equal, match, rejects } from "node:assert/strict";
 import { P, supportSetup } from "../helpers/support_agent.ts";
-import { until } from "../helpers/c8y_agent.ts";
+import { until } from "../helpers/wait.ts";
 import type { SessionData } from "../../actors/support/agent_modules.ts";
 import type { InstantSupportError } from "../../protocols/support_api.ts";
 
@@ -194,7 +194,7 @@ Deno.test("without a connected remote side a request fails with InternalError", 
     await until("the cloud link is down", () => !t.agent.status().clouds[0].connected);
     const error = await app.instantSupport.requestInstantSupport(REQUEST).catch((e) => e);
     equal(error.code, "InternalError");
-    match(error.message, /no generic cloud is connected/);
+    match(error.message, /no cloud that carries support is connected/);
   } finally {
     await t.teardown({ keepBroker: true });
   }

@@ -8,7 +8,7 @@ import { deepEqual, equal } from "node:assert/strict";
 import { startAedes } from "../helpers/brokers.ts";
 import { observe } from "../helpers/mqtt_observer.ts";
 import { testAgent } from "../helpers/agent.ts";
-import { until } from "../helpers/c8y_agent.ts";
+import { until } from "../helpers/wait.ts";
 import { startEchoServer, startRemoteAccessServer } from "../helpers/remote_access_server.ts";
 import { LocalApiClient } from "../../actors/local_api/client.ts";
 import { AgentConnection } from "../../actors/support/agent_connection.ts";

@@ -3,7 +3,7 @@
  * error reply, nothing crashes, and the agent keeps answering afterwards.
  */
 import { equal, ok } from "node:assert/strict";
-import { until } from "../helpers/c8y_agent.ts";
+import { until } from "../helpers/wait.ts";
 import { P, supportSetup } from "../helpers/support_agent.ts";
 import { SUPPORT_CALLS, type SupportModuleName } from "../../protocols/support_api.ts";
 import { CHAT_DOWN, INSTANT_DOWN } from "../../protocols/support_remote.ts";

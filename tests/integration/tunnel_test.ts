@@ -3,6 +3,7 @@
  * dynamic `tunnels` supervisor, the relay emulator playing Cumulocity's
  * Cloud Remote Access, and real TCP targets.
  */
+import { until } from "../helpers/wait.ts";
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { createSystem } from "../../actors/runtime/system.ts";
@@ -101,15 +102,6 @@ async function readToEnd(conn: Deno.Conn): Promise<number> {
   let total = 0;
   for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) total += n;
   return total;
-}
-
-/** Polls `condition` (a retry interval, not a settle delay) until it holds or the deadline passes. */
-async function until(condition: () => boolean, what: string, deadlineMs = 10_000): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 /** A target that runs `serve` on its one connection. */
@@ -311,7 +303,7 @@ Deno.test("the cloud closing mid-transfer closes the target connection and repor
         // The relay hung up on the client once the device's WebSocket was gone.
       }
     })();
-    await until(() => arrived >= 1024 * 1024, "a megabyte to reach the target");
+    await until("a megabyte to reach the target", () => arrived >= 1024 * 1024);
     session.closeDevice(4000, "session ended by user");
     deepEqual(await tunnel.closed, { code: 4000, reason: "session ended by user" });
     await server.served; // the target saw its connection end
@@ -340,7 +332,7 @@ Deno.test("a slow target with a fast cloud sender keeps the bytes inside the pip
     equal((await tunnel.started).status, "open");
     const conn = await client(session.port);
     await writeAll(conn, sent);
-    await until(() => meter.tcpWritePending, "the pipe to wait on the stalled target");
+    await until("the pipe to wait on the stalled target", () => meter.tcpWritePending);
     ok(meter.bytesDown < total, `the device did not take all ${total} bytes while stalled`);
     ok(meter.maxInFlight <= 3 * BUFFER, `in flight at most ${meter.maxInFlight} bytes`);
     release();

@@ -183,6 +183,23 @@ Deno.test("outpost config check and run reject a bad file with exit 2 and the ke
   }
 });
 
+Deno.test("outpost config check on a 5 MB file of unknown keys exits 2 and prints 50 issues and a count", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "outpost-config-" });
+  try {
+    const count = 450_000;
+    const text = Array.from({ length: count }, (_, i) => `k${i} = 1`).join("\n");
+    await Deno.writeTextFile(`${dir}/huge.toml`, text);
+    const result = await outpost(["config", "check", "huge.toml"], dir);
+    equal(result.code, 2, result.stderr.slice(0, 2000));
+    const lines = result.stderr.trimEnd().split("\n");
+    equal(lines.length, 51, result.stderr.slice(0, 2000));
+    match(lines[0], /^huge\.toml: k0: expected no such key \(known keys: agent, /);
+    equal(lines[50], `huge.toml: and ${count - 50} more issues`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("in approval mode the operator lists, approves and rejects local API clients with the CLI", async () => {
   const dir = await Deno.makeTempDir({ prefix: "outpost-approve-" });
   const [brokerPort, provisioningPort, apiPort] = [freePort(), freePort(), freePort()];

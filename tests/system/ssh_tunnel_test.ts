@@ -10,7 +10,8 @@
  */
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { freePort } from "../helpers/brokers.ts";
-import { tunnelCount, tunnelSetup, until } from "../helpers/c8y_agent.ts";
+import { tunnelCount, tunnelSetup } from "../helpers/c8y_agent.ts";
+import { until } from "../helpers/wait.ts";
 
 /** A child process's ceiling: a hung ssh fails the test instead of stalling CI. */
 const commandDeadlineMs = 60_000;

@@ -11,6 +11,16 @@ Deno.test("the example's aws block is valid, sets every aws key under a comment,
   equal(cloud.cleanSession, false);
   deepEqual(cloud.shadows, ["classic"]);
   equal(cloud.thingName, undefined, '"" means not set');
+  equal(cloud.topicPrefix, "outpost");
+});
+
+Deno.test("commands and support on AWS are off until asked for; topicPrefix defaults to outpost", () => {
+  const config = parseConfig('[clouds.a]\ntype = "aws"\nurl = "mqtts://x.iot.example:8883"', {
+    env: {},
+  });
+  const cloud = config.clouds.a;
+  if (cloud.type !== "aws") throw new Error("not aws");
+  deepEqual([cloud.commands, cloud.support, cloud.topicPrefix], [false, false, "outpost"]);
 });
 
 function issues(cloud: string): string[] {
@@ -33,6 +43,13 @@ Deno.test("aws configuration mistakes name their key", () => {
   deepEqual(issues('telemetryShadow = "other"'), ["clouds.a.telemetryShadow"]);
   deepEqual(issues("[clouds.a.provisioning]\nenabled = true"), ["clouds.a.provisioning.template"]);
   deepEqual(issues('clientId = "x"'), ["clouds.a.clientId"], "the client id is the thing name");
+  deepEqual(issues('topicPrefix = "acme/outpost"'), []);
+  // AWS allows 7 slashes in a topic: the deepest support topic leaves room for two levels.
+  deepEqual(issues('topicPrefix = "a/b/c"'), ["clouds.a.topicPrefix"]);
+  deepEqual(issues('topicPrefix = "$aws"'), ["clouds.a.topicPrefix"]);
+  deepEqual(issues('topicPrefix = "site/+"'), ["clouds.a.topicPrefix"]);
+  deepEqual(issues(`topicPrefix = "${"x".repeat(25)}"`), ["clouds.a.topicPrefix"]);
+  deepEqual(issues('commands = "yes"'), ["clouds.a.commands"]);
 });
 
 Deno.test("AWS on port 443 offers ALPN x-amzn-mqtt-ca; on 8883 nothing", () => {

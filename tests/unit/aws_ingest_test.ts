@@ -1,8 +1,12 @@
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
+import { MqttLink } from "../../actors/mqtt/link.ts";
+import { AwsLink } from "../../actors/aws/telemetry.ts";
 import {
   encodeEnvelope,
+  encodeUnsentEnvelope,
   ingestTopic,
   parseTelemetrySettings,
+  stampEnvelope,
   type TelemetryEnvelope,
   telemetryFilter,
   TelemetrySettingsError,
@@ -109,6 +113,94 @@ Deno.test("an envelope with a missing header, a bad date or a non-object payload
     () => encodeEnvelope({ ...seedLike, payload: [1] as unknown as Record<string, unknown> }),
     /envelope's payload must be an object, got an array/,
   );
+});
+
+Deno.test("an unsent envelope has no sender; stamping adds it in the seed's order and keeps the rest", () => {
+  const { senderId: _, senderTimestamp: __, connectionDeviceId: ___, ...unsent } = seedLike;
+  const stored = encodeUnsentEnvelope(unsent);
+  deepEqual(Object.keys(JSON.parse(stored)), [
+    "payloadVersion",
+    "assetType",
+    "senderEventUuid",
+    "senderType",
+    "eventType",
+    "eventSubtype",
+    "assetTimestamp",
+    "assetId",
+    "payload",
+  ]);
+  const sent = stampEnvelope(new TextEncoder().encode(stored), {
+    senderId: seedLike.senderId,
+    connectionDeviceId: seedLike.connectionDeviceId,
+    senderTimestamp: seedLike.senderTimestamp!,
+  });
+  equal(sent, encodeEnvelope(seedLike), "the same bytes as encoding it whole");
+});
+
+Deno.test("stamping defaults assetId to the sender, restamps a complete envelope and refuses what is not one", () => {
+  const { senderId: _, senderTimestamp: __, connectionDeviceId: ___, assetId: ____, ...unsent } =
+    seedLike;
+  const sender = {
+    senderId: "thing-1",
+    connectionDeviceId: "thing-1",
+    senderTimestamp: new Date("2026-01-02T03:04:05.678Z"),
+  };
+  const sent = JSON.parse(stampEnvelope(encodeUnsentEnvelope(unsent), sender));
+  equal(sent.assetId, "thing-1");
+  equal(sent.senderTimestamp, "2026-01-02T03:04:05.678+00:00");
+  equal(sent.assetTimestamp, "2019-09-10T15:08:39.000+00:00", "the record's own time stays");
+  // Stored by an earlier version, with the sender it had then.
+  const restamped = JSON.parse(stampEnvelope(encodeEnvelope(seedLike), sender));
+  deepEqual([restamped.assetId, restamped.senderId, restamped.connectionDeviceId], [
+    "AUTOTEST_CUT",
+    "thing-1",
+    "thing-1",
+  ]);
+  throws(() => stampEnvelope("{not json", sender), /Cannot read a stored telemetry envelope/);
+  throws(() => stampEnvelope("[1]", sender), /must be an object, got an array/);
+  throws(
+    () =>
+      stampEnvelope(
+        JSON.stringify({ ...JSON.parse(encodeUnsentEnvelope(unsent)), eventType: 1 }),
+        sender,
+      ),
+    /eventType must be a non-empty string, got 1/,
+  );
+});
+
+Deno.test("the AWS link stamps Basic Ingest publishes with the thing name of the moment, and nothing else", async () => {
+  const published: { topic: string; payload: string }[] = [];
+  let thing = "dev-1";
+  const link = new AwsLink("aws", {
+    rule: "telemetry",
+    thingName: () => thing,
+    now: () => new Date("2026-01-02T03:04:05.678Z"),
+  });
+  ok(link instanceof MqttLink);
+  await link.attach({
+    publish: (topic, payload) => {
+      published.push({ topic, payload: String(payload) });
+      return Promise.resolve();
+    },
+    subscribe: () => Promise.resolve(),
+    unsubscribe: () => Promise.resolve(),
+  });
+  const { senderId: _, senderTimestamp: __, connectionDeviceId: ___, assetId: ____, ...unsent } =
+    seedLike;
+  const stored = encodeUnsentEnvelope(unsent);
+  thing = "thing-dev-1";
+  await link.publish("$aws/rules/telemetry", new TextEncoder().encode(stored));
+  await link.publish("$aws/things/thing-dev-1/shadow/get", "{}");
+  await link.publish("$aws/rules/telemetry", "{not json");
+  const sent = JSON.parse(published[0].payload);
+  deepEqual([sent.assetId, sent.senderId, sent.connectionDeviceId, sent.senderTimestamp], [
+    "thing-dev-1",
+    "thing-dev-1",
+    "thing-dev-1",
+    "2026-01-02T03:04:05.678+00:00",
+  ]);
+  equal(published[1].payload, "{}");
+  equal(published[2].payload, "{not json", "an unreadable record goes out as stored");
 });
 
 Deno.test("the telemetry filter publishes, drops when disabled, and drops blacklisted types", () => {

@@ -7,7 +7,7 @@ import { type AnyActorLogic, createActor } from "xstate";
 import { MqttLink } from "../../actors/mqtt/link.ts";
 import { MAX_IN_FLIGHT, shadowSync } from "../../actors/aws/shadow.ts";
 import { ShadowReplica } from "../../actors/aws/shadow_replica.ts";
-import { until } from "../helpers/c8y_agent.ts";
+import { until } from "../helpers/wait.ts";
 
 const BASE = "$aws/things/pump-7/shadow";
 

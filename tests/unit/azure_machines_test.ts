@@ -2,10 +2,14 @@ import { deepEqual, equal } from "node:assert/strict";
 import { type AnyActorLogic, createActor, SimulatedClock } from "xstate";
 import { dpsRegistrationMachine, type DpsResult } from "../../machines/azure_dps.ts";
 import type { DpsOutcome } from "../../protocols/azure_dps.ts";
-import { MqttLink, type MqttSession } from "../../actors/mqtt/link.ts";
+import { MqttLink } from "../../actors/mqtt/link.ts";
+import { RecordingSession } from "../helpers/fake_session.ts";
 import { AzureCredentials, memoryCredentialStorage } from "../../actors/azure/credentials.ts";
 import { renewalDelayMs, sasRenewal } from "../../actors/azure/token.ts";
 import { parseSasToken } from "../../protocols/azure_sas.ts";
+import { MqttConnectError } from "../../protocols/mqtt_errors.ts";
+import { azureUnreachableFields } from "../../actors/azure/config.ts";
+import { z } from "zod";
 
 function dps(input = {}) {
   const clock = new SimulatedClock();
@@ -113,11 +117,7 @@ Deno.test("the SAS token is renewed by reconnecting at 80 % of its life, never b
     }) as AnyActorLogic,
   );
   actor.start();
-  const session: MqttSession = {
-    publish: () => Promise.resolve(),
-    subscribe: () => Promise.resolve(),
-    unsubscribe: () => Promise.resolve(),
-  };
+  const session = new RecordingSession({ autoAck: true });
   await link.attach(session);
   clock.increment(renewalDelayMs(0, 3_600_000) - 1);
   equal(reconnects, 0);
@@ -160,7 +160,7 @@ Deno.test("cached credentials are used only for the same device and key; otherwi
   equal(otherDevice.current, undefined);
 });
 
-Deno.test("only the hub's refusals (CONNACK 4/5) make DPS run again, not network errors", async () => {
+Deno.test("the hub's third refusal (CONNACK 4/5) makes DPS run again; network errors are no refusals", async () => {
   const storage = memoryCredentialStorage();
   await storage.persist({ hubName: "h.net", deviceId: "d1", deviceKey: KEY });
   const credentials = new AzureCredentials({
@@ -175,7 +175,8 @@ Deno.test("only the hub's refusals (CONNACK 4/5) make DPS run again, not network
   let demanded = false;
   const controller = new AbortController();
   credentials.waitForDemand(controller.signal).then(() => (demanded = !controller.signal.aborted));
-  const network = new Error("connect ECONNREFUSED");
+  // Fewer than the 10 unanswered connects that would send it to DPS on their own.
+  const network = new MqttConnectError("Cannot connect to MQTT broker: connect ECONNREFUSED");
   const refused = Object.assign(new Error("not authorized"), { returnCode: 5 });
   for (let i = 0; i < 6; i++) await credentials.login(network);
   await Promise.resolve();
@@ -189,4 +190,56 @@ Deno.test("only the hub's refusals (CONNACK 4/5) make DPS run again, not network
   await credentials.provisioned({ hub: "h2.net", deviceId: "d1" });
   equal((await waiting).url, "mqtts://h2.net:8883");
   controller.abort();
+});
+
+Deno.test("a hub that does not answer N connects within T sends the cloud back to DPS; slower failures and other errors do not", async () => {
+  const storage = memoryCredentialStorage();
+  await storage.persist({ hubName: "gone.net", deviceId: "d1", deviceKey: KEY });
+  let now = 1_700_000_000_000;
+  const credentials = new AzureCredentials({
+    cloud: "t",
+    deviceId: "d1",
+    deviceKey: KEY,
+    tokenTtlSec: 60,
+    canProvision: true,
+    storage,
+    unreachableConnects: 3,
+    unreachableWindowMs: 60_000,
+    now: () => now,
+  });
+  await credentials.load();
+  let demanded = false;
+  const controller = new AbortController();
+  credentials.waitForDemand(controller.signal).then(() => (demanded = !controller.signal.aborted));
+  const unanswered = new MqttConnectError(
+    "Cannot connect to MQTT broker mqtts://gone.net:8883: getaddrinfo ENOTFOUND gone.net",
+  );
+  // One every 30 s: never 3 within 60 s.
+  for (let i = 0; i < 6; i++) {
+    await credentials.login(unanswered);
+    now += 30_000;
+  }
+  // Not failed connects: the credentials hook failed, or resubscribing after a CONNACK did.
+  for (let i = 0; i < 6; i++) await credentials.login(new Error("could not restore subscriptions"));
+  await Promise.resolve();
+  equal(demanded, false, "no 3 unanswered connects within 60 s yet");
+  now += 60_000;
+  await credentials.login(unanswered);
+  now += 10_000;
+  await credentials.login(unanswered);
+  equal(demanded, false);
+  now += 10_000;
+  const waiting = credentials.login(unanswered); // the third within 60 s: DPS, the login waits
+  await Promise.resolve();
+  equal(demanded, true);
+  await credentials.provisioned({ hub: "h2.net", deviceId: "d1" });
+  equal((await waiting).url, "mqtts://h2.net:8883");
+  controller.abort();
+});
+
+Deno.test("the unreachable-hub keys default to 10 connects within 900 s and are checked", () => {
+  const schema = z.strictObject(azureUnreachableFields);
+  deepEqual(schema.parse({}), { unreachableConnects: 10, unreachableWindowSec: 900 });
+  equal(schema.safeParse({ unreachableConnects: 0 }).success, false);
+  equal(schema.safeParse({ unreachableWindowSec: 1.5 }).success, false);
 });

@@ -48,6 +48,33 @@ Deno.test("c8y configuration mistakes name their key", () => {
     "clouds.c.remoteAccessUrl",
   );
   deepEqual(issues('tenant = "t"\nuser = "u"\npassword = "p"'), []);
+  const login = 'tenant = "t"\nuser = "u"\npassword = "p"\n[clouds.c.operations]\n';
+  deepEqual(issues(login + 'commands = { c8y_MyOp = "my.command", outpost_Other = "x" }'), []);
+  deepEqual(issues(login + 'commands = { c8y_Restart = "reboot" }'), [
+    "clouds.c.operations.commands.c8y_Restart",
+  ]);
+  deepEqual(issues(login + 'commands = { outpost_Support = "chat" }'), [
+    "clouds.c.operations.commands.outpost_Support",
+  ]);
+  deepEqual(issues(login + 'commands = { "my op" = "x", status = "y" }'), [
+    'clouds.c.operations.commands."my op"',
+    "clouds.c.operations.commands.status",
+  ]);
+  deepEqual(issues(login + 'commands = { c8y_MyOp = "no spaces" }'), [
+    "clouds.c.operations.commands.c8y_MyOp",
+  ]);
+  deepEqual(issues(login + 'commands = ["c8y_MyOp"]'), ["clouds.c.operations.commands"]);
+  deepEqual(issues(login + "support = 1"), ["clouds.c.operations.support"]);
+});
+
+Deno.test("the operations table defaults to no commands and no support", () => {
+  const config = parseConfig(
+    '[clouds.c]\ntype = "c8y"\nurl = "mqtts://c8y.example"\ntenant = "t"\nuser = "u"\npassword = "p"',
+    { env: {} },
+  );
+  const cloud = config.clouds.c;
+  if (cloud.type !== "c8y") throw new Error("not c8y");
+  deepEqual(cloud.operations, { commands: {}, support: false });
 });
 
 Deno.test("a command line splits into words as a shell would, with nothing expanded", () => {

@@ -26,6 +26,7 @@ import {
   heartbeat,
   measurement,
   measurements,
+  OPERATION_TEMPLATES,
   operationExecuting,
   operationExecutingById,
   operationFailed,
@@ -64,9 +65,14 @@ function throwsMessageError(fn: () => unknown, fragment: string | undefined, mes
 
 Deno.test("the topics and fragments are Cumulocity's", () => {
   deepEqual(
-    { ...C8Y_TOPICS, legacy: C8Y_TOPICS.legacy("remoteConnect") },
+    {
+      ...C8Y_TOPICS,
+      childUp: C8Y_TOPICS.childUp("child-7"),
+      legacy: C8Y_TOPICS.legacy("remoteConnect"),
+    },
     {
       up: "s/us",
+      childUp: "s/us/child-7",
       down: "s/ds",
       errors: "s/e",
       transientUp: "t/us",
@@ -74,12 +80,17 @@ Deno.test("the topics and fragments are Cumulocity's", () => {
       bootstrapDown: "s/dcr",
       tokenRequest: "s/uat",
       tokenResponse: "s/dat",
+      operations: "devicecontrol/notifications",
+      jsonErrors: "error",
+      createEvent: "event/events/create",
+      createTransientEvent: "t/event/events/create",
       legacy: "s/dc/remoteConnect",
     },
   );
   deepEqual(FRAGMENTS, {
     restart: "c8y_Restart",
     shell: "c8y_Command",
+    configuration: "c8y_Configuration",
     logfile: "c8y_LogfileRequest",
     remoteAccess: "c8y_RemoteAccessConnect",
   });
@@ -91,6 +102,82 @@ Deno.test("the topics and fragments are Cumulocity's", () => {
     "c8y_RemoteAccessConnect",
     undefined,
   ]);
+});
+
+Deno.test("every static operation template of s/ds has the fragment its operation reports under", () => {
+  // Cumulocity's MQTT static templates document (subscribe templates 510..530),
+  // fragments as Cumulocity's device agents answer them.
+  deepEqual(OPERATION_TEMPLATES, {
+    "510": "c8y_Restart",
+    "511": "c8y_Command",
+    "513": "c8y_Configuration",
+    "515": "c8y_Firmware",
+    "516": "c8y_SoftwareList",
+    "517": "c8y_MeasurementRequestOperation",
+    "518": "c8y_Relay",
+    "519": "c8y_RelayArray",
+    "520": "c8y_UploadConfigFile",
+    "521": "c8y_DownloadConfigFile",
+    "522": "c8y_LogfileRequest",
+    "523": "c8y_CommunicationMode",
+    "524": "c8y_DownloadConfigFile",
+    "525": "c8y_Firmware",
+    "526": "c8y_UploadConfigFile",
+    "527": "c8y_DeviceProfile",
+    "528": "c8y_SoftwareUpdate",
+    "529": "c8y_SoftwareUpdate",
+    "530": "c8y_RemoteAccessConnect",
+    "da600": "c8y_RemoteAccessConnect",
+  });
+  ok(Object.isFrozen(OPERATION_TEMPLATES));
+  // Replies and ids that only look like keys of an object are no operations.
+  for (const id of ["106", "124", "500", "512", "531", "0510", "__proto__", "constructor", ""]) {
+    equal(fragmentOf(id), undefined, id);
+  }
+});
+
+Deno.test("a 513 carries its configuration text, empty when the platform sent none", () => {
+  const parse = (line: string) => parseDownstream(decodeLine(line));
+  deepEqual(parse(String.raw`513,DeviceSerial,"{\"a\": 1, \"b\": 2}"`), {
+    kind: "configuration",
+    serial: "DeviceSerial",
+    text: '{"a": 1, "b": 2}',
+  });
+  deepEqual(parse("513,dev-1"), { kind: "configuration", serial: "dev-1", text: "" });
+  throwsMessageError(() => parseDownstream(["513"]), "c8y_Configuration", /serial is missing/);
+});
+
+Deno.test("an operation of a template Outpost does not run is parsed as other, with its fragment", () => {
+  const parse = (line: string) => parseDownstream(decodeLine(line));
+  deepEqual(parse("528,dev-1,softwareA,1.0,url1,install,softwareB,2.0,url2,install"), {
+    kind: "other",
+    serial: "dev-1",
+    templateId: "528",
+    fragment: "c8y_SoftwareUpdate",
+  });
+  deepEqual(parse("520,dev-1"), {
+    kind: "other",
+    serial: "dev-1",
+    templateId: "520",
+    fragment: "c8y_UploadConfigFile",
+  });
+  // Without a serial it cannot be for anyone, but it is still answered under its fragment.
+  throwsMessageError(
+    () => parseDownstream(["515"]),
+    "c8y_Firmware",
+    /the serial is missing \(expected 515,<serial>,…\)/,
+  );
+  throwsMessageError(() => parseDownstream(["527", " "]), "c8y_DeviceProfile", /serial is empty/);
+  deepEqual(parse("106,child-1,child-2"), {
+    kind: "unknown",
+    templateId: "106",
+    fields: ["106", "child-1", "child-2"],
+  });
+  deepEqual(parse("constructor,dev-1"), {
+    kind: "unknown",
+    templateId: "constructor",
+    fields: ["constructor", "dev-1"],
+  });
 });
 
 Deno.test("every upstream encoder writes the line of its template", () => {
@@ -220,10 +307,10 @@ Deno.test("downstream operations are parsed from their lines", () => {
     port: 65535,
     connectionKey: "k",
   });
-  deepEqual(parse("513,DeviceSerial,val"), {
+  deepEqual(parse("599,DeviceSerial,val"), {
     kind: "unknown",
-    templateId: "513",
-    fields: ["513", "DeviceSerial", "val"],
+    templateId: "599",
+    fields: ["599", "DeviceSerial", "val"],
   });
 });
 
@@ -437,7 +524,7 @@ Deno.test("events are 400 lines; events with a severity are alarms", () => {
 
 // Template ids Outpost knows, often, so the fields behind them get exercised.
 const templateId = fc.oneof(
-  fc.constantFrom("510", "511", "522", "530", "da600", "70", "71"),
+  fc.constantFrom(...Object.keys(OPERATION_TEMPLATES), "70", "71", "106", "__proto__"),
   fc.string({ maxLength: 4 }),
 );
 const field = fc.oneof(
@@ -456,7 +543,12 @@ Deno.test("parseDownstream throws nothing but C8yMessageError or SmartRestError"
   };
   fc.assert(
     fc.property(templateId, fc.array(field, { maxLength: 8 }), (id, rest) => {
-      onlyExpectedErrors(() => parseDownstream([id, ...rest]));
+      onlyExpectedErrors(() => {
+        const parsed = parseDownstream([id, ...rest]);
+        // Whatever parses as an operation names the fragment of its template.
+        if (parsed.kind === "other") equal(parsed.fragment, fragmentOf(id));
+        else if (parsed.kind !== "unknown") ok(fragmentOf(id) !== undefined, id);
+      });
       onlyExpectedErrors(() => parseBootstrapCredentials([id, ...rest]));
       onlyExpectedErrors(() => parseToken([id, ...rest]));
     }),
@@ -464,6 +556,8 @@ Deno.test("parseDownstream throws nothing but C8yMessageError or SmartRestError"
   );
   fc.assert(fc.property(fc.string({ unit: "binary" }), (text) => {
     onlyExpectedErrors(() => decodeMessage(`530,${text}`).map(parseDownstream));
+    onlyExpectedErrors(() => decodeMessage(`528,${text}`).map(parseDownstream));
+    onlyExpectedErrors(() => decodeMessage(text).map(parseDownstream));
   }));
 });
 

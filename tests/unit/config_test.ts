@@ -2,8 +2,8 @@ import { deepEqual, equal, match, ok, rejects, throws } from "node:assert/strict
 import fc from "fast-check";
 import { parse as parseToml, stringify } from "smol-toml";
 import { z } from "zod";
+import { cloudTypes } from "../../actors/clouds.ts";
 import {
-  CLOUD_TYPES,
   type CloudConfig,
   type Config,
   ConfigError,
@@ -47,7 +47,7 @@ function issueAt(issues: ConfigIssue[], key: string): ConfigIssue {
 const MAIN = `[clouds.main]\ntype = "mqtt"\nurl = "mqtts://broker.example:8883"\n`;
 
 // The cloud types as an error message lists them.
-const TYPES_EXPECTED = `one of ${CLOUD_TYPES.map((t) => JSON.stringify(t)).join(", ")}`;
+const TYPES_EXPECTED = `one of ${cloudTypes().map((t) => JSON.stringify(t)).join(", ")}`;
 
 // A generic MQTT cloud's table; fails the test for any other type.
 function mqttCloud(cloud: CloudConfig) {
@@ -80,7 +80,7 @@ Deno.test("with no file and no environment the configuration is complete and run
       allow: [],
       maxTunnels: 10,
       bufferSize: 16384,
-      pingIntervalSec: 0,
+      pingIntervalSec: 10,
       dialTimeoutSec: 10,
     },
     support: {
@@ -126,7 +126,7 @@ Deno.test("with no file and no environment the configuration is complete and run
     },
   });
   deepEqual(parse(""), parse(undefined));
-  deepEqual(CLOUD_TYPES.slice(0, 2), ["mqtt", "c8y"]);
+  deepEqual(cloudTypes().slice(0, 2), ["mqtt", "c8y"]);
 });
 
 Deno.test("the device id defaults to the hostname, sanitized to a valid id", () => {
@@ -163,12 +163,38 @@ Deno.test("configured clouds replace the local one and turn the embedded broker 
   equal(parse("[clouds]").broker.enabled, true, "an empty [clouds] table is no cloud");
 });
 
+Deno.test("remote-access tunnels ping every 10 s unless pingIntervalSec = 0 turns pings off", () => {
+  equal(parse(undefined).remoteAccess.pingIntervalSec, 10);
+  equal(parse("[remoteAccess]\npingIntervalSec = 0").remoteAccess.pingIntervalSec, 0);
+  equal(parse("[remoteAccess]\npingIntervalSec = 2.5").remoteAccess.pingIntervalSec, 2.5);
+});
+
+Deno.test("cloud names that differ only in letter case are rejected, as the environment sees them as one", () => {
+  const other = '[clouds.Main]\ntype = "mqtt"\nurl = "mqtts://broker.example:8883"\n';
+  deepEqual(issuesOf(`${MAIN}${other}`), [{
+    key: "clouds.Main",
+    expected: 'a cloud name that differs from "main" in more than letter case',
+    found: 'key "Main"',
+  }]);
+  const withMistake = issuesOf(`${MAIN}keepaliveSec = 0\n${other}[clouds.MAIN]\ntype = "mqtt"`);
+  deepEqual(withMistake.map((i) => i.key).sort(), [
+    "clouds.MAIN",
+    "clouds.MAIN.url",
+    "clouds.Main",
+    "clouds.main.keepaliveSec",
+  ]);
+  deepEqual(Object.keys(parse(`${MAIN}${other.replace("Main", "main-2")}`).clouds), [
+    "main",
+    "main-2",
+  ]);
+});
+
 Deno.test("the example file is valid and sets every key, each under a comment", () => {
   const text = Deno.readTextFileSync(EXAMPLE);
   const config = parse(text);
   deepEqual(Object.keys(config.clouds), ["main"]);
   const raw = parseToml(text);
-  for (const key of schemaKeys(configFileSchema, "")) {
+  for (const key of schemaKeys(configFileSchema(), "")) {
     const path = key.replace("<name>", "main").split(".");
     ok(path.reduce<unknown>((t, k) => (t as Record<string, unknown>)?.[k], raw) !== undefined, key);
   }
@@ -180,7 +206,7 @@ Deno.test("the example file is valid and sets every key, each under a comment", 
 
 Deno.test("the documentation names every key", () => {
   const docs = Deno.readTextFileSync(DOCS);
-  for (const key of schemaKeys(configFileSchema, "")) ok(docs.includes(`\`${key}\``), key);
+  for (const key of schemaKeys(configFileSchema(), "")) ok(docs.includes(`\`${key}\``), key);
 });
 
 Deno.test("each kind of mistake names its key, what was expected and what was found", () => {
@@ -505,7 +531,7 @@ Deno.test("parseConfig throws nothing but ConfigError, whatever the text", () =>
 
 Deno.test("a mistake in one key is reported in that key's section, whatever the wrong value", () => {
   const example = parseToml(Deno.readTextFileSync(EXAMPLE));
-  const paths = schemaKeys(configFileSchema, "").map((key) => key.replace("<name>", "main"));
+  const paths = schemaKeys(configFileSchema(), "").map((key) => key.replace("<name>", "main"));
   const edits = fc.array(fc.tuple(fc.constantFrom(...paths), tomlValue), {
     minLength: 1,
     maxLength: 4,

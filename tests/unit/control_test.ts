@@ -2,7 +2,7 @@ import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import { controlCommands, MAX_REQUEST_BYTES, serveControl } from "../../actors/agent/control.ts";
 import { askControl, ControlError } from "../../actors/agent/control_client.ts";
 import { formatTree, formatUptime } from "../../actors/agent/control_format.ts";
-import type { ActorTreeNode } from "../../mod.ts";
+import type { ActorTreeNode } from "../../actors/runtime/mod.ts";
 
 const TREE: ActorTreeNode = {
   id: "agent",

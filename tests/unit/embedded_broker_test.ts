@@ -5,7 +5,7 @@
  */
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import mqtt from "mqtt";
-import { child, createSystem, supervisor } from "../../mod.ts";
+import { child, createSystem, supervisor } from "../../actors/runtime/mod.ts";
 import {
   embeddedBroker,
   isLoopbackHost,

@@ -29,7 +29,9 @@ import {
   filterWithinClient,
   isCertBackTopic,
   parseApiTopic,
+  publishVerdict,
   routeOf,
+  topicShape,
 } from "../../protocols/local_api_topics.ts";
 
 const CID = "0123456789abcdef0123456789abcdef";
@@ -292,4 +294,26 @@ Deno.test("whatever the payload, every decoder returns a request or throws a Loc
       }
     }
   }));
+});
+
+Deno.test("a publish is served in its own namespace, refused in another client's or the broker's, and dropped in nobody's", () => {
+  const other = "f".repeat(32);
+  const sid = "a".repeat(32);
+  const table: [string, string][] = [
+    [`/v1.0/${CID}/sensor/create`, "serve"],
+    [`/v1.0/${CID}`, "serve"],
+    [`/v1.0/${other}/sensor/create`, "refuse"],
+    [`/v1.0/${other}`, "refuse"],
+    // The broker's own: aedes closes the client named in a $SYS/<broker>/new/clients payload.
+    ["$SYS/other-broker/new/clients", "refuse"],
+    // The SDK's own sensor_error()/metric_error() topic: no slash after the client id.
+    [`/v1.0/${CID}sensor${sid}/error`, "drop"],
+    [`/v1.0/${other}sensor${sid}/error`, "drop"],
+    [`/v1.0/${CID.toUpperCase()}/ping`, "drop"],
+    ["/createConnector", "drop"],
+    ["telemetry", "drop"],
+  ];
+  for (const [topic, verdict] of table) equal(publishVerdict(topic, CID), verdict, topic);
+  equal(topicShape(`/v1.0/${CID}sensor${sid}/error`), "/v1.0/<id>sensor<id>/error");
+  equal(topicShape(`/${"x".repeat(300)}`).length, 120);
 });

@@ -161,10 +161,10 @@ Deno.test("secret property names are recognised, and lookalike names are not", (
     "Authorization",
     "privateKey",
     "private_key",
-    "key",
     "deviceKey",
     "groupKey",
     "sharedAccessKey",
+    "claimKey",
     "sas",
     "signature",
     "sig",
@@ -174,6 +174,9 @@ Deno.test("secret property names are recognised, and lookalike names are not", (
     "Set-Cookie",
   ];
   const plain = [
+    "key",
+    "keys",
+    "Key",
     "keyFile",
     "keyPath",
     "keepalive",
@@ -191,6 +194,52 @@ Deno.test("secret property names are recognised, and lookalike names are not", (
       ...plain.map((k) => [k, `v-${k}`]),
     ]),
   );
+});
+
+Deno.test("a bare key property names a setting and stays visible: a refused shadow key is readable", async () => {
+  await withCapturedLogs({}, (lines) => {
+    getLogger("aws").error(
+      "Cloud {cloud}: shadow {shadow} refused desired {key}: {error}; reporting the current value",
+      { cloud: "aws", shadow: "classic", key: "interval", error: "interval must be >= 1" },
+    );
+    match(lines[0], /shadow classic refused desired interval: interval must be >= 1;/);
+  });
+  deepEqual(redact({ key: "interval", keys: "fan, interval" }), {
+    key: "interval",
+    keys: "fan, interval",
+  });
+});
+
+Deno.test("secret-looking values are hidden under any name, also where the message prints them", async () => {
+  const azureKey = "c2VjcmV0LWtleS1vZi1hLWRldmljZS0xMjM0NTY3ODk=";
+  const awsSecret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+  const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJkZXYtMSJ9.c2lnbmF0dXJlLXBhcnQ";
+  deepEqual(redact({ key: azureKey, value: awsSecret, nested: [{ data: jwt }] }), {
+    key: "[REDACTED]",
+    value: "[REDACTED]",
+    nested: [{ data: "[REDACTED]" }],
+  });
+  equal(redactText(`token was ${jwt} here`), "token was [REDACTED] here");
+  await withCapturedLogs({ format: "json" }, (lines) => {
+    getLogger("azure").info("using {key} for {device}", { key: azureKey, device: "d1" });
+    const record = JSON.parse(lines[0]);
+    equal(record.message, "using [REDACTED] for d1");
+    ok(!lines[0].includes(azureKey));
+  });
+});
+
+Deno.test("ordinary values that are not secrets stay visible", () => {
+  const plain = {
+    uuid: "ed7335bc-9cf8-49b0-8673-60497f1e54a6",
+    certificateId: "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90",
+    path: "/var/lib/outpost/aws-aws/deviceCert.cert",
+    thing: "thing-dev-1",
+    topic: "$aws/things/thing-dev-1/shadow/update/delta",
+    at: "2026-01-02T03:04:05.678+00:00",
+    word: "SupercalifragilisticExpialidocious2",
+    short: "QUJDREVGR0g=",
+  };
+  deepEqual(redact(plain), plain);
 });
 
 Deno.test("redact hides secrets at any depth in objects and arrays and leaves its input alone", () => {
@@ -246,6 +295,11 @@ Deno.test("redactText hides each kind of secret in free text", () => {
       "HostName=hub.azure-devices.net;DeviceId=d1;SharedAccessKey=c2VjcmV0a2V5",
       "HostName=hub.azure-devices.net;DeviceId=d1;SharedAccessKey=[REDACTED]",
     ],
+    [
+      "GET https://maps.example/api?key=AIzaSyD-x&q=pump",
+      "GET https://maps.example/api?key=[REDACTED]&q=pump",
+    ],
+    ["session eyJhbGciOi.eyJzdWIi.c2ln-_x expired", "session [REDACTED] expired"],
     ["dial mqtts://dev:hunter2@broker:8883/x", "dial mqtts://dev:[REDACTED]@broker:8883/x"],
     ["dial mqtts://dev:p@ss@broker:8883", "dial mqtts://dev:[REDACTED]@broker:8883"],
     [
@@ -371,6 +425,9 @@ const fragment = fc.oneof(
       "se=",
       "password=",
       "SharedAccessKey=",
+      "key=",
+      "eyJhb.",
+      "eyJzd.",
       "mqtts://",
       "user",
       ":",

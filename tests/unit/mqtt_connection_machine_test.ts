@@ -7,7 +7,6 @@ import { createActor, fromCallback, fromPromise, SimulatedClock } from "xstate";
 import {
   type MqttConnectionInput,
   mqttConnectionMachine,
-  retryDelayMs,
   type RetryReport,
 } from "../../machines/mqtt_connection.ts";
 
@@ -261,15 +260,4 @@ Deno.test("an invalid backoff in the input is refused with the values", () => {
   actor.start();
   ok(error instanceof TypeError);
   ok(error.message.includes('"maxMs":10'), error.message);
-});
-
-Deno.test("retryDelayMs doubles from minMs, caps at maxMs and survives huge attempts", () => {
-  const backoff = { minMs: 250, maxMs: 8000, jitter: 0.5 };
-  deepEqual(
-    [1, 2, 3, 4, 5, 6, 7].map((n) => retryDelayMs(backoff, n, 0)),
-    [250, 500, 1000, 2000, 4000, 8000, 8000],
-  );
-  equal(retryDelayMs(backoff, 1, 1), 125);
-  equal(retryDelayMs(backoff, 5000, 0), 8000);
-  equal(retryDelayMs({ minMs: 0, maxMs: 0, jitter: 0 }, 5000, 0), 0);
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { DatabaseSync } from "node:sqlite";
 import { type AnyActorRef, createActor, SimulatedClock } from "xstate";
-import { child, createSystem, supervisor, type SystemEvent } from "../../mod.ts";
+import { child, createSystem, supervisor, type SystemEvent } from "../../actors/runtime/mod.ts";
 import { MqttLink, type MqttSession, type PublishOptions } from "../../actors/mqtt/link.ts";
 import { openDatabase } from "../../actors/store/mod.ts";
 import { Outbox } from "../../actors/telemetry/mod.ts";

@@ -1,7 +1,13 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import fc from "fast-check";
 import { SimulatedClock } from "xstate";
-import { child, createSystem, DEFAULT_BACKOFF, supervisor, type SystemEvent } from "../../mod.ts";
+import {
+  child,
+  createSystem,
+  DEFAULT_BACKOFF,
+  supervisor,
+  type SystemEvent,
+} from "../../actors/runtime/mod.ts";
 import {
   backoffDelay,
   restartScope,

@@ -1,6 +1,6 @@
 import { deepEqual, equal, ok, rejects, throws } from "node:assert/strict";
 import { fromCallback, fromPromise, setup, SimulatedClock } from "xstate";
-import { ActorSystemError, child, createSystem, supervisor } from "../../mod.ts";
+import { ActorSystemError, child, createSystem, supervisor } from "../../actors/runtime/mod.ts";
 import { nextEvent, obedient, record, restarted, settle, stubborn } from "../helpers/runtime.ts";
 
 const instant = { minMs: 0, maxMs: 0 };

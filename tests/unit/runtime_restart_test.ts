@@ -7,7 +7,7 @@ import {
   RestartIntensityError,
   supervisor,
   type SystemEvent,
-} from "../../mod.ts";
+} from "../../actors/runtime/mod.ts";
 import { nextEvent, obedient, record, restarted, settle } from "../helpers/runtime.ts";
 
 const instant = { minMs: 0, maxMs: 0 };
@@ -177,7 +177,7 @@ Deno.test("a restarted child resumes from its persisted snapshot when the spec a
       },
     },
   });
-  const { memorySnapshotStore } = await import("../../mod.ts");
+  const { memorySnapshotStore } = await import("../../actors/runtime/mod.ts");
   const store = memorySnapshotStore();
   const system = createSystem(
     supervisor("root", { intensity: 5 }, [

@@ -1,6 +1,6 @@
 import { deepEqual, equal, notEqual, ok } from "node:assert/strict";
 import { SimulatedClock } from "xstate";
-import { child, createSystem, supervisor } from "../../mod.ts";
+import { child, createSystem, supervisor } from "../../actors/runtime/mod.ts";
 import { obedient, record, restarted, settle } from "../helpers/runtime.ts";
 
 const instant = { minMs: 0, maxMs: 0 };

@@ -1,5 +1,5 @@
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
-import { child, createSystem, supervisor } from "../../mod.ts";
+import { child, createSystem, supervisor } from "../../actors/runtime/mod.ts";
 import { configureLogging, resetLogging } from "../../actors/runtime/logging.ts";
 import { sampleSystem, systemSource } from "../../actors/telemetry/system_source.ts";
 

@@ -6,8 +6,8 @@
  */
 import { type Actor, type AnyActorLogic, createActor } from "xstate";
 import type { TunnelOutcome } from "../../machines/tunnel_proxy.ts";
-import { parseAllowlist } from "./allowlist.ts";
-import { tunnelProxy } from "./proxy_actor.ts";
+import { parseAllowlist } from "../tunnels/allowlist.ts";
+import { tunnelProxy } from "../tunnels/proxy_actor.ts";
 
 /** The seed's parameters, by name. */
 export interface DeviceProxyOptions {

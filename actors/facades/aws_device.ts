@@ -2,15 +2,15 @@
  * AWS IoT alone, for an app that embeds Outpost: what the seed's Python
  * client offers (connect with a certificate store, provision on first run,
  * publish telemetry, sync the shadow), with Outpost's supervision and
- * durable outbox underneath. It is an agent with one `aws` cloud.
+ * durable outbox underneath. It is an agent with one `aws` cloud, one layer
+ * above the agent: the AWS folder never imports the agent.
  */
-import { stringify } from "smol-toml";
 import { type Agent, createAgent } from "../agent/agent.ts";
-import { parseConfig } from "../agent/config.ts";
-import type { AwsEnvelope } from "../agent/config_types.ts";
-import type { AwsParts } from "./mod.ts";
-import type { DeltaHandler, ShadowReplica } from "./shadow_replica.ts";
-import type { GateDrops } from "./telemetry.ts";
+import { resolveConfig } from "../agent/config.ts";
+import type { AwsEnvelope } from "../aws/config.ts";
+import type { AwsParts } from "../aws/mod.ts";
+import type { DeltaHandler, ShadowReplica } from "../aws/shadow_replica.ts";
+import type { GateDrops } from "../aws/telemetry.ts";
 import type { TelemetrySettings } from "../../protocols/aws_ingest.ts";
 
 /** How an {@link AwsDevice} reaches AWS IoT and who it is. */
@@ -73,19 +73,19 @@ export class AwsDevice {
     if (options.caFile) cloud.caFile = options.caFile;
     if (options.ingestRule) cloud.ingestRule = options.ingestRule;
     if (options.provisioning) cloud.provisioning = { enabled: true, ...options.provisioning };
-    const text = stringify({
+    const config = resolveConfig({
       agent: {
         stateDir: options.stateDir ?? ".outpost",
         ...(options.deviceId && { deviceId: options.deviceId }),
       },
       telemetry: { system: { enabled: false } },
       clouds: { aws: cloud },
-    });
-    this.#agent = createAgent(parseConfig(text, { source: "AwsDevice options" }), {
+    }, { source: "AwsDevice options" });
+    this.#agent = createAgent(config, {
       control: false,
       // Handlers registered before connect() are in place before the first delta.
       onCloudsBuilt: (clouds) => {
-        const aws = clouds.find((c) => c.name === "aws")?.aws;
+        const aws = clouds.find((c) => c.name === "aws")?.parts as AwsParts | undefined;
         for (const { key, handler, shadow } of this.#handlers) {
           aws?.shadows.get(shadow)?.handle(key, handler);
         }
@@ -144,7 +144,7 @@ export class AwsDevice {
    */
   onDelta(key: string, handler: DeltaHandler, shadow = "classic"): void {
     this.#handlers.push({ key, handler, shadow });
-    this.#agent.cloud("aws")?.aws?.shadows.get(shadow)?.handle(key, handler);
+    this.#agent.cloud<AwsParts>("aws")?.parts.shadows.get(shadow)?.handle(key, handler);
   }
 
   /** What the shadow currently lets through. */
@@ -158,8 +158,8 @@ export class AwsDevice {
   }
 
   #aws(): AwsParts {
-    const parts = this.#agent.cloud("aws");
-    if (!parts?.aws) throw new Error("The device is not connected: call connect() first");
-    return parts.aws;
+    const cloud = this.#agent.cloud<AwsParts>("aws");
+    if (!cloud) throw new Error("The device is not connected: call connect() first");
+    return cloud.parts;
   }
 }

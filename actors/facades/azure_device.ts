@@ -12,6 +12,7 @@
  * Sends: telemetry to the outbox, reported properties through the twin.
  * Supervised by: the app that created it (`connect` / `disconnect`).
  */
+import { cloudSupervisor, drainChild } from "../cloud/tree.ts";
 import type { DatabaseSync } from "node:sqlite";
 import { type ActorSystem, createSystem } from "../runtime/system.ts";
 import { supervisor } from "../runtime/spec.ts";
@@ -22,11 +23,11 @@ import { Outbox } from "../telemetry/outbox.ts";
 import type { RetryBackoff } from "../../machines/mqtt_connection.ts";
 import type { DpsMachineInput } from "../../machines/azure_dps.ts";
 import { reportedPatch } from "../../protocols/azure_pnp.ts";
-import { type CredentialStorage, fileCredentialStorage } from "./credentials.ts";
-import { azureMessage } from "./messages.ts";
-import type { AzureCommand } from "./commands.ts";
-import type { PropertyChange } from "./twin.ts";
-import { type AzureCloud, azureCloud } from "./mod.ts";
+import { type CredentialStorage, fileCredentialStorage } from "../azure/credentials.ts";
+import { azureMessage } from "../azure/messages.ts";
+import type { AzureCommand, AzureCommandResponder } from "../azure/commands.ts";
+import type { PropertyChange } from "../azure/twin.ts";
+import { type AzureCloud, azureCloud } from "../azure/mod.ts";
 
 /** How the device authenticates, as the seed's `IOTCConnectType`. */
 export type AzureConnectType = "deviceKey" | "groupKey" | "x509";
@@ -106,8 +107,15 @@ export interface AzureDeviceOptions {
   dpsLimits?: DpsMachineInput;
   /** Wait before registering again after DPS refused the device. Default 300000 ms. */
   dpsRetryMs?: number;
-  /** Failed hub connects with cached credentials before DPS runs again. Default 3. */
+  /** Hub refusals (CONNACK 4/5) since the last connect before DPS runs again. Default 3. */
   refusalsBeforeProvisioning?: number;
+  /**
+   * Connects the hub did not answer (DNS, TCP, TLS, no CONNACK) within
+   * `unreachableWindowMs` before DPS runs again. Default 10.
+   */
+  unreachableConnects?: number;
+  /** The window of `unreachableConnects`. Default 900000 ms (15 min). */
+  unreachableWindowMs?: number;
   /** Timers of the token renewal (tests). */
   clock?: Clock;
   /** Wall-clock time for SAS expiries (tests). */
@@ -116,7 +124,12 @@ export interface AzureDeviceOptions {
 
 /** A command as the app's callback gets it; `ack` answers it. */
 export interface IoTCCommand extends AzureCommand {
-  /** Answers the command (a direct method's response; offline commands have none). */
+  /**
+   * Answers the command at once (a direct method's response, default status
+   * 200; offline commands have none) and resolves once it is sent. The
+   * first ack is the answer: what the callback does afterwards (a throw, a
+   * second ack) is logged and changes nothing.
+   */
   ack(payload?: unknown, status?: number): Promise<void>;
 }
 
@@ -130,7 +143,11 @@ export type PropertiesCallback = (
   component: string | undefined,
   change: PropertyChange,
 ) => boolean | void | Promise<boolean | void>;
-/** Handles a command; call `command.ack(...)` to answer, or leave it for a 501. */
+/**
+ * Handles a command; call `command.ack(...)` to answer (sent at once, the
+ * callback may go on working). Returning without an ack answers 501
+ * ("Unknown command"); throwing before it answers 500 with the message.
+ */
 export type CommandCallback = (command: IoTCCommand) => void | Promise<void>;
 
 const CLOUD = "azure";
@@ -257,18 +274,23 @@ export class AzureDevice {
         backoff: this.options.backoff,
         storage: this.options.storage ??
           fileCredentialStorage(`${stateDir}/azure-${this.deviceId}.credentials.json`),
-        outbox,
         properties: () => this.#properties && ((change) => this.#onProperty(change)),
-        commands: () => this.#command && ((command) => this.#onCommand(command)),
+        commands: () => this.#command && ((command, respond) => this.#onCommand(command, respond)),
         reconnect: () =>
           system?.get(`device/cloud:${CLOUD}/connection`)?.send({ type: "reconnect" }),
         clock: this.options.clock,
         dpsLimits: this.options.dpsLimits,
         dpsRetryMs: this.options.dpsRetryMs,
         refusalsBeforeProvisioning: this.options.refusalsBeforeProvisioning,
+        unreachableConnects: this.options.unreachableConnects,
+        unreachableWindowMs: this.options.unreachableWindowMs,
         now: this.options.now,
       });
-      system = createSystem(supervisor("device", { intensity: 5, periodMs: 30_000 }, [cloud.spec]));
+      const subtree = cloudSupervisor(CLOUD, [
+        ...cloud.children,
+        drainChild(outbox, cloud.link, CLOUD),
+      ]);
+      system = createSystem(supervisor("device", { intensity: 5, periodMs: 30_000 }, [subtree]));
       this.#running = { system, cloud, db, outbox };
       cloud.link.onStatus((up) => this.#api(up ? "Device connected" : "Device disconnected"));
       await system.start();
@@ -358,20 +380,14 @@ export class AzureDevice {
       true;
   }
 
-  async #onCommand(command: AzureCommand) {
+  async #onCommand(command: AzureCommand, respond: AzureCommandResponder) {
     this.#api(`Received command ${command.name}`);
     const callback = this.#command;
     if (!callback) return undefined;
-    let answer: { status: number; payload: unknown } | undefined;
-    await callback({
-      ...command,
-      ack: (payload?: unknown, status = 200) => {
-        answer ??= { status, payload: payload ?? {} };
-        return Promise.resolve();
-      },
-    });
-    // A command the callback did not acknowledge is one it does not know.
-    return answer;
+    // `ack` answers at once, as the seed's does: the cloud does not wait for the callback.
+    await callback({ ...command, ack: (payload, status = 200) => respond({ status, payload }) });
+    // Acknowledged, or (no ack) a command the callback does not know: 501.
+    return undefined;
   }
 
   #api(message: string): void {

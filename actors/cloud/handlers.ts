@@ -29,7 +29,9 @@ export type CommandHandler = (payload: unknown, context: CommandContext) => unkn
 
 /** The handlers of one agent. */
 export class HandlerRegistry {
+  /** The desired-state handlers, in the order they were added. */
   readonly desired = new Set<DesiredHandler>();
+  /** The command handlers by command name. */
   readonly commands = new Map<string, CommandHandler>();
 
   /** Adds a desired-state handler; returns a function that removes it. */

@@ -1,0 +1,107 @@
+/**
+ * Zod's issues in the configuration file's words: the dotted key (or the
+ * environment variable it came from), what the key should hold (the
+ * schema's own `describe()` text first), and the value found, secrets
+ * described rather than shown.
+ */
+import { z } from "zod";
+import { cloudTypes } from "../clouds.ts";
+import { expectedInWords } from "../cloud/config_fields.ts";
+import {
+  childOf,
+  type ConfigIssue,
+  describeFound,
+  schemaAt,
+  schemaCore,
+  unwrapSchema,
+} from "./config_env.ts";
+
+type Path = readonly PropertyKey[];
+
+function childOfPath(value: unknown, path: Path): unknown {
+  return path.reduce<unknown>(childOf, value);
+}
+
+function descriptionOf(schema: z.ZodType | undefined): string | undefined {
+  for (let s = schema; s; s = unwrapSchema(s)) if (s.description) return s.description;
+  return undefined;
+}
+
+// `clouds.main.url`; a name that is not a bare TOML key is quoted: `clouds."a.b"`.
+function dotted(path: Path): string {
+  const bare = (key: string) => /^[\w-]+$/.test(key) ? key : JSON.stringify(key);
+  return path.map((key) => bare(String(key))).join(".");
+}
+
+type KeyOf = (path: Path) => string;
+
+function unknownKeyIssues(
+  issue: z.core.$ZodIssueUnrecognizedKeys,
+  raw: unknown,
+  keyOf: KeyOf,
+  fileSchema: z.ZodType,
+) {
+  const schema = schemaCore(
+    schemaAt(fileSchema, issue.path, raw) ?? z.never(),
+    childOfPath(raw, issue.path),
+  );
+  const known = schema instanceof z.ZodObject ? Object.keys(schema.shape).join(", ") : "";
+  return issue.keys.map((name) => ({
+    key: keyOf([...issue.path, name]),
+    expected: `no such key (known keys: ${known})`,
+    found: `key ${JSON.stringify(name)}`,
+  }));
+}
+
+function badNameIssue(
+  issue: z.core.$ZodIssueInvalidKey,
+  raw: unknown,
+  keyOf: KeyOf,
+  fileSchema: z.ZodType,
+) {
+  const schema = schemaCore(
+    schemaAt(fileSchema, issue.path.slice(0, -1), raw) ?? z.never(),
+  );
+  const keyType = schema instanceof z.ZodRecord ? (schema.keyType as z.ZodType) : undefined;
+  return {
+    key: keyOf(issue.path),
+    expected: keyType?.description ?? "a valid name",
+    found: `key ${JSON.stringify(String(issue.path.at(-1)))}`,
+  };
+}
+
+// The schema's own words first: zod's are about JavaScript, not the file.
+function expectedOf(
+  issue: z.core.$ZodIssue,
+  raw: unknown,
+  value: unknown,
+  fileSchema: z.ZodType,
+): string {
+  if (issue.code === "invalid_union") {
+    return `one of ${cloudTypes().map((t) => JSON.stringify(t)).join(", ")}`;
+  }
+  if (issue.code === "custom") return issue.message;
+  const schema = schemaAt(fileSchema, issue.path, raw);
+  const shape = schema && schemaCore(schema, value);
+  const table = shape instanceof z.ZodObject || shape instanceof z.ZodRecord;
+  return descriptionOf(schema) ?? (table ? "a table" : expectedInWords(issue));
+}
+
+/** The file's words for one zod issue: key, what was expected, what was found. */
+export function toConfigIssues(
+  issue: z.core.$ZodIssue,
+  raw: unknown,
+  origins: Map<string, string>,
+  fileSchema: z.ZodType,
+): ConfigIssue[] {
+  const keyOf = (path: Path) =>
+    origins.get(JSON.stringify(path.map(String))) ?? (dotted(path) || "(top level)");
+  if (issue.code === "unrecognized_keys") return unknownKeyIssues(issue, raw, keyOf, fileSchema);
+  if (issue.code === "invalid_key") return [badNameIssue(issue, raw, keyOf, fileSchema)];
+  const value = childOfPath(raw, issue.path);
+  // A rule about more than the value at its path says itself what it found.
+  const found = issue.code === "custom" && typeof issue.params?.found === "string"
+    ? issue.params.found
+    : describeFound(value, issue.path);
+  return [{ key: keyOf(issue.path), expected: expectedOf(issue, raw, value, fileSchema), found }];
+}
