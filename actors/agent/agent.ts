@@ -26,7 +26,6 @@ import { supportModule, SupportService, supportTree } from "../support/mod.ts";
 import { buildCloud, type CloudHandle, type CloudParts, warnUnservedHandlers } from "./clouds.ts";
 import { controlCommands, serveControl } from "./control.ts";
 import { type ControlPlane, controlPlane, controlSocketCommands } from "./control_plane.ts";
-import { webConsole } from "../console/mod.ts";
 import { type CommandHandler, type DesiredHandler, HandlerRegistry } from "../cloud/handlers.ts";
 import { TelemetryRouter } from "./telemetry_router.ts";
 import { agentTree } from "./tree.ts";
@@ -302,7 +301,12 @@ async function startLocked(
     localApi,
   });
   const web = config.console.enabled
-    ? webConsole({ settings: config.console, stateDir, deviceId: config.agent.deviceId, plane })
+    ? (await import("../console/mod.ts")).webConsole({
+      settings: config.console,
+      stateDir,
+      deviceId: config.agent.deviceId,
+      plane,
+    })
     : undefined;
   const system: ActorSystem = createSystem(
     agentTree({

@@ -50,7 +50,7 @@ export class EventHub {
   // What every open stream was last sent of each view.
   #last = new Map<string, { key: string; text: string }>();
   #tick: ReturnType<typeof setInterval> | undefined;
-  #treeQueued = false;
+  #burst: string[] = [];
   #logBatch: LogLine[] = [];
   #sinceKeepalive = 0;
   #closed = false;
@@ -134,18 +134,29 @@ export class EventHub {
   #lifecycle(event: SystemEvent): void {
     if (this.#streams.size === 0) return;
     const { error, ...rest } = event as SystemEvent & { error?: unknown };
-    this.#broadcast("lifecycle", {
+    const text = json({
       ...rest,
       ...(error === undefined
         ? {}
         : { error: error instanceof Error ? error.message : `${error}` }),
       at: Date.now(),
     });
-    if (this.#treeQueued) return;
-    this.#treeQueued = true;
+    // A restart is a burst (exited, restarting, started): its events and the
+    // tree after it leave in one write, so the page takes them in one go.
+    this.#burst.push(`event: lifecycle\ndata: ${text}\n\n`);
+    if (this.#burst.length > 1) return;
     queueMicrotask(() => {
-      this.#treeQueued = false;
-      this.#publishIfChanged("tree", () => this.#o.plane.tree(), true);
+      const events = this.#burst.join("");
+      this.#burst = [];
+      let tree = "";
+      try {
+        const treeText = json(this.#o.plane.tree());
+        this.#last.set("tree", { key: keyOf("tree", treeText), text: treeText });
+        tree = `event: tree\ndata: ${treeText}\n\n`;
+      } catch {
+        // the tree cannot be read (the system is stopping); the events still go
+      }
+      for (const stream of this.#streams) this.#write(stream, events + tree);
     });
   }
 

@@ -101,12 +101,23 @@ function App() {
   const [now, setNow] = useState(Date.now());
   const [view, setView] = useState(currentView());
   useEffect(() => {
-    store.listeners.add(setState);
+    // Events that arrive back to back (a restart's exit, restart and start)
+    // make one render, not one each.
+    let queued = false;
+    const render = () => {
+      if (queued) return;
+      queued = true;
+      setTimeout(() => {
+        queued = false;
+        setState(store.state);
+      }, 0);
+    };
+    store.listeners.add(render);
     const timer = setInterval(() => setNow(Date.now()), 1000);
     const onHash = () => setView(currentView());
     addEventListener("hashchange", onHash);
     return () => {
-      store.listeners.delete(setState);
+      store.listeners.delete(render);
       clearInterval(timer);
       removeEventListener("hashchange", onHash);
     };
