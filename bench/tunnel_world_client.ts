@@ -22,6 +22,8 @@ export async function startWorld(): Promise<World> {
       "run",
       "--allow-all",
       "--v8-flags=--expose-gc",
+      // e.g. TUNNEL_WORLD_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the world too.
+      ...(Deno.env.get("TUNNEL_WORLD_FLAGS")?.split(" ").filter(Boolean) ?? []),
       new URL("./tunnel_world.ts", import.meta.url).pathname,
     ],
     stdin: "piped",
