@@ -16,6 +16,7 @@
  * (deno run --allow-all --v8-flags=--expose-gc bench/tunnel_bench.ts)
  * C8YDP_SRC=/path/to/cumulocity-remote-access-agent deno task bench:tunnel
  * TUNNEL_BENCH_MB=50 shortens the rounds (default 200 MB each).
+ * TUNNEL_RELAY=lean: the lean stand-in relay (bench/tunnel_lean_relay.ts).
  */
 import process from "node:process";
 import { DeviceProxy } from "../actors/facades/device_proxy.ts";
@@ -248,6 +249,7 @@ async function main(): Promise<void> {
     bufferSize: BUFFER_SIZE,
   });
   const seed = typeof seedOrWhy === "string" ? undefined : seedOrWhy;
+  console.log(`relay: ${world.relay}`);
   console.log(`seed c8ydp: ${seed ? seed.description : seedOrWhy}`);
 
   await throughputRound(world, relay, setTarget, 20 * MB, seed); // warm-up

@@ -4,11 +4,15 @@
  * Cumulocity's servers, so it shares neither the device's process nor the
  * JavaScript thread of the users' clients and targets (bench/tunnel_world.ts).
  *
+ * `TUNNEL_RELAY=lean` runs bench/tunnel_lean_relay.ts instead (the same
+ * wire, this project's codec in place of `Deno.upgradeWebSocket`).
+ *
  * Protocol: as bench/tunnel_world.ts (`open`, `cpu`, `memory`, `quit`).
  */
 import process from "node:process";
 import { startRemoteAccessServer } from "../tests/helpers/remote_access_server.ts";
 import { WORLD_PASSWORD, WORLD_USER, type WorldCommand } from "./tunnel_world.ts";
+import { startLeanRelay } from "./tunnel_lean_relay.ts";
 
 function cpuMs(): number {
   const { user, system } = process.cpuUsage();
@@ -16,13 +20,18 @@ function cpuMs(): number {
 }
 
 async function main(): Promise<void> {
-  const relay = await startRemoteAccessServer({
-    basic: { user: WORLD_USER, password: WORLD_PASSWORD },
-  });
+  const basic = { user: WORLD_USER, password: WORLD_PASSWORD };
+  const lean = Deno.env.get("TUNNEL_RELAY") === "lean";
+  const relay = lean ? startLeanRelay(basic) : await startRemoteAccessServer({ basic });
   const encoder = new TextEncoder();
   const say = (answer: object) =>
     Deno.stdout.write(encoder.encode(JSON.stringify({ ...answer, cpuMs: cpuMs() }) + "\n"));
-  await say({ httpBase: relay.httpBase });
+  await say({
+    httpBase: relay.httpBase,
+    relay: lean
+      ? "lean (bench/tunnel_lean_relay.ts)"
+      : "emulator (tests/helpers/remote_access_server.ts)",
+  });
   let rest = "";
   const decoder = new TextDecoder();
   for await (const chunk of Deno.stdin.readable) {

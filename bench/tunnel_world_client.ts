@@ -10,6 +10,8 @@ type Answer = Record<string, number> & { cpuMs: number };
 /** The running world: its ports, and a way to ask it to do something. */
 export interface World {
   httpBase: string;
+  /** Which relay stand-in runs. */
+  relay: string;
   sinkPort: number;
   sourcePort: number;
   holderPort: number;
@@ -74,6 +76,7 @@ export async function startWorld(): Promise<World> {
   return {
     ...(clients.hello as { sinkPort: number; sourcePort: number; holderPort: number }),
     httpBase: relay.hello.httpBase as string,
+    relay: relay.hello.relay as string,
     async ask(command) {
       if (command.op === "open") {
         const answer = await relay.ask(command);

@@ -508,6 +508,8 @@ export class ReceiveBuffer {
   /** The last read filled the space it was given: grow to the capacity. */
   #filled = false;
   #lastSpace = 0;
+  /** The last frame decoded was larger than the capacity: keep the larger buffer for now. */
+  #lastLarge = false;
   /** A message is unfinished: whether it is text. */
   #fragmented: boolean | undefined;
   #messageBytes = 0;
@@ -542,10 +544,11 @@ export class ReceiveBuffer {
    */
   space(): Uint8Array {
     const held = this.#end - this.#start;
-    const base = this.#filled || this.#buffer.length > this.#capacity
-      ? this.#capacity
-      : this.#buffer.length;
-    const size = Math.max(base, this.#need, held + 1);
+    let size = this.#buffer.length;
+    if (size < this.#capacity && this.#filled) size = this.#capacity;
+    // Back to the capacity after a frame that fitted it, not between two larger ones.
+    if (size > this.#capacity && !this.#lastLarge) size = this.#capacity;
+    size = Math.max(size, this.#need, held + 1);
     if (size !== this.#buffer.length) {
       const next = new Uint8Array(size);
       next.set(this.#buffer.subarray(this.#start, this.#end));
@@ -609,6 +612,7 @@ export class ReceiveBuffer {
       }
       const payloadStart = at + headerLength;
       const payloadEnd = payloadStart + length;
+      this.#lastLarge = headerLength + length > this.#capacity;
       const key = masked ? buffer.subarray(payloadStart - 4, payloadStart) : undefined;
       if (opcode >= 0x8) {
         if (outStart >= 0) break; // the data before it goes first

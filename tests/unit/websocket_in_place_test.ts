@@ -301,30 +301,49 @@ Deno.test("ReceiveBuffer grows for a frame larger than its capacity, then shrink
     capacity: 4096,
   });
   const payload = Uint8Array.from({ length: 100_000 }, (_, i) => i & 0xff);
+  const large = encodeFrame({ fin: true, opcode: OPCODE.binary, payload }, { mask: false });
   const wire = concat([
-    encodeFrame({ fin: true, opcode: OPCODE.binary, payload }, { mask: false }),
+    large,
+    large,
     encodeFrame({ fin: true, opcode: OPCODE.binary, payload: payload.subarray(0, 10) }, {
       mask: false,
     }),
   ]);
+  const sizes: number[] = [];
   let offset = 0;
   const got: Uint8Array[] = [];
-  while (got.length < 2) {
+  while (got.length < 3) {
     const event = rx.next(false);
     if (event?.type === "data") {
       got.push(event.data.slice());
       continue;
     }
     const space = rx.space();
+    sizes.push(rx.size);
     const n = Math.min(space.length, wire.length - offset);
     space.set(wire.subarray(offset, offset + n));
     rx.commit(n);
     offset += n;
   }
-  deepEqual(got[0], payload);
-  deepEqual(got[1], payload.subarray(0, 10));
+  deepEqual(got, [payload, payload, payload.subarray(0, 10)]);
+  const first = sizes.indexOf(large.length);
+  const last = sizes.lastIndexOf(large.length);
+  ok(first >= 0, "it grew to the large frame's size");
+  deepEqual(sizes.slice(first, last + 1), sizes.slice(first, last + 1).map(() => large.length));
   rx.space();
   equal(rx.size, 4096, "back to its capacity once the large frame is gone");
+
+  // A read that ends exactly at the end of a large frame: the next space keeps the size.
+  const exact = new ReceiveBuffer({
+    maxFrameBytes: 1 << 20,
+    masking: "forbidden",
+    initialBytes: 1024,
+    capacity: 4096,
+  });
+  exact.push(large);
+  equal(exact.next(false)?.type, "data");
+  exact.space();
+  equal(exact.size, large.length, "no shrinking between two large frames");
 });
 
 function concat(parts: Uint8Array[]): Uint8Array {
