@@ -250,7 +250,7 @@ async function main(): Promise<void> {
   });
   const seed = typeof seedOrWhy === "string" ? undefined : seedOrWhy;
   console.log(`relay: ${world.relay}`);
-  console.log(`seed c8ydp: ${seed ? seed.description : seedOrWhy}`);
+  console.log(`seed c8ydp: ${seed ? seed.description : `skipped: ${seedOrWhy}`}`);
 
   await throughputRound(world, relay, setTarget, 20 * MB, seed); // warm-up
   const rounds: Round[] = [];

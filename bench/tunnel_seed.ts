@@ -93,12 +93,12 @@ export interface SeedRelay {
 export async function startSeed(relay: SeedRelay): Promise<Seed | string> {
   const src = Deno.env.get("C8YDP_SRC");
   if (!src) {
-    return "skipped: set C8YDP_SRC to a checkout of the seed (the directory holding c8ydp/)";
+    return "set C8YDP_SRC to a checkout of the seed (the directory holding c8ydp/)";
   }
   try {
     Deno.statSync(`${src}/c8ydp/device_proxy.py`);
   } catch {
-    return `skipped: C8YDP_SRC=${src} has no c8ydp/device_proxy.py`;
+    return `C8YDP_SRC=${src} has no c8ydp/device_proxy.py`;
   }
   const candidates = Deno.env.get("C8YDP_PYTHON")
     ? [Deno.env.get("C8YDP_PYTHON")!]
@@ -116,7 +116,7 @@ export async function startSeed(relay: SeedRelay): Promise<Seed | string> {
     }
   }
   if (!python) {
-    return `skipped: none of ${candidates.join(", ")} can import websocket and certifi, ` +
+    return `none of ${candidates.join(", ")} can import websocket and certifi, ` +
       "which the seed needs (PyPI's websocket-client and certifi; without PyPI: " +
       "apt-get install python3-websocket python3-certifi, for /usr/bin/python3)";
   }
