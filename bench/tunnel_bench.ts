@@ -6,11 +6,17 @@
  * (`DeviceProxy`, the proxy actor) and, as the baseline, a plain TCP relay
  * copying with `readable.pipeTo`. The relay emulator, the users' clients
  * and the target services run in a child process (bench/tunnel_world.ts),
- * so CPU, heap and RSS figures here are the device's alone. Verdicts are
- * informational: the script always exits 0.
+ * so CPU, heap and RSS figures here are the device's alone. With
+ * `C8YDP_SRC` pointing at a checkout of the Python seed, its
+ * `c8ydp.DeviceProxy` is measured in the same run as a third peer, through
+ * the same relay emulator, clients and targets (bench/tunnel_seed.ts).
+ * Verdicts are informational: the script always exits 0.
  *
  * Run: deno task bench:tunnel
  * (deno run --allow-all --v8-flags=--expose-gc bench/tunnel_bench.ts)
+ * C8YDP_SRC=/path/to/cumulocity-remote-access-agent deno task bench:tunnel
+ * TUNNEL_BENCH_MB=50 shortens the rounds (default 200 MB each).
+ * TUNNEL_RELAY=lean: the lean stand-in relay (bench/tunnel_lean_relay.ts).
  */
 import process from "node:process";
 import { DeviceProxy } from "../actors/facades/device_proxy.ts";
@@ -19,15 +25,23 @@ import { formatNumber, formatTable, heapUsedAfterGc, median, percentile } from "
 import type { ResultRow } from "./measure.ts";
 import { WORLD_PASSWORD, WORLD_USER, type WorldCommand } from "./tunnel_world.ts";
 import { startWorld, type World } from "./tunnel_world_client.ts";
+import { type Seed, startSeed } from "./tunnel_seed.ts";
 
 const MB = 1024 * 1024;
-const BYTES = 200 * MB;
+const BYTES = Number(Deno.env.get("TUNNEL_BENCH_MB") ?? 200) * MB;
 const ROUNDS = 3;
 const MANY = 100;
 const MANY_BYTES = 5 * MB;
 const IDLE = 200;
 const SETUPS = 50;
-const TARGETS = { throughputRatio: 0.5, idleBytes: 100 * 1024 };
+/** Issue 13's targets: ratios to the relay and to the seed, aggregate of many, idle heap. */
+const TARGETS = {
+  relayRatio: 0.7,
+  seedDown: 5,
+  seedUp: 2.5,
+  manyVsOne: 1.0,
+  idleHeapBytes: 50 * 1024,
+};
 /** Bytes read from the target at a time: DeviceProxy's default (the seed's), or TUNNEL_BUFFER. */
 const BUFFER_SIZE = Number(Deno.env.get("TUNNEL_BUFFER") ?? 16384);
 const AUTHORIZATION = `Basic ${btoa(`${WORLD_USER}:${WORLD_PASSWORD}`)}`;
@@ -80,10 +94,15 @@ interface Transfer {
   worldCpu: number;
 }
 
-async function transfer(world: World, command: WorldCommand, bytes: number): Promise<Transfer> {
-  const [cpu0, world0] = [cpuMs(), (await world.ask({ op: "memory" })).cpuMs];
+async function transfer(
+  world: World,
+  command: WorldCommand,
+  bytes: number,
+  deviceCpuMs: () => number | Promise<number> = cpuMs,
+): Promise<Transfer> {
+  const [cpu0, world0] = [await deviceCpuMs(), (await world.ask({ op: "memory" })).cpuMs];
   const answer = await world.ask(command);
-  const cpu1 = cpuMs();
+  const cpu1 = await deviceCpuMs();
   const per100 = 100 * MB / bytes;
   return {
     mbps: bytes / MB / (answer.ms / 1000),
@@ -94,11 +113,28 @@ async function transfer(world: World, command: WorldCommand, bytes: number): Pro
 
 type Round = Awaited<ReturnType<typeof throughputRound>>;
 
+/** One transfer each way through the seed's DeviceProxy (its process's CPU as the device's). */
+async function seedRound(world: World, seed: Seed, bytes: number) {
+  const cpu = () => seed.cpuMs();
+  const downKey = `k${++keys}`;
+  const { port: downPort } = await world.ask({ op: "open", key: downKey });
+  const down = await seed.open(downKey, world.sinkPort);
+  const seedDown = await transfer(world, { op: "down", ports: [downPort], bytes }, bytes, cpu);
+  await down.closed;
+  const upKey = `k${++keys}`;
+  const { port: upPort } = await world.ask({ op: "open", key: upKey });
+  const up = await seed.open(upKey, world.sourcePort);
+  const seedUp = await transfer(world, { op: "up", port: upPort, bytes }, bytes, cpu);
+  await up.close();
+  return { seedDown, seedUp };
+}
+
 async function throughputRound(
   world: World,
   relay: { port: number },
   setTarget: (p: number) => void,
   bytes: number,
+  seed: Seed | undefined,
 ) {
   const tunnelDown = await openTunnel(world, world.sinkPort);
   const down = await transfer(world, { op: "down", ports: [tunnelDown.port], bytes }, bytes);
@@ -110,7 +146,8 @@ async function throughputRound(
   await tunnelUp.proxy.close();
   setTarget(world.sourcePort);
   const relayUp = await transfer(world, { op: "up", port: relay.port, bytes }, bytes);
-  return { down, relayDown, up, relayUp };
+  const seeded = seed ? await seedRound(world, seed, bytes) : undefined;
+  return { down, relayDown, up, relayUp, ...seeded };
 }
 
 function verdict(name: string, measured: string, pass: boolean): string {
@@ -205,14 +242,24 @@ async function main(): Promise<void> {
   let relayTarget = world.sinkPort;
   const relay = startTcpRelay(() => relayTarget);
   const setTarget = (port: number) => (relayTarget = port);
+  const seedOrWhy = await startSeed({
+    httpBase: world.httpBase,
+    user: WORLD_USER,
+    password: WORLD_PASSWORD,
+    bufferSize: BUFFER_SIZE,
+  });
+  const seed = typeof seedOrWhy === "string" ? undefined : seedOrWhy;
+  console.log(`relay: ${world.relay}`);
+  console.log(`seed c8ydp: ${seed ? seed.description : `skipped: ${seedOrWhy}`}`);
 
-  await throughputRound(world, relay, setTarget, 20 * MB); // warm-up
+  await throughputRound(world, relay, setTarget, 20 * MB, seed); // warm-up
   const rounds: Round[] = [];
   for (let i = 0; i < ROUNDS; i++) {
-    rounds.push(await throughputRound(world, relay, setTarget, BYTES));
+    rounds.push(await throughputRound(world, relay, setTarget, BYTES, seed));
   }
+  await seed?.quit();
   const pick = (name: keyof Round, field: keyof Transfer) =>
-    median(rounds.map((r) => r[name][field]));
+    median(rounds.map((r) => r[name]![field]));
 
   // 100 tunnels at once, each carrying MANY_BYTES cloud → device.
   const many = await Promise.all(
@@ -238,7 +285,7 @@ async function main(): Promise<void> {
 
   const rows: ResultRow[] = [
     {
-      metric: "1 tunnel cloud → device (MB/s, median of 3 × 200 MB)",
+      metric: `1 tunnel cloud → device (MB/s, median of ${ROUNDS} × ${BYTES / MB} MB)`,
       supervised: pick("down", "mbps"),
       bare: pick("relayDown", "mbps"),
       unit: "MB/s",
@@ -330,51 +377,129 @@ async function main(): Promise<void> {
     },
   ];
   console.log(formatTable(rows, { labels: ["tunnel", "tcp relay"] }));
+  if (seed) {
+    const seedRows: ResultRow[] = [
+      {
+        metric: "1 tunnel cloud → device (MB/s, median)",
+        supervised: pick("down", "mbps"),
+        bare: pick("seedDown", "mbps"),
+        unit: "MB/s",
+        digits: 1,
+      },
+      {
+        metric: "1 tunnel device → cloud",
+        supervised: pick("up", "mbps"),
+        bare: pick("seedUp", "mbps"),
+        unit: "MB/s",
+        digits: 1,
+      },
+      {
+        metric: "device CPU per 100 MB, cloud → device (seed: its process)",
+        supervised: pick("down", "deviceCpu"),
+        bare: pick("seedDown", "deviceCpu"),
+        unit: "ms",
+        digits: 0,
+      },
+      {
+        metric: "device CPU per 100 MB, device → cloud",
+        supervised: pick("up", "deviceCpu"),
+        bare: pick("seedUp", "deviceCpu"),
+        unit: "ms",
+        digits: 0,
+      },
+      {
+        metric: "world CPU per 100 MB, cloud → device",
+        supervised: pick("down", "worldCpu"),
+        bare: pick("seedDown", "worldCpu"),
+        unit: "ms",
+        digits: 0,
+      },
+      {
+        metric: "world CPU per 100 MB, device → cloud",
+        supervised: pick("up", "worldCpu"),
+        bare: pick("seedUp", "worldCpu"),
+        unit: "ms",
+        digits: 0,
+      },
+    ];
+    console.log();
+    console.log(formatTable(seedRows, { labels: ["tunnel", "seed c8ydp"] }));
+  }
   const fmt = (v: number[]) =>
     `${formatNumber(Math.min(...v), 1)}..${formatNumber(Math.max(...v), 1)}`;
+  const spread = (name: keyof Round) => fmt(rounds.map((r) => r[name]!.mbps));
+  const ratios = (a: keyof Round, b: keyof Round) => {
+    const v = rounds.map((r) => r[a]!.mbps / r[b]!.mbps);
+    return `${formatNumber(Math.min(...v), 2)}x..${formatNumber(Math.max(...v), 2)}x`;
+  };
   console.log(`
-Spread of the ${ROUNDS} rounds (MB/s): cloud → device tunnel ${
-    fmt(rounds.map((r) => r.down.mbps))
-  }, relay ${fmt(rounds.map((r) => r.relayDown.mbps))}; device → cloud tunnel ${
-    fmt(rounds.map((r) => r.up.mbps))
-  }, relay ${fmt(rounds.map((r) => r.relayUp.mbps))}.
-${MANY} tunnels aggregate vs 1 tunnel cloud → device: ${
-    formatNumber(manyT.mbps / pick("down", "mbps"), 2)
-  }x.
+Spread of the ${ROUNDS} rounds (MB/s): cloud → device tunnel ${spread("down")}, relay ${
+    spread("relayDown")
+  }${seed ? `, seed ${spread("seedDown")}` : ""}; device → cloud tunnel ${spread("up")}, relay ${
+    spread("relayUp")
+  }${seed ? `, seed ${spread("seedUp")}` : ""}.
+Per-round ratios: cloud → device ${ratios("down", "relayDown")} of the relay${
+    seed ? `, ${ratios("down", "seedDown")} of the seed` : ""
+  }; device → cloud ${ratios("up", "relayUp")} of the relay${
+    seed ? `, ${ratios("up", "seedUp")} of the seed` : ""
+  }.
 Relay emulator (world process) per idle session: heap ${formatNumber(memory.relayHeap, 0)} B, RSS ${
     formatNumber(memory.relayRss, 0)
   } B.
 `);
   const downRatio = pick("down", "mbps") / pick("relayDown", "mbps");
   const upRatio = pick("up", "mbps") / pick("relayUp", "mbps");
+  const manyRatio = manyT.mbps / pick("down", "mbps");
+  const x = (v: number) => `${formatNumber(v, 2)}x`;
   console.log(
     verdict(
-      "tunnel cloud → device ≥ 0.5x of the TCP relay",
-      `${formatNumber(downRatio, 2)}x`,
-      downRatio >= TARGETS.throughputRatio,
+      `tunnel cloud → device ≥ ${TARGETS.relayRatio}x of the TCP relay`,
+      x(downRatio),
+      downRatio >= TARGETS.relayRatio,
     ),
   );
   console.log(
     verdict(
-      "tunnel device → cloud ≥ 0.5x of the TCP relay",
-      `${formatNumber(upRatio, 2)}x`,
-      upRatio >= TARGETS.throughputRatio,
+      `tunnel device → cloud ≥ ${TARGETS.relayRatio}x of the TCP relay`,
+      x(upRatio),
+      upRatio >= TARGETS.relayRatio,
+    ),
+  );
+  if (seed) {
+    const seedDown = pick("down", "mbps") / pick("seedDown", "mbps");
+    const seedUp = pick("up", "mbps") / pick("seedUp", "mbps");
+    console.log(
+      verdict(
+        `tunnel cloud → device ≥ ${TARGETS.seedDown}x the seed`,
+        x(seedDown),
+        seedDown >= TARGETS.seedDown,
+      ),
+    );
+    console.log(
+      verdict(
+        `tunnel device → cloud ≥ ${TARGETS.seedUp}x the seed`,
+        x(seedUp),
+        seedUp >= TARGETS.seedUp,
+      ),
+    );
+  } else {
+    console.log(`SKIP  ratios to the seed c8ydp: ${seedOrWhy}`);
+  }
+  console.log(
+    verdict(
+      `${MANY} tunnels aggregate ≥ ${TARGETS.manyVsOne}x of one tunnel`,
+      x(manyRatio),
+      manyRatio >= TARGETS.manyVsOne,
     ),
   );
   console.log(
     verdict(
-      "heap per idle tunnel < 100 KB",
+      "heap per idle tunnel ≤ 50 KB",
       `${formatNumber(memory.heap / 1024, 1)} KB`,
-      memory.heap < TARGETS.idleBytes,
+      memory.heap <= TARGETS.idleHeapBytes,
     ),
   );
-  console.log(
-    verdict(
-      "RSS per idle tunnel < 100 KB",
-      `${formatNumber(memory.rss / 1024, 1)} KB`,
-      memory.rss < TARGETS.idleBytes,
-    ),
-  );
+  console.log(`RSS per idle tunnel (information): ${formatNumber(memory.rss / 1024, 1)} KB`);
   console.log(`\ntotal ${formatNumber((performance.now() - started) / 1000, 1)} s`);
 }
 

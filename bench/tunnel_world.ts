@@ -1,14 +1,17 @@
 /**
- * The world around a device for bench/tunnel_bench.ts, run as a child
- * process so that what the device process measures (CPU, heap, RSS) is the
- * device's alone: the Cloud Remote Access relay emulator, the user's TCP
- * clients, and the target services (a sink, a source, an idle holder).
+ * The world around a device for bench/tunnel_bench.ts, run as child
+ * processes so that what the device process measures (CPU, heap, RSS) is
+ * the device's alone: the user's TCP clients and the target services (a
+ * sink, a source, an idle holder) here, and the Cloud Remote Access relay
+ * emulator in a process of its own (bench/tunnel_relay.ts), as the real
+ * relay runs on other machines than the users' clients: in one JavaScript
+ * thread with the clients and targets, the emulator's CPU (4x theirs) was
+ * what capped a tunnel's throughput, not the device.
  *
  * Protocol: one JSON command per line on stdin, one JSON answer per line on
  * stdout, in order. Every answer carries this process's CPU time so far.
  */
 import process from "node:process";
-import { startRemoteAccessServer } from "../tests/helpers/remote_access_server.ts";
 
 /** Credentials the relay accepts (Basic). */
 export const WORLD_USER = "t1/device";
@@ -17,9 +20,10 @@ export const WORLD_PASSWORD = "secret";
 
 const CHUNK = 64 * 1024;
 
-/** Commands the world understands. */
+/** Commands the world understands (`open` goes to the relay's process). */
 export type WorldCommand =
   | { op: "open"; key: string }
+  | { op: "cpu" }
   | { op: "down"; ports: number[]; bytes: number }
   | { op: "up"; port: number; bytes: number }
   | { op: "memory" }
@@ -101,9 +105,6 @@ function cpuMs(): number {
 }
 
 async function main(): Promise<void> {
-  const relay = await startRemoteAccessServer({
-    basic: { user: WORLD_USER, password: WORLD_PASSWORD },
-  });
   const sink = startSink();
   const source = startSource();
   const holder = startHolder();
@@ -112,7 +113,6 @@ async function main(): Promise<void> {
   const say = (answer: object) =>
     Deno.stdout.write(encoder.encode(JSON.stringify({ ...answer, cpuMs: cpuMs() }) + "\n"));
   await say({
-    httpBase: relay.httpBase,
     sinkPort: sink.port,
     sourcePort: source.port,
     holderPort: holder.port,
@@ -127,7 +127,6 @@ async function main(): Promise<void> {
       const command = JSON.parse(rest.slice(0, newline)) as WorldCommand;
       rest = rest.slice(newline + 1);
       if (command.op === "quit") {
-        await relay.close().catch(() => {});
         Deno.exit(0);
       }
       await say(await run(command));
@@ -136,10 +135,8 @@ async function main(): Promise<void> {
 
   async function run(command: WorldCommand): Promise<object> {
     switch (command.op) {
-      case "open": {
-        const session = await relay.open(command.key);
-        return { port: session.port };
-      }
+      case "cpu":
+        return {};
       case "down": {
         // Each client writes `bytes` to its port; done when the sink has all of them.
         const all = sink.expect(command.bytes * command.ports.length);

@@ -4,11 +4,29 @@
  *
  * Backpressure both ways: each direction reads one chunk, awaits its write
  * to the other side, then reads the next, so a slow reader on either side
- * stops the sender through TCP flow control and the pipe never holds more
- * than one chunk per direction (plus the WebSocket's partly read frame).
- * When either side ends, the pipe ends the other and reports who ended it.
+ * stops the sender through TCP flow control. When either side ends, the
+ * pipe ends the other and reports who ended it.
+ *
+ * No copies and no allocation per chunk in the steady state (BENCHMARKS.md,
+ * tunnels): device → cloud, the target is read straight into a reused
+ * buffer behind the room for the frame header, and the payload is masked
+ * in place and written with its header in one write; cloud → device, the
+ * WebSocket's receive buffer hands over the payloads of all frames that
+ * have arrived, moved together into one array, for one write to the target.
+ *
+ * In flight per tunnel (bytes read from one side and not yet written to the
+ * other), with B = `bufferSize`:
+ * - device → cloud: one chunk, B at first; a read that fills the chunk
+ *   doubles it, up to `maxChunkBytes` (default max(B, min(4 B, 64 KiB)):
+ *   64 KiB for the default 16 KiB), so bulk transfers go in larger frames
+ *   and interactive ones are sent as soon as they are read, never held back.
+ * - cloud → device: the WebSocket's receive buffer, 3 B (`receiveBufferBytes`
+ *   of the WebSocket; it starts at B), or one frame if the relay sends a
+ *   larger one (up to its `maxFrameBytes`).
+ * - before both sides are up: at most B per side ({@link ReadAhead}).
+ * So at most 3 B + max(B, min(4 B, 64 KiB)): 112 KiB for B = 16 KiB.
  */
-import type { WebSocketConnection } from "./websocket_client.ts";
+import { FRAME_HEADROOM, type WebSocketConnection } from "./websocket_client.ts";
 import { WebSocketProtocolError } from "./websocket_frame.ts";
 
 /** A pull source of chunks; null at the end. */
@@ -52,12 +70,14 @@ export function pipeMeter(): PipeMeter {
 
 /** Options of {@link pipeTunnel}. */
 export interface PipeOptions {
-  /** Bytes read from the TCP side at a time. */
+  /** Bytes read from the TCP side at a time at first. */
   bufferSize: number;
-  /** The TCP side's chunks, when it was read ahead before the pipe started ({@link ReadAhead}). */
-  upstream?: ByteSource;
+  /** Largest chunk read from the TCP side, one frame. Default max(B, min(4 B, 64 KiB)). */
+  maxChunkBytes?: number;
+  /** The TCP side's chunks, when it was read ahead before the pipe started. */
+  upstream?: ReadAhead;
   /** The WebSocket's messages, when read ahead before the pipe started. */
-  downstream?: ByteSource;
+  downstream?: ReadAhead;
   /** Updated as bytes move. */
   meter?: PipeMeter;
   /** Ends the tunnel from this side: WebSocket close 1001 "stopped", TCP closed. */
@@ -112,6 +132,29 @@ export class ReadAhead implements ByteSource {
     }
   }
 
+  /**
+   * Hands the side over: like {@link next}, and undefined once nothing read
+   * ahead is left and no read is in progress, so that the caller reads the
+   * side itself from then on. Held chunks come at once, without waiting
+   * for the read in progress (which may wait on the other side).
+   */
+  async drain(): Promise<Uint8Array | null | undefined> {
+    this.#ahead = false;
+    while (true) {
+      const chunk = this.#chunks.shift();
+      if (chunk) {
+        this.#bytes -= chunk.length;
+        return chunk;
+      }
+      if (this.#ended) {
+        if ("error" in this.#ended) throw this.#ended.error;
+        return null;
+      }
+      if (!this.#reading) return undefined;
+      await this.#reading;
+    }
+  }
+
   #fill(): void {
     if (!this.#ahead || this.#reading || this.#ended || this.#bytes >= this.limit) return;
     this.#reading = this.read(this.limit - this.#bytes).then(
@@ -158,14 +201,16 @@ export async function pipeTunnel(
   options: PipeOptions,
 ): Promise<PipeResult> {
   const { bufferSize, signal } = options;
+  const maxChunk = options.maxChunkBytes ??
+    Math.max(bufferSize, Math.min(4 * bufferSize, 64 * 1024));
   const graceMs = options.closeGraceMs ?? 2000;
   const meter = options.meter ?? pipeMeter();
-  const readTcp = tcpReader(tcp);
-  const up = options.upstream ?? { next: () => readTcp(bufferSize), buffered: 0 };
-  const down = options.downstream ?? { next: () => ws.read(), buffered: 0 };
+  const upAhead = options.upstream;
+  const downAhead = options.downstream;
   const held = { up: 0, down: 0 };
   const measure = () => {
-    meter.inFlight = held.up + held.down + up.buffered + down.buffered + ws.buffered;
+    meter.inFlight = held.up + held.down + (upAhead?.buffered ?? 0) +
+      (downAhead?.buffered ?? 0) + ws.buffered;
     if (meter.inFlight > meter.maxInFlight) meter.maxInFlight = meter.inFlight;
   };
 
@@ -191,61 +236,116 @@ export async function pipeTunnel(
     start: () => new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
     stop: () => clearTimeout(timer),
   };
+  const targetFailed = (error: unknown) =>
+    end("error", 1011, `the connection to the target failed: ${message(error)}`, true);
+
+  /** Sends one chunk up; false once the pipe is ending. */
+  async function sendUp(length: number, send: () => Promise<void>): Promise<boolean> {
+    held.up = length;
+    measure();
+    try {
+      await send();
+    } catch (error) {
+      // The server may have sent a close frame before it hung up: the reading
+      // direction reports that, if it comes within the grace period.
+      await Promise.race([readingDone, graceTimer.start()]);
+      graceTimer.stop();
+      end("error", 1006, `the WebSocket failed: ${message(error)}`, true);
+      return false;
+    }
+    held.up = 0;
+    meter.bytesUp += length;
+    return !ending;
+  }
 
   async function upstream(): Promise<void> {
-    while (!ending) {
-      let chunk: Uint8Array | null;
+    // What the target sent before the pipe started goes first.
+    while (upAhead && !ending) {
+      let chunk: Uint8Array | null | undefined;
       try {
-        chunk = await up.next();
+        chunk = await upAhead.drain();
       } catch (error) {
-        return end("error", 1011, `the connection to the target failed: ${message(error)}`, true);
+        return targetFailed(error);
+      }
+      if (chunk === undefined || ending) break;
+      if (chunk === null) return end("device", 1000, "device closed", true);
+      const early = chunk;
+      if (!await sendUp(early.length, () => ws.write(early))) return;
+    }
+    // Then straight from the socket into the frame buffer, behind the header's room.
+    let size = bufferSize;
+    let buffer = new Uint8Array(FRAME_HEADROOM + size);
+    while (!ending) {
+      let n: number | null;
+      try {
+        n = await tcp.read(buffer.subarray(FRAME_HEADROOM, FRAME_HEADROOM + size));
+      } catch (error) {
+        return targetFailed(error);
       }
       if (ending) return;
-      if (chunk === null) return end("device", 1000, "device closed", true);
-      held.up = chunk.length;
-      measure();
-      try {
-        await ws.write(chunk);
-      } catch (error) {
-        // The server may have sent a close frame before it hung up: the reading
-        // direction reports that, if it comes within the grace period.
-        await Promise.race([readingDone, graceTimer.start()]);
-        graceTimer.stop();
-        return end("error", 1006, `the WebSocket failed: ${message(error)}`, true);
+      if (n === null) return end("device", 1000, "device closed", true);
+      const frame = buffer;
+      if (!await sendUp(n, () => ws.writeInPlace(frame, n))) return;
+      // A full read says more is waiting: read (and frame) more at a time.
+      if (n === size && size < maxChunk) {
+        size = Math.min(2 * size, maxChunk);
+        buffer = new Uint8Array(FRAME_HEADROOM + size);
       }
-      held.up = 0;
-      meter.bytesUp += chunk.length;
     }
   }
 
+  /** Writes one chunk down; false once the pipe is ending. */
+  async function sendDown(data: Uint8Array): Promise<boolean> {
+    held.down = data.length;
+    measure();
+    meter.tcpWritePending = true;
+    try {
+      await writeAll(tcp, data);
+    } catch (error) {
+      targetFailed(error);
+      return false;
+    } finally {
+      meter.tcpWritePending = false;
+    }
+    held.down = 0;
+    meter.bytesDown += data.length;
+    return !ending;
+  }
+
+  function webSocketFailed(error: unknown): void {
+    const code = error instanceof WebSocketProtocolError ? error.closeCode : 1006;
+    end("error", code, `the WebSocket failed: ${message(error)}`, true);
+  }
+
+  async function webSocketEnded(): Promise<void> {
+    const { code, reason } = await ws.closed;
+    // 1006: the socket ended without a close frame, a failure rather than a close.
+    end(code === 1006 ? "error" : "cloud", code, reason, false);
+  }
+
   async function downstream(): Promise<void> {
+    while (downAhead && !ending) {
+      let data: Uint8Array | null | undefined;
+      try {
+        data = await downAhead.drain();
+      } catch (error) {
+        return webSocketFailed(error);
+      }
+      if (data === undefined || ending) break;
+      if (data === null) return await webSocketEnded();
+      if (!await sendDown(data)) return;
+    }
     while (!ending) {
       let data: Uint8Array | null;
       try {
-        data = await down.next();
+        // Borrowed from the WebSocket's receive buffer until the next read: written before it.
+        data = await ws.readBytes();
       } catch (error) {
-        const code = error instanceof WebSocketProtocolError ? error.closeCode : 1006;
-        return end("error", code, `the WebSocket failed: ${message(error)}`, true);
+        return webSocketFailed(error);
       }
       if (ending) return;
-      if (data === null) {
-        const { code, reason } = await ws.closed;
-        // 1006: the socket ended without a close frame, a failure rather than a close.
-        return end(code === 1006 ? "error" : "cloud", code, reason, false);
-      }
-      held.down = data.length;
-      measure();
-      meter.tcpWritePending = true;
-      try {
-        await writeAll(tcp, data);
-      } catch (error) {
-        if (ending) return;
-        return end("error", 1011, `the connection to the target failed: ${message(error)}`, true);
-      } finally {
-        meter.tcpWritePending = false;
-      }
-      held.down = 0;
-      meter.bytesDown += data.length;
+      if (data === null) return await webSocketEnded();
+      if (!await sendDown(data)) return;
     }
   }
 

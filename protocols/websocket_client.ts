@@ -13,21 +13,30 @@ import { closeQuietly, openUpgrade, type UpgradeOptions, writeAll } from "./webs
 import {
   encodeClosePayload,
   encodeFrame,
+  frameInPlace,
   isValidCloseCode,
-  MessageDecoder,
   OPCODE,
+  ReceiveBuffer,
+  type ReceiveEvent,
   WebSocketProtocolError,
 } from "./websocket_frame.ts";
 
-export { WebSocketProtocolError } from "./websocket_frame.ts";
+export { FRAME_HEADROOM, WebSocketProtocolError } from "./websocket_frame.ts";
 export { WebSocketHandshakeError } from "./websocket_handshake.ts";
 
 /** Options of {@link connectWebSocket}: the handshake's, and the connection's. */
 export interface WebSocketConnectOptions extends UpgradeOptions {
   /** Largest frame and message accepted from the server. Default 1 MiB. */
   maxFrameBytes?: number;
-  /** Bytes read from the socket at a time. Default 16 KiB. */
+  /** Bytes read from the socket at a time at first. Default 16 KiB. */
   readChunkBytes?: number;
+  /**
+   * Most bytes held from the socket and not yet taken (the receive
+   * buffer): reads grow up to this once one filled `readChunkBytes`. Only a
+   * single frame larger than this (up to `maxFrameBytes`) needs more.
+   * Default 3 × `readChunkBytes`.
+   */
+  receiveBufferBytes?: number;
   /** Send a ping this often; 0 or missing: never. */
   pingIntervalMs?: number;
   /** How long `close()` waits for the server's close frame. Default 2000. */
@@ -48,8 +57,22 @@ export interface WebSocketConnection {
   readonly buffered: number;
   /** The next message's payload (binary or text), or null once the connection has closed. */
   read(): Promise<Uint8Array | null>;
+  /**
+   * The payloads of the data messages received so far, joined as one byte
+   * stream (message boundaries dropped; a tunnel's bytes), or null once the
+   * connection has closed. No copy: the array is borrowed from the receive
+   * buffer and valid only until the next `read()` or `readBytes()`.
+   */
+  readBytes(): Promise<Uint8Array | null>;
   /** Sends one binary message; resolves once it is written to the socket. */
   write(data: Uint8Array): Promise<void>;
+  /**
+   * Sends `buffer.subarray(FRAME_HEADROOM, FRAME_HEADROOM + length)` as one
+   * binary message, framed and masked in place (header and payload go out in
+   * one write, without a copy). Overwrites the buffer's first
+   * `FRAME_HEADROOM + length` bytes; it may be reused once this resolves.
+   */
+  writeInPlace(buffer: Uint8Array, length: number): Promise<void>;
   /** Starts the closing handshake and resolves once the socket is closed. */
   close(code?: number, reason?: string): Promise<void>;
   /** Closes the socket at once, without the closing handshake. */
@@ -84,8 +107,7 @@ export async function connectWebSocket(
 class ClientConnection implements WebSocketConnection {
   readonly closed: Promise<WebSocketCloseInfo>;
   #resolveClosed!: (info: WebSocketCloseInfo) => void;
-  #decoder: MessageDecoder;
-  #scratch: Uint8Array;
+  #rx: ReceiveBuffer;
   #readLock: Promise<unknown> = Promise.resolve();
   #writeChain: Promise<unknown> = Promise.resolve();
   /** Our close frame is queued: no more data goes out, data coming in is dropped. */
@@ -104,12 +126,14 @@ class ClientConnection implements WebSocketConnection {
     options: WebSocketConnectOptions,
   ) {
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
-    this.#decoder = new MessageDecoder({
+    const chunk = options.readChunkBytes ?? 16_384;
+    this.#rx = new ReceiveBuffer({
       maxFrameBytes: options.maxFrameBytes ?? 1 << 20,
       masking: "forbidden",
+      initialBytes: chunk,
+      capacity: options.receiveBufferBytes ?? 3 * chunk,
     });
-    this.#decoder.push(early);
-    this.#scratch = new Uint8Array(options.readChunkBytes ?? 16_384);
+    this.#rx.push(early);
     this.#closeTimeoutMs = options.closeTimeoutMs ?? 2000;
     if (options.pingIntervalMs && options.pingIntervalMs > 0) {
       this.#pingTimer = setInterval(() => {
@@ -119,11 +143,17 @@ class ClientConnection implements WebSocketConnection {
   }
 
   get buffered(): number {
-    return this.#decoder.buffered;
+    return this.#rx.buffered;
   }
 
   read(): Promise<Uint8Array | null> {
     const result = this.#readLock.then(() => this.#readMessage());
+    this.#readLock = result.catch(() => {});
+    return result;
+  }
+
+  readBytes(): Promise<Uint8Array | null> {
+    const result = this.#readLock.then(() => this.#readStream());
     this.#readLock = result.catch(() => {});
     return result;
   }
@@ -133,6 +163,13 @@ class ClientConnection implements WebSocketConnection {
       throw new Error("Cannot write to a WebSocket that is closing or closed");
     }
     await this.#send(OPCODE.binary, data);
+  }
+
+  async writeInPlace(buffer: Uint8Array, length: number): Promise<void> {
+    if (this.#closeSent || this.#finished) {
+      throw new Error("Cannot write to a WebSocket that is closing or closed");
+    }
+    await this.#enqueue(frameInPlace(buffer, length));
   }
 
   async close(code = 1000, reason = ""): Promise<void> {
@@ -152,11 +189,36 @@ class ClientConnection implements WebSocketConnection {
     this.#finish(1006, "aborted by this side");
   }
 
+  /** One whole message, in an array of its own. */
   async #readMessage(): Promise<Uint8Array | null> {
+    let parts: Uint8Array[] | undefined;
+    while (true) {
+      const event = await this.#nextData(false);
+      if (!event) return null;
+      if (this.#closeSent) continue; // data after our close frame is dropped
+      // The receive buffer is reused by the next read: what is returned is copied out.
+      if (event.fin && !parts) return event.data.slice();
+      (parts ??= []).push(event.data.slice());
+      if (event.fin) return concat(parts);
+    }
+  }
+
+  /** Data of any number of messages, borrowed from the receive buffer. */
+  async #readStream(): Promise<Uint8Array | null> {
+    while (true) {
+      const event = await this.#nextData(true);
+      if (!event) return null;
+      if (this.#closeSent) continue;
+      return event.data;
+    }
+  }
+
+  /** The next data event; control frames are answered on the way. Null once closed. */
+  async #nextData(join: boolean): Promise<(ReceiveEvent & { type: "data" }) | null> {
     while (true) {
       let event;
       try {
-        event = await this.#nextEvent();
+        event = await this.#nextEvent(join);
       } catch (error) {
         if (error instanceof WebSocketProtocolError && !this.#closeSent) {
           this.#sendClose(error.closeCode, error.message, true);
@@ -167,9 +229,8 @@ class ClientConnection implements WebSocketConnection {
       }
       if (!event) return null;
       switch (event.type) {
-        case "message":
-          if (this.#closeSent) continue;
-          return event.data;
+        case "data":
+          return event;
         case "ping":
           if (!this.#closeSent) this.#send(OPCODE.pong, event.data).catch(() => {});
           continue;
@@ -185,14 +246,14 @@ class ClientConnection implements WebSocketConnection {
   }
 
   /** The next decoded event; null once the socket ended or the server's close frame came. */
-  async #nextEvent() {
+  async #nextEvent(join: boolean): Promise<ReceiveEvent | null> {
     while (true) {
       if (this.#finished || this.#received) return null;
-      const event = this.#decoder.next();
+      const event = this.#rx.next(join);
       if (event) return event;
       let n: number | null;
       try {
-        n = await this.conn.read(this.#scratch);
+        n = await this.conn.read(this.#rx.space());
       } catch (error) {
         if (this.#finished) return null;
         throw new Error(`WebSocket connection failed: ${message(error)}`, { cause: error });
@@ -201,7 +262,7 @@ class ClientConnection implements WebSocketConnection {
         this.#finish(1006, "the connection closed without a close frame");
         return null;
       }
-      this.#decoder.push(this.#scratch.slice(0, n));
+      this.#rx.commit(n);
     }
   }
 
@@ -225,7 +286,11 @@ class ClientConnection implements WebSocketConnection {
   }
 
   #send(opcode: number, payload: Uint8Array): Promise<void> {
-    const frame = encodeFrame({ fin: true, opcode, payload });
+    return this.#enqueue(encodeFrame({ fin: true, opcode, payload }));
+  }
+
+  /** Writes a whole frame after those queued before it. */
+  #enqueue(frame: Uint8Array): Promise<void> {
     const written = this.#writeChain.then(() => {
       if (this.#finished) throw new Error("Cannot write to a closed WebSocket");
       return writeAll(this.conn, frame);
@@ -248,6 +313,16 @@ class ClientConnection implements WebSocketConnection {
     closeQuietly(this.conn);
     this.#resolveClosed(this.#received ?? { code, reason });
   }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
 }
 
 function message(error: unknown): string {

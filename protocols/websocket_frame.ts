@@ -5,7 +5,7 @@
  * peer can send that breaks the RFC ends in a {@link WebSocketProtocolError}
  * with the close code to answer with, never in another kind of exception.
  */
-import { applyMask, nextMaskKey } from "./websocket_mask.ts";
+import { applyMask, maskInPlace, nextMaskKey } from "./websocket_mask.ts";
 
 /** Frame opcodes (RFC 6455 §5.2). */
 export const OPCODE = {
@@ -94,6 +94,76 @@ export function encodeFrame(frame: Frame, options: EncodeOptions = {}): Uint8Arr
   return out;
 }
 
+/**
+ * Bytes that a buffer given to {@link frameInPlace} keeps free before its
+ * payload: the longest client header (14 bytes) rounded up so that a
+ * payload at this offset of a fresh buffer is 4-byte aligned for masking.
+ */
+export const FRAME_HEADROOM = 16;
+
+/**
+ * Frames `buffer.subarray(FRAME_HEADROOM, FRAME_HEADROOM + length)` in
+ * place as one final frame: writes the header just before the payload and
+ * masks the payload where it is, then returns header and payload as one
+ * contiguous array, ready for a single write. No allocation, no copy: what
+ * a sender reads from its source into a reused buffer goes out as is.
+ * `mask`: a 4-byte key, `true` (default) for a fresh key from the CSPRNG
+ * (a client), `false` to send unmasked (a server). Same bytes as
+ * {@link encodeFrame} with `fin` set.
+ *
+ * @example
+ * ```ts
+ * const buffer = new Uint8Array(FRAME_HEADROOM + 16384);
+ * const n = await tcp.read(buffer.subarray(FRAME_HEADROOM));
+ * if (n !== null) await writeAll(socket, frameInPlace(buffer, n));
+ * ```
+ */
+export function frameInPlace(
+  buffer: Uint8Array,
+  length: number,
+  opcode: number = OPCODE.binary,
+  mask: Uint8Array | boolean = true,
+): Uint8Array {
+  if (!Number.isInteger(length) || length < 0 || FRAME_HEADROOM + length > buffer.length) {
+    throw new RangeError(
+      `Cannot frame ${length} bytes in place in a buffer of ${buffer.length} ` +
+        `(the payload starts at ${FRAME_HEADROOM})`,
+    );
+  }
+  if (opcode >= 0x8 && length > 125) {
+    throw new RangeError(`Cannot encode control frame 0x${opcode.toString(16)}: ${length} > 125`);
+  }
+  if (mask instanceof Uint8Array && mask.length !== 4) {
+    throw new RangeError(`A masking key has 4 bytes, got ${mask.length}`);
+  }
+  const masked = mask !== false;
+  const extended = length < 126 ? 0 : length <= 0xffff ? 2 : 8;
+  const start = FRAME_HEADROOM - (2 + extended + (masked ? 4 : 0));
+  buffer[start] = 0x80 | (opcode & 0x0f);
+  buffer[start + 1] = (masked ? 0x80 : 0) | (extended === 0 ? length : extended === 2 ? 126 : 127);
+  if (extended === 2) {
+    buffer[start + 2] = length >>> 8;
+    buffer[start + 3] = length & 0xff;
+  } else if (extended === 8) {
+    const high = Math.floor(length / 2 ** 32);
+    const low = length >>> 0;
+    for (let i = 0; i < 4; i++) {
+      buffer[start + 2 + i] = (high >>> (24 - 8 * i)) & 0xff;
+      buffer[start + 6 + i] = (low >>> (24 - 8 * i)) & 0xff;
+    }
+  }
+  if (masked) {
+    const keyAt = FRAME_HEADROOM - 4;
+    if (mask === true) nextMaskKey(buffer, keyAt);
+    else buffer.set(mask, keyAt);
+    maskInPlace(
+      buffer.subarray(FRAME_HEADROOM, FRAME_HEADROOM + length),
+      buffer.subarray(keyAt, FRAME_HEADROOM),
+    );
+  }
+  return buffer.subarray(start, FRAME_HEADROOM + length);
+}
+
 /** A close frame's payload: status then UTF-8 reason (cut to fit 125 bytes). */
 export function encodeClosePayload(code: number, reason = ""): Uint8Array {
   if (code === 1005) return new Uint8Array(0);
@@ -126,6 +196,80 @@ export interface DecoderOptions {
   masking: "forbidden" | "required";
 }
 
+/** A frame's header, as {@link parseHeader} read it. */
+interface FrameHeader {
+  fin: boolean;
+  opcode: number;
+  masked: boolean;
+  headerLength: number;
+  length: number;
+}
+
+/**
+ * Reads and checks the header of the frame at `bytes[offset]`, of which
+ * `available` bytes are here: undefined until the whole header is; a
+ * {@link WebSocketProtocolError} for anything RFC 6455 forbids, found as
+ * soon as the bytes that show it are here.
+ */
+function parseHeader(
+  bytes: Uint8Array,
+  offset: number,
+  available: number,
+  options: DecoderOptions,
+): FrameHeader | undefined {
+  if (available < 2) return undefined;
+  const b0 = bytes[offset];
+  const b1 = bytes[offset + 1];
+  const fin = (b0 & 0x80) !== 0;
+  const opcode = b0 & 0x0f;
+  if (b0 & 0x70) {
+    throw new WebSocketProtocolError(
+      `Frame with reserved bits 0x${(b0 & 0x70).toString(16)} set: no extension was agreed`,
+    );
+  }
+  if ((opcode > 0x2 && opcode < 0x8) || opcode > 0xa) {
+    throw new WebSocketProtocolError(`Frame with unknown opcode 0x${opcode.toString(16)}`);
+  }
+  const masked = (b1 & 0x80) !== 0;
+  if (masked && options.masking === "forbidden") {
+    throw new WebSocketProtocolError("Masked frame from the server (RFC 6455 §5.1 forbids it)");
+  }
+  if (!masked && options.masking === "required") {
+    throw new WebSocketProtocolError("Unmasked frame from the client (RFC 6455 §5.1 forbids it)");
+  }
+  const bits = b1 & 0x7f;
+  if (opcode >= 0x8 && (bits > 125 || !fin)) {
+    throw new WebSocketProtocolError(
+      `Control frame 0x${opcode.toString(16)} ${
+        bits > 125 ? "longer than 125 bytes" : "is fragmented"
+      }`,
+    );
+  }
+  const extended = bits === 126 ? 2 : bits === 127 ? 8 : 0;
+  const headerLength = 2 + extended + (masked ? 4 : 0);
+  if (available < headerLength) return undefined;
+  let length = bits;
+  if (extended === 2) length = (bytes[offset + 2] << 8) | bytes[offset + 3];
+  if (extended === 8) {
+    const high = readUint32(bytes, offset + 2);
+    if (high & 0x80000000) {
+      throw new WebSocketProtocolError("Frame length with its most significant bit set");
+    }
+    length = high * 2 ** 32 + readUint32(bytes, offset + 6);
+  }
+  if (length > options.maxFrameBytes) {
+    throw new WebSocketProtocolError(
+      `Frame of ${length} bytes exceeds the limit of ${options.maxFrameBytes}`,
+      1009,
+    );
+  }
+  return { fin, opcode, masked, headerLength, length };
+}
+
+function readUint32(bytes: Uint8Array, at: number): number {
+  return ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0;
+}
+
 /**
  * Splits a byte stream into frames. Push bytes as they arrive; `next()`
  * gives a frame once all of it is here. Holds at most the bytes pushed and
@@ -154,50 +298,9 @@ export class FrameDecoder {
   next(): Frame | undefined {
     if (this.#length < 2) return undefined;
     const head = this.#peek(Math.min(this.#length, 14));
-    const fin = (head[0] & 0x80) !== 0;
-    const opcode = head[0] & 0x0f;
-    if (head[0] & 0x70) {
-      throw new WebSocketProtocolError(
-        `Frame with reserved bits 0x${(head[0] & 0x70).toString(16)} set: no extension was agreed`,
-      );
-    }
-    if ((opcode > 0x2 && opcode < 0x8) || opcode > 0xa) {
-      throw new WebSocketProtocolError(`Frame with unknown opcode 0x${opcode.toString(16)}`);
-    }
-    const masked = (head[1] & 0x80) !== 0;
-    if (masked && this.options.masking === "forbidden") {
-      throw new WebSocketProtocolError("Masked frame from the server (RFC 6455 §5.1 forbids it)");
-    }
-    if (!masked && this.options.masking === "required") {
-      throw new WebSocketProtocolError("Unmasked frame from the client (RFC 6455 §5.1 forbids it)");
-    }
-    const bits = head[1] & 0x7f;
-    if (opcode >= 0x8 && (bits > 125 || !fin)) {
-      throw new WebSocketProtocolError(
-        `Control frame 0x${opcode.toString(16)} ${
-          bits > 125 ? "longer than 125 bytes" : "is fragmented"
-        }`,
-      );
-    }
-    const extended = bits === 126 ? 2 : bits === 127 ? 8 : 0;
-    const headerLength = 2 + extended + (masked ? 4 : 0);
-    if (head.length < headerLength) return undefined;
-    const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
-    let length = bits;
-    if (extended === 2) length = view.getUint16(2);
-    if (extended === 8) {
-      const high = view.getUint32(2);
-      if (high & 0x80000000) {
-        throw new WebSocketProtocolError("Frame length with its most significant bit set");
-      }
-      length = high * 2 ** 32 + view.getUint32(6);
-    }
-    if (length > this.options.maxFrameBytes) {
-      throw new WebSocketProtocolError(
-        `Frame of ${length} bytes exceeds the limit of ${this.options.maxFrameBytes}`,
-        1009,
-      );
-    }
+    const header = parseHeader(head, 0, head.length, this.options);
+    if (!header) return undefined;
+    const { fin, opcode, masked, headerLength, length } = header;
     if (this.#length < headerLength + length) return undefined;
     const mask = masked ? head.slice(headerLength - 4, headerLength) : undefined;
     this.#take(headerLength);
@@ -352,7 +455,229 @@ export class MessageDecoder {
   }
 }
 
-function decodeClose(payload: Uint8Array): WebSocketEvent {
+/** Options of {@link ReceiveBuffer}. */
+export interface ReceiveOptions extends DecoderOptions {
+  /** Size of the buffer at first (at least 64 bytes). */
+  initialBytes: number;
+  /**
+   * Most bytes held: those not yet decoded plus the data returned last.
+   * The buffer grows to this once a read filled it; only a single frame
+   * larger than this (up to `maxFrameBytes`) makes it larger, for as long
+   * as that frame is being received.
+   */
+  capacity: number;
+}
+
+/** What {@link ReceiveBuffer.next} found. */
+export type ReceiveEvent =
+  /**
+   * Payloads of data frames, unmasked, in order, joined: borrowed from the
+   * buffer, valid until the next `space()` or `push()`. `fin`: the last
+   * frame joined ended its message; `text`: they belong to a text message
+   * (checked to be UTF-8 so far).
+   */
+  | { type: "data"; text: boolean; fin: boolean; data: Uint8Array }
+  | Exclude<WebSocketEvent, { type: "message" }>;
+
+/**
+ * Decodes frames where they were received: the reader reads straight into
+ * {@link space}, says how much came with {@link commit}, and takes events
+ * with {@link next}. Data frames are unmasked in place and their payloads
+ * moved together over the headers between them, so a run of frames comes
+ * out as one contiguous array without a copy per read or per frame, and
+ * the buffer is reused for the next read (what {@link next} returned is
+ * only valid until then). Checks the same rules, with the same close codes,
+ * as {@link MessageDecoder}, which is the reference its tests compare to.
+ *
+ * @example
+ * ```ts
+ * const rx = new ReceiveBuffer({ maxFrameBytes: 1 << 20, masking: "forbidden", initialBytes: 16384, capacity: 49152 });
+ * while (true) {
+ *   const event = rx.next(true);
+ *   if (event?.type === "data") await writeAll(target, event.data);
+ *   else if (!event) rx.commit((await socket.read(rx.space())) ?? 0);
+ * }
+ * ```
+ */
+export class ReceiveBuffer {
+  #buffer: Uint8Array;
+  #start = 0;
+  #end = 0;
+  /** Bytes from `#start` that the frame being received needs in all, once its header is known. */
+  #need = 0;
+  /** The last read filled the space it was given: grow to the capacity. */
+  #filled = false;
+  #lastSpace = 0;
+  /** The last frame decoded was larger than the capacity: keep the larger buffer for now. */
+  #lastLarge = false;
+  /** A message is unfinished: whether it is text. */
+  #fragmented: boolean | undefined;
+  #messageBytes = 0;
+  #utf8: TextDecoder | undefined;
+  readonly #options: DecoderOptions;
+  readonly #maxMessageBytes: number;
+  readonly #capacity: number;
+
+  /** Builds an empty buffer of `initialBytes`. */
+  constructor(options: ReceiveOptions) {
+    this.#options = { maxFrameBytes: options.maxFrameBytes, masking: options.masking };
+    this.#maxMessageBytes = options.maxMessageBytes ?? options.maxFrameBytes;
+    const initial = Math.max(64, options.initialBytes);
+    this.#capacity = Math.max(initial, options.capacity);
+    this.#buffer = new Uint8Array(initial);
+  }
+
+  /** Bytes received and not yet decoded (a frame still arriving). */
+  get buffered(): number {
+    return this.#end - this.#start;
+  }
+
+  /** The buffer's size now: what it holds at most, until a larger frame comes. */
+  get size(): number {
+    return this.#buffer.length;
+  }
+
+  /**
+   * Free space to read into, after the bytes not yet decoded. Moves those
+   * to the front first (or into a new buffer when it must grow or may
+   * shrink): data returned by {@link next} before is no longer valid.
+   */
+  space(): Uint8Array {
+    const held = this.#end - this.#start;
+    let size = this.#buffer.length;
+    if (size < this.#capacity && this.#filled) size = this.#capacity;
+    // Back to the capacity after a frame that fitted it, not between two larger ones.
+    if (size > this.#capacity && !this.#lastLarge) size = this.#capacity;
+    size = Math.max(size, this.#need, held + 1);
+    if (size !== this.#buffer.length) {
+      const next = new Uint8Array(size);
+      next.set(this.#buffer.subarray(this.#start, this.#end));
+      this.#buffer = next;
+    } else if (this.#start > 0) {
+      this.#buffer.copyWithin(0, this.#start, this.#end);
+    }
+    this.#start = 0;
+    this.#end = held;
+    this.#lastSpace = size - held;
+    return this.#buffer.subarray(held);
+  }
+
+  /** `n` bytes were read into the array {@link space} returned last. */
+  commit(n: number): void {
+    if (n < 0 || n > this.#lastSpace) {
+      throw new RangeError(`Cannot commit ${n} bytes to a space of ${this.#lastSpace}`);
+    }
+    if (n > 0 && n === this.#lastSpace) this.#filled = true;
+    this.#end += n;
+    this.#lastSpace -= n;
+  }
+
+  /** Appends a copy of `bytes` (e.g. what came with the handshake's answer). */
+  push(bytes: Uint8Array): void {
+    let offset = 0;
+    while (offset < bytes.length) {
+      const space = this.space();
+      const n = Math.min(space.length, bytes.length - offset);
+      space.set(bytes.subarray(offset, offset + n));
+      this.commit(n);
+      offset += n;
+    }
+  }
+
+  /**
+   * The next event, or undefined until more bytes arrive. `join`: data of
+   * consecutive frames is joined across message boundaries (a byte stream,
+   * as a tunnel carries); otherwise it stops at the end of each message.
+   * Data is never joined across a control frame, nor text with binary.
+   */
+  next(join: boolean): ReceiveEvent | undefined {
+    const buffer = this.#buffer;
+    let outStart = -1;
+    let outEnd = 0;
+    let text = false;
+    let fin = false;
+    this.#need = 0;
+    while (true) {
+      const at = this.#start;
+      const available = this.#end - at;
+      const header = parseHeader(buffer, at, available, this.#options);
+      if (!header) {
+        if (available >= 2) this.#need = 14;
+        break;
+      }
+      const { headerLength, length, opcode, masked } = header;
+      if (available < headerLength + length) {
+        this.#need = headerLength + length;
+        break;
+      }
+      const payloadStart = at + headerLength;
+      const payloadEnd = payloadStart + length;
+      this.#lastLarge = headerLength + length > this.#capacity;
+      const key = masked ? buffer.subarray(payloadStart - 4, payloadStart) : undefined;
+      if (opcode >= 0x8) {
+        if (outStart >= 0) break; // the data before it goes first
+        this.#start = payloadEnd;
+        const payload = buffer.slice(payloadStart, payloadEnd);
+        if (key) maskInPlace(payload, key);
+        if (opcode === OPCODE.close) return decodeClose(payload);
+        return { type: opcode === OPCODE.ping ? "ping" : "pong", data: payload };
+      }
+      let frameText: boolean;
+      if (opcode === OPCODE.continuation) {
+        if (this.#fragmented === undefined) {
+          throw new WebSocketProtocolError("Continuation frame without a message to continue");
+        }
+        frameText = this.#fragmented;
+      } else {
+        if (this.#fragmented !== undefined) {
+          throw new WebSocketProtocolError(
+            "New data frame while a fragmented message was unfinished",
+          );
+        }
+        frameText = opcode === OPCODE.text;
+      }
+      if (outStart >= 0 && frameText !== text) break;
+      const messageBytes = (opcode === OPCODE.continuation ? this.#messageBytes : 0) + length;
+      if (messageBytes > this.#maxMessageBytes) {
+        throw new WebSocketProtocolError(
+          `Message of more than ${this.#maxMessageBytes} bytes exceeds the limit`,
+          1009,
+        );
+      }
+      const payload = buffer.subarray(payloadStart, payloadEnd);
+      if (key) maskInPlace(payload, key);
+      if (frameText) this.#checkText(payload, header.fin);
+      this.#start = payloadEnd;
+      this.#fragmented = header.fin ? undefined : frameText;
+      this.#messageBytes = header.fin ? 0 : messageBytes;
+      // A byte stream has nothing to say for an empty frame: it is consumed, not returned.
+      if (length === 0 && join) continue;
+      if (outStart < 0) {
+        outStart = payloadStart;
+        outEnd = payloadEnd;
+      } else {
+        buffer.copyWithin(outEnd, payloadStart, payloadEnd);
+        outEnd += length;
+      }
+      text = frameText;
+      fin = header.fin;
+      if (fin && !join) break;
+    }
+    if (outStart < 0) return undefined;
+    return { type: "data", text, fin, data: buffer.subarray(outStart, outEnd) };
+  }
+
+  #checkText(payload: Uint8Array, fin: boolean): void {
+    this.#utf8 ??= new TextDecoder("utf-8", { fatal: true });
+    try {
+      this.#utf8.decode(payload, { stream: !fin });
+    } catch {
+      throw new WebSocketProtocolError("Text message is not valid UTF-8", 1007);
+    }
+  }
+}
+
+function decodeClose(payload: Uint8Array): { type: "close"; code: number; reason: string } {
   if (payload.length === 0) return { type: "close", code: 1005, reason: "" };
   if (payload.length === 1) {
     throw new WebSocketProtocolError("Close frame with a 1-byte payload (a status needs 2)");

@@ -119,7 +119,9 @@ async function dial(
   signal: AbortSignal | undefined,
 ): Promise<Deno.Conn> {
   try {
-    return await Deno.connect({ hostname, port, signal });
+    const conn = await Deno.connect({ hostname, port, signal });
+    conn.setNoDelay(true);
+    return conn;
   } catch (error) {
     throw new WebSocketHandshakeError(
       `WebSocket to ${where}: cannot connect to ${hostname}:${port}: ${message(error)}`,

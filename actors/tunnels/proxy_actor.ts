@@ -85,8 +85,22 @@ export interface TunnelOptions {
   onClose?: (code: number, reason: string) => void;
 }
 
+/** One tunnel: its options, and what its log lines and reports need. */
+interface Tunnel {
+  options: TunnelOptions;
+  /** The target as logged and reported. */
+  shown: string;
+  /** Scheme and host of the relay, for logs. */
+  relay: string;
+  /** The URL's path (its last segment is the connection key) and the same, redacted. */
+  keyPath: string;
+  redactedPath: string;
+  opened: boolean;
+}
+
 /** What one start of the actor holds; each start is a new XState system. */
 interface Run {
+  tunnel: Tunnel;
   ws?: WebSocketConnection;
   tcp?: Deno.Conn;
   wsAhead?: ReadAhead;
@@ -102,6 +116,190 @@ interface Run {
 export const TUNNEL_SUBPROTOCOL = "binary";
 
 const log = getLogger("tunnel");
+
+// Every tunnel runs the same provided machine: `provide()` builds a whole new
+// state-node tree, 22 KB of heap per idle tunnel when each tunnel had its
+// own (BENCHMARKS.md, tunnels). A tunnel's own options are found from the
+// actor's system (actors, actions) and, for the allowlist guard, which sees
+// only context and event, from the target object in its context.
+const runs = new WeakMap<object, Run>();
+const targets = new WeakMap<object, Tunnel>();
+
+function runOf(system: object): Run {
+  const run = runs.get(system);
+  if (!run) throw new Error("A tunnel actor was started without tunnelProxy()'s options");
+  return run;
+}
+
+function notify(tunnel: Tunnel, event: keyof TunnelObserver): void {
+  if (event === "closed" && !tunnel.opened) return;
+  tunnel.opened = event === "opened";
+  const { id, cloud, target, observer, meter } = tunnel.options;
+  try {
+    observer?.[event]({ id, cloud, target, meter });
+  } catch (error) {
+    log.error("Tunnel {id}: the tunnel observer failed on {event}: {error}", {
+      id,
+      event,
+      error,
+    });
+  }
+}
+
+function track(run: Run, attempt: Promise<void>): Promise<void> {
+  const settled = attempt.catch(() => {});
+  run.dialing.add(settled);
+  settled.then(() => run.dialing.delete(settled));
+  return attempt;
+}
+
+async function dialWebSocket(run: Run, signal: AbortSignal): Promise<void> {
+  const { options, keyPath, redactedPath } = run.tunnel;
+  let ws: WebSocketConnection;
+  try {
+    ws = await connectWebSocket(options.url, {
+      headers: options.headers,
+      protocols: [TUNNEL_SUBPROTOCOL],
+      caCerts: options.caCerts,
+      proxy: options.proxy,
+      signal,
+      pingIntervalMs: options.pingIntervalMs,
+      // Cloud → device in flight: the receive buffer, at most 3 × bufferSize (protocols/tunnel_pipe.ts).
+      readChunkBytes: options.bufferSize,
+      receiveBufferBytes: 3 * options.bufferSize,
+    });
+  } catch (error) {
+    const status = error instanceof WebSocketHandshakeError ? error.status : undefined;
+    if (status === 401 || status === 403) {
+      throw new TunnelFailure("unauthorized", `WebSocket authentication rejected (${status})`);
+    }
+    // The reason is logged and sent to the cloud: keep the connection key out of it.
+    const text = (error as Error).message;
+    const reason = keyPath.length > 1 ? text.replaceAll(keyPath, redactedPath) : text;
+    throw new TunnelFailure("dial", reason, { cause: error });
+  }
+  if (run.dead) {
+    ws.abort();
+    throw new TunnelFailure("dial", "stopped while the WebSocket opened");
+  }
+  run.ws = ws;
+  run.wsAhead = new ReadAhead(() => ws.read(), options.bufferSize);
+}
+
+async function dialTarget(run: Run, signal: AbortSignal): Promise<void> {
+  const { options: { target, bufferSize }, shown } = run.tunnel;
+  let tcp: Deno.TcpConn;
+  try {
+    tcp = await Deno.connect({
+      hostname: target.host.replace(/^\[|\]$/g, ""),
+      port: target.port,
+      signal,
+    });
+  } catch (error) {
+    if (error instanceof Deno.errors.ConnectionRefused) {
+      throw new TunnelFailure("refused", `connection refused: ${shown}`, { cause: error });
+    }
+    throw new TunnelFailure("dial", `cannot connect to ${shown}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  if (run.dead) {
+    closeQuietly(tcp);
+    throw new TunnelFailure("dial", "stopped while the target connection opened");
+  }
+  // Interactive sessions (SSH keystrokes) must not wait for Nagle's algorithm.
+  tcp.setNoDelay(true);
+  run.tcp = tcp;
+  run.tcpAhead = new ReadAhead(tcpReader(tcp), bufferSize);
+}
+
+async function release(run: Run, { code, reason }: PipeEnd): Promise<void> {
+  await Promise.all(run.dialing);
+  if (run.pipe) {
+    await run.pipe;
+    return;
+  }
+  closeQuietly(run.tcp);
+  await run.ws?.close(code, reason);
+}
+
+function destroy(run: Run): void {
+  run.dead = true;
+  run.ws?.abort();
+  closeQuietly(run.tcp);
+}
+
+const sharedLogic = tunnelProxyMachine.provide({
+  guards: {
+    targetAllowed: (_, candidate) =>
+      targets.get(candidate)?.options.allowlist.allows(candidate) ?? false,
+  },
+  actors: {
+    checkAccess: fromPromise(async ({ input, system }) => {
+      const { id, cloud, accessCheck } = runOf(system).tunnel.options;
+      return await (accessCheck ?? allowAll)({ id, cloud, target: input });
+    }),
+    dialWebSocket: fromPromise(({ system, signal }) => {
+      const run = runOf(system);
+      return track(run, dialWebSocket(run, signal));
+    }),
+    dialTarget: fromPromise(({ system, signal }) => {
+      const run = runOf(system);
+      return track(run, dialTarget(run, signal));
+    }),
+    pipe: fromPromise(async ({ system, signal }) => {
+      const run = runOf(system);
+      const { options: { id, cloud, bufferSize, meter }, shown } = run.tunnel;
+      const piping = pipeTunnel(run.ws!, run.tcp!, {
+        bufferSize,
+        upstream: run.tcpAhead,
+        downstream: run.wsAhead,
+        meter,
+        signal,
+      });
+      run.pipe = piping;
+      const result = await piping;
+      log.info(
+        "Tunnel {id} of {cloud} to {target} ended by the {initiator}: {code} {reason} " +
+          "({bytesUp} bytes up, {bytesDown} bytes down)",
+        { id, cloud, target: shown, ...result },
+      );
+      return { code: result.code, reason: result.reason };
+    }),
+    release: fromPromise(({ system, input }) => release(runOf(system), input)),
+    hold: fromCallback(({ system }) => () => destroy(runOf(system))),
+  },
+  actions: {
+    reportOpen: ({ system }) => {
+      const tunnel = runOf(system).tunnel;
+      const { id, cloud, onOpen } = tunnel.options;
+      log.info("Tunnel {id} of {cloud} to {target} is open through {relay}", {
+        id,
+        cloud,
+        target: tunnel.shown,
+        relay: tunnel.relay,
+      });
+      notify(tunnel, "opened");
+      onOpen?.();
+    },
+    reportFailed: ({ system }, { kind, reason }) => {
+      const tunnel = runOf(system).tunnel;
+      const { id, cloud, onFail } = tunnel.options;
+      log.warn("Tunnel {id} of {cloud} to {target} failed: {reason}", {
+        id,
+        cloud,
+        target: tunnel.shown,
+        reason,
+      });
+      onFail?.(reason, kind);
+    },
+    reportClosed: ({ system }, { code, reason }) => {
+      const tunnel = runOf(system).tunnel;
+      notify(tunnel, "closed");
+      tunnel.options.onClose?.(code, reason);
+    },
+  },
+});
 
 /**
  * The proxy statechart with real effects, as logic for
@@ -119,181 +317,28 @@ const log = getLogger("tunnel");
  * ```
  */
 export function tunnelProxy(options: TunnelOptions): ActorLogic {
-  const { id, cloud, target, bufferSize } = options;
-  const shown = formatTarget(target);
-  const relay = relayHost(options.url);
   const keyPath = pathOf(options.url);
-  const redactedPath = keyPath.replace(/[^/]+$/, "…");
-  const runs = new WeakMap<object, Run>();
-  // Always metered: the observer (sessions, the web console) shows bytes each way.
-  const meter = options.meter ?? pipeMeter();
-  const request = { id, cloud, target, meter };
-  let opened = false;
-  function notify(event: keyof TunnelObserver): void {
-    if (event === "closed" && !opened) return;
-    opened = event === "opened";
-    try {
-      options.observer?.[event](request);
-    } catch (error) {
-      log.error("Tunnel {id}: the tunnel observer failed on {event}: {error}", {
-        id,
-        event,
-        error,
-      });
-    }
-  }
-  function runOf(system: object): Run {
-    let run = runs.get(system);
-    if (!run) runs.set(system, run = { dialing: new Set(), dead: false });
-    return run;
-  }
-  function track(run: Run, attempt: Promise<void>): Promise<void> {
-    const settled = attempt.catch(() => {});
-    run.dialing.add(settled);
-    settled.then(() => run.dialing.delete(settled));
-    return attempt;
-  }
-
-  async function dialWebSocket(run: Run, signal: AbortSignal): Promise<void> {
-    let ws: WebSocketConnection;
-    try {
-      ws = await connectWebSocket(options.url, {
-        headers: options.headers,
-        protocols: [TUNNEL_SUBPROTOCOL],
-        caCerts: options.caCerts,
-        proxy: options.proxy,
-        signal,
-        pingIntervalMs: options.pingIntervalMs,
-        readChunkBytes: bufferSize,
-      });
-    } catch (error) {
-      const status = error instanceof WebSocketHandshakeError ? error.status : undefined;
-      if (status === 401 || status === 403) {
-        throw new TunnelFailure("unauthorized", `WebSocket authentication rejected (${status})`);
-      }
-      // The reason is logged and sent to the cloud: keep the connection key out of it.
-      const text = (error as Error).message;
-      const reason = keyPath.length > 1 ? text.replaceAll(keyPath, redactedPath) : text;
-      throw new TunnelFailure("dial", reason, { cause: error });
-    }
-    if (run.dead) {
-      ws.abort();
-      throw new TunnelFailure("dial", "stopped while the WebSocket opened");
-    }
-    run.ws = ws;
-    run.wsAhead = new ReadAhead(() => ws.read(), bufferSize);
-  }
-
-  async function dialTarget(run: Run, signal: AbortSignal): Promise<void> {
-    let tcp: Deno.TcpConn;
-    try {
-      tcp = await Deno.connect({
-        hostname: target.host.replace(/^\[|\]$/g, ""),
-        port: target.port,
-        signal,
-      });
-    } catch (error) {
-      if (error instanceof Deno.errors.ConnectionRefused) {
-        throw new TunnelFailure("refused", `connection refused: ${shown}`, { cause: error });
-      }
-      throw new TunnelFailure("dial", `cannot connect to ${shown}: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-    if (run.dead) {
-      closeQuietly(tcp);
-      throw new TunnelFailure("dial", "stopped while the target connection opened");
-    }
-    // Interactive sessions (SSH keystrokes) must not wait for Nagle's algorithm.
-    tcp.setNoDelay(true);
-    run.tcp = tcp;
-    run.tcpAhead = new ReadAhead(tcpReader(tcp), bufferSize);
-  }
-
-  async function release(run: Run, { code, reason }: PipeEnd): Promise<void> {
-    await Promise.all(run.dialing);
-    if (run.pipe) {
-      await run.pipe;
-      return;
-    }
-    closeQuietly(run.tcp);
-    await run.ws?.close(code, reason);
-  }
-
-  function destroy(run: Run): void {
-    run.dead = true;
-    run.ws?.abort();
-    closeQuietly(run.tcp);
-  }
-
-  const logic = tunnelProxyMachine.provide({
-    guards: {
-      targetAllowed: (_, candidate) => options.allowlist.allows(candidate),
-    },
-    actors: {
-      checkAccess: fromPromise(async ({ input }) =>
-        await (options.accessCheck ?? allowAll)({ id, cloud, target: input })
-      ),
-      dialWebSocket: fromPromise(({ system, signal }) => {
-        const run = runOf(system);
-        return track(run, dialWebSocket(run, signal));
-      }),
-      dialTarget: fromPromise(({ system, signal }) => {
-        const run = runOf(system);
-        return track(run, dialTarget(run, signal));
-      }),
-      pipe: fromPromise(async ({ system, signal }) => {
-        const run = runOf(system);
-        const piping = pipeTunnel(run.ws!, run.tcp!, {
-          bufferSize,
-          upstream: run.tcpAhead,
-          downstream: run.wsAhead,
-          meter,
-          signal,
-        });
-        run.pipe = piping;
-        const result = await piping;
-        log.info(
-          "Tunnel {id} of {cloud} to {target} ended by the {initiator}: {code} {reason} " +
-            "({bytesUp} bytes up, {bytesDown} bytes down)",
-          { id, cloud, target: shown, ...result },
-        );
-        return { code: result.code, reason: result.reason };
-      }),
-      release: fromPromise(({ system, input }) => release(runOf(system), input)),
-      hold: fromCallback(({ system }) => () => destroy(runOf(system))),
-    },
-    actions: {
-      reportOpen: () => {
-        log.info("Tunnel {id} of {cloud} to {target} is open through {relay}", {
-          id,
-          cloud,
-          target: shown,
-          relay,
-        });
-        notify("opened");
-        options.onOpen?.();
-      },
-      reportFailed: (_, { kind, reason }) => {
-        log.warn("Tunnel {id} of {cloud} to {target} failed: {reason}", {
-          id,
-          cloud,
-          target: shown,
-          reason,
-        });
-        options.onFail?.(reason, kind);
-      },
-      reportClosed: (_, { code, reason }) => {
-        notify("closed");
-        options.onClose?.(code, reason);
-      },
-    },
-  });
+  const tunnel: Tunnel = {
+    // Always metered: the observer (sessions, the web console) shows bytes each way.
+    options: { ...options, meter: options.meter ?? pipeMeter() },
+    shown: formatTarget(options.target),
+    relay: relayHost(options.url),
+    keyPath,
+    redactedPath: keyPath.replace(/[^/]+$/, "…"),
+    opened: false,
+  };
   // The machine takes its target and timeout as input; this logic carries
   // them, so `child(id, tunnelProxy(options))` and `createActor(...)` need none.
-  const initial = logic.getInitialSnapshot.bind(logic);
-  logic.getInitialSnapshot = (scope, input) =>
-    initial(scope, input ?? { target, dialTimeoutMs: options.dialTimeoutMs });
+  // Each start registers its system (a new one per start) and its own target
+  // object, the keys under which the shared logic finds this tunnel.
+  const logic: typeof sharedLogic = Object.create(sharedLogic);
+  logic.getInitialSnapshot = (scope, input) => {
+    const given = input ?? { target: options.target, dialTimeoutMs: options.dialTimeoutMs };
+    const target = { ...given.target };
+    targets.set(target, tunnel);
+    runs.set(scope.system, { tunnel, dialing: new Set(), dead: false });
+    return sharedLogic.getInitialSnapshot.call(logic, scope, { ...given, target });
+  };
   return logic;
 }
 

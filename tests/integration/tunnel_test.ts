@@ -347,6 +347,29 @@ Deno.test("a slow target with a fast cloud sender keeps the bytes inside the pip
   }
 });
 
+Deno.test("a bulk transfer to the cloud keeps what is in flight within the documented bound", async () => {
+  const t = await setup();
+  const meter = pipeMeter();
+  const total = 8 * 1024 * 1024;
+  const sent = randomBytes(total);
+  const source = target((conn) => writeAll(conn, sent));
+  try {
+    const session = await t.relay.open("bulk-up");
+    const tunnel = t.open("bulk-up", { target: { host: "127.0.0.1", port: source.port }, meter });
+    equal((await tunnel.started).status, "open");
+    const conn = await client(session.port);
+    equal(sha256(await readBytes(conn, total)), sha256(sent));
+    await source.served;
+    // protocols/tunnel_pipe.ts: one chunk up (at most 64 KiB for B = 16 KiB) + 3 B down.
+    ok(meter.maxInFlight <= 3 * BUFFER + 65_536, `in flight at most ${meter.maxInFlight} bytes`);
+    equal(meter.bytesUp, total);
+    conn.close();
+    await tunnel.closed;
+  } finally {
+    await t.teardown();
+  }
+});
+
 Deno.test("stopping the agent's tree closes open tunnels with 1001 stopped", async () => {
   const t = await setup();
   try {
