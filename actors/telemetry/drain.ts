@@ -133,7 +133,7 @@ function drainPass({ outbox, link, cloud, window, batch, report }: PassOptions):
         () => {
           if (!alive) return;
           inFlight--;
-          outbox.ack(cloud, [record.id]);
+          outbox.ack(cloud, record.id);
           fill();
         },
         (error) => {

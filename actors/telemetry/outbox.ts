@@ -8,6 +8,13 @@
  * SeqAllocator, seq_allocator.ts). Receives: appends from
  * telemetry producers, acks from each cloud's drain. Sends: `onAppend` to
  * the drains, `onDrop` when a cloud's bound pushed its oldest records out.
+ *
+ * Commits: appends made in one turn of the event loop share a transaction
+ * (group commit). Acks are cheaper to delay than appends, since an acked
+ * record is already delivered: they are deleted with the next commit of
+ * appends, or once `ackBatch` of them are pending, or `ackDelayMs` after
+ * the first one, whichever comes first. Until then `peek` hides them; after
+ * a crash they are sent again (at least once, never lost).
  */
 import type { DatabaseSync } from "node:sqlite";
 import { clearImmediate, setImmediate } from "node:timers";
@@ -49,16 +56,25 @@ export interface OutboxOptions {
   /** Most records kept per cloud; older ones are dropped. Default 100,000. */
   maxRecords?: number;
   /**
-   * Times the group-commit window (a 0 ms timer). Default: `setImmediate`,
-   * which ends the window once pending I/O has run; a 0 ms `setTimeout`
-   * takes about 2 ms in Deno, which capped an app that awaits each append
-   * at ~430 appends/s.
+   * Times the group-commit window (a 0 ms timer) and the ack delay. Default:
+   * `setImmediate` for 0 ms, which ends the window once pending I/O has run
+   * (a 0 ms `setTimeout` takes about 2 ms in Deno, which capped an app that
+   * awaits each append at ~430 appends/s), `setTimeout` otherwise.
    */
   clock?: Pick<Clock, "setTimeout" | "clearTimeout">;
   /** Wall-clock milliseconds stored as `created_at`. Default `Date.now`. */
   now?: () => number;
   /** Pending records that commit at once without waiting for the window. Default 500. */
   batchSize?: number;
+  /**
+   * Acked records deleted in one commit without waiting for an append or
+   * the ack delay; also the most acked records sent again after a crash.
+   * Default 512: a commit per ack turn cost more than the publishes
+   * themselves (BENCHMARKS.md, "Agent").
+   */
+  ackBatch?: number;
+  /** Longest an acked record waits for its delete when nothing else commits. Default 1000 ms. */
+  ackDelayMs?: number;
   /** How far the sequence ceiling file is raised at a time. Default 1000. */
   seqBlock?: number;
   /**
@@ -70,10 +86,14 @@ export interface OutboxOptions {
   health?: StoreHealth;
 }
 
-// Only ever asked for 0 ms: the window is "after the I/O already waiting".
+// 0 ms is the group-commit window, "after the I/O already waiting"; the ack delay is a timer.
 const IMMEDIATE: Pick<Clock, "setTimeout" | "clearTimeout"> = {
-  setTimeout: (fn) => setImmediate(fn),
-  clearTimeout: (id) => clearImmediate(id),
+  setTimeout: (fn, ms) =>
+    ms === 0 ? { immediate: setImmediate(fn) } : { timeout: setTimeout(fn, ms) },
+  clearTimeout: (handle) =>
+    handle.immediate === undefined
+      ? clearTimeout(handle.timeout)
+      : clearImmediate(handle.immediate),
 };
 
 const SCHEMA = [
@@ -94,6 +114,12 @@ const SCHEMA = [
     PRIMARY KEY (name, cloud)
   );`,
 ];
+
+/** Acks of one cloud waiting for their delete; `max` lets `peek` skip the check. */
+interface PendingAcks {
+  ids: number[];
+  max: number;
+}
 
 interface PendingAppend {
   cloud: string;
@@ -125,6 +151,8 @@ export class Outbox {
   readonly #db: DatabaseSync;
   readonly #maxRecords: number;
   readonly #batchSize: number;
+  readonly #ackBatch: number;
+  readonly #ackDelayMs: number;
   readonly #seq: SeqAllocator;
   readonly #clock: Pick<Clock, "setTimeout" | "clearTimeout">;
   readonly #now: () => number;
@@ -132,9 +160,12 @@ export class Outbox {
   readonly #health: StoreHealth | undefined;
   #pending: PendingAppend[] = [];
   #pendingRows = 0;
-  #acks = new Map<string, Set<number>>();
+  #acks = new Map<string, PendingAcks>();
+  #ackCount = 0;
   // deno-lint-ignore no-explicit-any
   #timer: any;
+  // deno-lint-ignore no-explicit-any
+  #ackTimer: any;
   #sizes = new Map<string, number>();
   #appendListeners = new Map<string, Set<() => void>>();
   #dropListeners = new Set<(drop: OutboxDrop) => void>();
@@ -147,6 +178,11 @@ export class Outbox {
     this.#db = db;
     this.#maxRecords = positiveInteger("maxRecords", options.maxRecords ?? 100_000);
     this.#batchSize = positiveInteger("batchSize", options.batchSize ?? 500);
+    this.#ackBatch = positiveInteger("ackBatch", options.ackBatch ?? 512);
+    this.#ackDelayMs = options.ackDelayMs ?? 1000;
+    if (!Number.isFinite(this.#ackDelayMs) || this.#ackDelayMs < 0) {
+      throw new TypeError(`Outbox: ackDelayMs must be >= 0, got ${this.#ackDelayMs}`);
+    }
     const seqBlock = positiveInteger("seqBlock", options.seqBlock ?? 1000);
     this.#clock = options.clock ?? IMMEDIATE;
     this.#now = options.now ?? Date.now;
@@ -212,41 +248,50 @@ export class Outbox {
     });
   }
 
-  /** Up to `limit` records of `cloud` with an id above `afterId`, oldest first; acked ones excluded. */
+  /**
+   * Up to `limit` records of `cloud` with an id above `afterId`, oldest
+   * first; acked ones excluded. A drain passes the last id it read, so acked
+   * records (all at or below it) are neither read again nor checked.
+   */
   peek(cloud: string, afterId: number, limit: number): StoredRecord[] {
-    const acked = this.#acks.get(cloud);
-    const skip = acked?.size ?? 0;
-    let rows: { id: number; topic: string; payload: Uint8Array; qos: 0 | 1; retain: number }[];
+    const acks = this.#acks.get(cloud);
+    // Only acks above `afterId` can be among the rows: a pass that starts over.
+    const hidden = acks !== undefined && acks.max > afterId
+      ? new Set(acks.ids.filter((id) => id > afterId))
+      : undefined;
+    let rows: PeekRow[];
     try {
-      rows = this.#sql.peek.all(cloud, afterId, Math.min(limit + skip, MAX_ROWS)) as typeof rows;
+      rows = this.#sql.peek.all(
+        cloud,
+        afterId,
+        Math.min(limit + (hidden?.size ?? 0), MAX_ROWS),
+      ) as unknown as PeekRow[];
     } catch (error) {
       throw this.#storageError(`Cannot read the outbox of cloud "${cloud}"`, error);
     }
-    const records: StoredRecord[] = [];
-    for (const row of rows) {
-      if (acked?.has(row.id)) continue;
-      if (records.length === limit) break;
-      records.push({
-        id: row.id,
-        topic: row.topic,
-        payload: row.payload,
-        qos: row.qos,
-        retain: row.retain === 1,
-      });
-    }
-    return records;
+    if (hidden !== undefined) rows = rows.filter((row) => !hidden.has(row.id)).slice(0, limit);
+    // The rows become the records: one object per record, not two.
+    for (const row of rows) (row as unknown as StoredRecord).retain = row.retain === 1;
+    return rows as unknown as StoredRecord[];
   }
 
   /**
    * Marks records of `cloud` as delivered; they are deleted with the next
-   * commit. After {@link close} it does nothing: those records are resent.
+   * commit, at the latest `ackDelayMs` later. After {@link close} it does
+   * nothing: those records are resent.
    */
-  ack(cloud: string, ids: readonly number[]): void {
-    if (this.#closed || ids.length === 0) return;
-    let set = this.#acks.get(cloud);
-    if (!set) this.#acks.set(cloud, set = new Set());
-    for (const id of ids) set.add(id);
-    this.#schedule();
+  ack(cloud: string, ids: number | readonly number[]): void {
+    if (this.#closed) return;
+    if (typeof ids === "number") this.#keepAck(cloud, ids);
+    else if (ids.length === 0) return;
+    else for (const id of ids) this.#keepAck(cloud, id);
+    if (this.#ackCount >= this.#ackBatch) this.#schedule();
+    else if (this.#ackTimer === undefined) {
+      this.#ackTimer = this.#clock.setTimeout(() => {
+        this.#ackTimer = undefined;
+        this.#flush();
+      }, this.#ackDelayMs);
+    }
   }
 
   /** Records waiting for `cloud`. Commits pending appends and acks first, so the count is exact. */
@@ -288,6 +333,14 @@ export class Outbox {
     this.#dropListeners.clear();
   }
 
+  #keepAck(cloud: string, id: number): void {
+    let acks = this.#acks.get(cloud);
+    if (!acks) this.#acks.set(cloud, acks = { ids: [], max: 0 });
+    acks.ids.push(id);
+    if (id > acks.max) acks.max = id;
+    this.#ackCount++;
+  }
+
   #sizeOf(cloud: string): number {
     let size = this.#sizes.get(cloud);
     if (size === undefined) {
@@ -315,12 +368,17 @@ export class Outbox {
       this.#clock.clearTimeout(this.#timer);
       this.#timer = undefined;
     }
+    if (this.#ackTimer !== undefined) {
+      this.#clock.clearTimeout(this.#ackTimer);
+      this.#ackTimer = undefined;
+    }
     const batch = this.#pending;
     const acks = this.#acks;
     if (batch.length === 0 && acks.size === 0) return true;
     this.#pending = [];
     this.#pendingRows = 0;
     this.#acks = new Map();
+    this.#ackCount = 0;
 
     const sizes = new Map<string, number>();
     const appended = new Set(batch.map((p) => p.cloud));
@@ -332,8 +390,8 @@ export class Outbox {
       for (const cloud of acks.keys()) sizes.set(cloud, this.#sizeOf(cloud));
       for (const { cloud } of batch) sizes.set(cloud, this.#sizeOf(cloud));
       this.#db.exec("BEGIN IMMEDIATE");
-      for (const [cloud, ids] of acks) {
-        const { changes } = this.#sql.ack.run(cloud, JSON.stringify([...ids]));
+      for (const [cloud, { ids }] of acks) {
+        const { changes } = this.#sql.ack.run(cloud, JSON.stringify(ids));
         sizes.set(cloud, sizes.get(cloud)! - Number(changes));
       }
       for (const { cloud, rows } of batch) {
@@ -363,11 +421,7 @@ export class Outbox {
         p.reject(this.#storageError(`Cannot append to the outbox of cloud "${p.cloud}"`, error));
       }
       // Acks are retried with the next commit; losing them would only resend.
-      for (const [cloud, ids] of acks) {
-        const set = this.#acks.get(cloud) ?? new Set();
-        for (const id of ids) set.add(id);
-        this.#acks.set(cloud, set);
-      }
+      for (const [cloud, { ids }] of acks) for (const id of ids) this.#keepAck(cloud, id);
       return false;
     }
     this.#seq.committed(seqMark);
@@ -389,6 +443,14 @@ export class Outbox {
     const detail = this.#health?.describe(error) ?? messageOf(error);
     return new Error(`${what}: ${detail}`, { cause: error });
   }
+}
+
+interface PeekRow {
+  id: number;
+  topic: string;
+  payload: Uint8Array;
+  qos: 0 | 1;
+  retain: number;
 }
 
 function statements(db: DatabaseSync) {

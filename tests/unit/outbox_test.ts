@@ -271,6 +271,82 @@ Deno.test("acks made in the same tick are deleted in one commit", async () => {
   });
 });
 
+/** Timers that fire only when the test advances time. */
+class ManualClock {
+  #now = 0;
+  #next = 0;
+  #timers = new Map<number, { at: number; fn: () => void }>();
+
+  setTimeout = (fn: () => void, ms: number): number => {
+    this.#timers.set(++this.#next, { at: this.#now + ms, fn });
+    return this.#next;
+  };
+
+  clearTimeout = (id: number): void => void this.#timers.delete(id);
+
+  get pending(): number {
+    return this.#timers.size;
+  }
+
+  advance(ms: number): void {
+    this.#now += ms;
+    const due = [...this.#timers].filter(([, t]) => t.at <= this.#now).sort((a, b) =>
+      a[1].at - b[1].at
+    );
+    for (const [id, { fn }] of due) {
+      this.#timers.delete(id);
+      fn();
+    }
+  }
+}
+
+Deno.test("acks are deleted with the next append, at ackBatch, or ackDelayMs later, whichever comes first", async () => {
+  const clock = new ManualClock();
+  await withOutbox(async (outbox, dir) => {
+    const reader = openDatabase(dir);
+    const onDisk = () =>
+      (reader.prepare("SELECT count(*) AS n FROM outbox_records").get() as { n: number }).n;
+    try {
+      const appended = outbox.append("c8y", Array.from({ length: 10 }, (_, i) => record(i)));
+      clock.advance(0);
+      await appended;
+      const ids = outbox.peek("c8y", 0, 10).map((r) => r.id);
+      let commits = outbox.commits;
+
+      outbox.ack("c8y", [ids[0], ids[1]]);
+      clock.advance(0);
+      assert.equal(outbox.commits, commits, "two acks wait");
+      assert.equal(onDisk(), 10);
+      assert.deepEqual(
+        outbox.peek("c8y", 0, 2).map((r) => r.id),
+        [ids[2], ids[3]],
+        "but are hidden",
+      );
+      clock.advance(999);
+      assert.equal(outbox.commits, commits);
+      clock.advance(1);
+      assert.equal(outbox.commits, ++commits, "deleted ackDelayMs after the first");
+      assert.equal(onDisk(), 8);
+
+      outbox.ack("c8y", [ids[2], ids[3]]);
+      const more = outbox.append("c8y", [record(10)]);
+      clock.advance(0);
+      await more;
+      assert.equal(outbox.commits, ++commits, "an append's commit takes the acks along");
+      assert.equal(onDisk(), 7);
+      assert.equal(clock.pending, 0, "no ack timer is left behind");
+
+      outbox.ack("c8y", ids.slice(4, 8));
+      clock.advance(0);
+      assert.equal(outbox.commits, ++commits, "ackBatch acks commit in the same turn");
+      assert.equal(onDisk(), 3);
+      assert.equal(clock.pending, 0);
+    } finally {
+      reader.close();
+    }
+  }, { clock, ackBatch: 4, ackDelayMs: 1000 });
+});
+
 Deno.test("a cloud over its bound loses its oldest records, counts them and reports them", async () => {
   await withStateDir(async (dir) => {
     let db = openDatabase(dir);
