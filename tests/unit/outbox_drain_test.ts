@@ -412,7 +412,11 @@ Deno.test("outpost.stop mid-drain ends the drain gracefully and leaves unacked r
       assert.equal(session.published.length, W + 10, "nothing is published after the stop");
       assert.equal(outbox.size(CLOUD), 190, `the ${W} in flight stay, to be resent next run`);
       assert.deepEqual(
-        numbers(outbox.peek(CLOUD, 0, 1).map((r) => decoder.decode(r.payload))),
+        numbers(
+          outbox.peek(CLOUD, 0, 1).map((r) =>
+            typeof r.payload === "string" ? r.payload : decoder.decode(r.payload)
+          ),
+        ),
         [10],
       );
     } finally {

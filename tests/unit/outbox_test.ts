@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { DatabaseSync } from "node:sqlite";
 import { openDatabase } from "../../actors/store/mod.ts";
 import { Outbox, type OutboxDrop, type OutboxOptions } from "../../actors/telemetry/mod.ts";
+import { SeqAllocator } from "../../actors/telemetry/seq_allocator.ts";
 
 async function withStateDir(fn: (dir: string) => Promise<void> | void): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "outpost_outbox_" });
@@ -33,7 +34,9 @@ function record(i: number, topic = "outpost/d1/telemetry/t") {
   return { topic, payload: `{"i":${i}}`, qos: 1 as const };
 }
 
-const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+/** A stored payload as text: a text payload comes back as the string it was. */
+const text = (payload: string | Uint8Array) =>
+  typeof payload === "string" ? payload : new TextDecoder().decode(payload);
 
 function storedSeq(dir: string): number {
   const db = openDatabase(dir);
@@ -153,6 +156,41 @@ Deno.test("with a ceiling file, a lost database never makes seqs go backwards", 
   });
 });
 
+Deno.test("the ceiling file is raised by twice the last step when that lasted under a second", async () => {
+  await withStateDir((dir) => {
+    const db = openDatabase(dir);
+    new Outbox(db).close();
+    const ceilingFile = `${dir}/outpost.seq`;
+    let now = 0;
+    const seqs = new SeqAllocator(db, { block: 100, ceilingFile, now: () => now });
+    const ceiling = () => Number(Deno.readTextFileSync(ceilingFile));
+    const useUpTo = (seq: number) => {
+      while (seqs.next() < seq);
+    };
+    try {
+      assert.equal(seqs.next(), 1);
+      assert.equal(ceiling(), 101, "the first step is the block");
+      now = 500;
+      useUpTo(101);
+      assert.equal(ceiling(), 301, "used up in 0.5 s: twice the step");
+      now = 700;
+      useUpTo(301);
+      assert.equal(ceiling(), 701);
+      now = 5_000;
+      useUpTo(701);
+      assert.equal(ceiling(), 1101, "lasted between 1 and 10 s: the same step");
+      now = 20_000;
+      useUpTo(1101);
+      assert.equal(ceiling(), 1301, "lasted over 10 s: half the step, never below the block");
+      now = 40_000;
+      useUpTo(1301);
+      assert.equal(ceiling(), 1401);
+    } finally {
+      db.close();
+    }
+  });
+});
+
 Deno.test("a ceiling file that holds no number is refused with its path", async () => {
   await withStateDir((dir) => {
     Deno.writeTextFileSync(`${dir}/outpost.seq`, "garbage");
@@ -229,9 +267,17 @@ Deno.test("payload bytes, qos and retain round-trip unchanged", async () => {
     assert.deepEqual(bin.payload, new Uint8Array([0, 1, 127, 128, 254, 255]));
     assert.ok(bin.payload instanceof Uint8Array);
     assert.deepEqual([bin.topic, bin.qos, bin.retain], ["a/bin", 0, false]);
-    assert.equal(text(txt.payload), "température ✓");
+    assert.equal(txt.payload, "température ✓", "text stays the string it was, not bytes");
     assert.deepEqual([txt.qos, txt.retain], [1, true]);
-    assert.equal(empty.payload.length, 0);
+    assert.equal(empty.payload, "");
+  });
+});
+
+Deno.test("a text payload with a lone surrogate is stored as its UTF-8 encoding", async () => {
+  await withOutbox(async (outbox) => {
+    await outbox.append("c8y", [{ topic: "a/b", payload: "x\ud800y", qos: 1 }]);
+    const [stored] = outbox.peek("c8y", 0, 1);
+    assert.deepEqual(stored.payload, new TextEncoder().encode("x\ud800y"));
   });
 });
 
