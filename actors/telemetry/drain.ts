@@ -15,7 +15,7 @@
  * unacked record, so records in flight at the drop may arrive twice.
  */
 import { fromCallback } from "xstate";
-import type { MqttLink } from "../mqtt/link.ts";
+import type { MqttLink, PublishOptions } from "../mqtt/link.ts";
 import { getLogger } from "../runtime/logging.ts";
 import { type OutboxDrainEvent, outboxDrainMachine } from "../../machines/outbox_drain.ts";
 import type { Outbox, StoredRecord } from "./outbox.ts";
@@ -90,6 +90,9 @@ export function outboxDrain(outbox: Outbox, options: OutboxDrainOptions): Outbox
   });
 }
 
+// Telemetry's options, shared by every publish rather than made for each.
+const TELEMETRY: PublishOptions = Object.freeze({ qos: 1, retain: false });
+
 interface PassOptions {
   outbox: Outbox;
   link: MqttLink;
@@ -113,6 +116,9 @@ function drainPass({ outbox, link, cloud, window, batch, report }: PassOptions):
     alive = false;
     report(event);
   };
+  const failed = (error: unknown) => {
+    if (alive) end({ type: "drain.failed", error });
+  };
   const fill = () => {
     while (alive && inFlight < window) {
       if (next === buffer.length) {
@@ -126,20 +132,15 @@ function drainPass({ outbox, link, cloud, window, batch, report }: PassOptions):
         next = 0;
         if (buffer.length === 0) break;
       }
-      const record = buffer[next++];
-      cursor = record.id;
+      const { id, topic, payload, qos, retain } = buffer[next++];
+      cursor = id;
       inFlight++;
-      link.publish(record.topic, record.payload, { qos: record.qos, retain: record.retain }).then(
-        () => {
-          if (!alive) return;
-          inFlight--;
-          outbox.ack(cloud, record.id);
-          fill();
-        },
-        (error) => {
-          if (alive) end({ type: "drain.failed", error });
-        },
-      );
+      link.publish(topic, payload, qos === 1 && !retain ? TELEMETRY : { qos, retain }).then(() => {
+        if (!alive) return;
+        inFlight--;
+        outbox.ack(cloud, id);
+        fill();
+      }, failed);
     }
     if (alive && inFlight === 0) end({ type: "drain.empty" });
   };
