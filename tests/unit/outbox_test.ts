@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { type AddressInfo, connect, createServer } from "node:net";
 import type { DatabaseSync } from "node:sqlite";
 import { openDatabase } from "../../actors/store/mod.ts";
 import { Outbox, type OutboxDrop, type OutboxOptions } from "../../actors/telemetry/mod.ts";
@@ -238,6 +239,29 @@ Deno.test("group commit is capped by the batch size", async () => {
     assert.equal(outbox.commits, 3, "10 + 10 + 5");
     assert.equal(outbox.size("c8y"), 25);
   }, { batchSize: 10 });
+});
+
+Deno.test("a producer awaiting batch after batch lets the agent's sockets in while it appends", async () => {
+  const server = createServer((socket) => socket.on("data", (data) => socket.write(data)));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const client = connect((server.address() as AddressInfo).port, "127.0.0.1");
+  await new Promise<void>((resolve) => client.once("connect", resolve));
+  try {
+    await withOutbox(async (outbox) => {
+      let echoed = false;
+      client.once("data", () => echoed = true);
+      client.write("ping");
+      let batches = 0;
+      while (!echoed && batches < 20_000) {
+        await Promise.all(Array.from({ length: 10 }, (_, i) => outbox.append("c8y", [record(i)])));
+        batches++;
+      }
+      assert.ok(echoed, `no socket was read during ${batches} batches`);
+    }, { batchSize: 10 });
+  } finally {
+    client.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });
 
 Deno.test("peek returns a cloud's records oldest first, after an id, up to a limit", async () => {
