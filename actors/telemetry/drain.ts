@@ -17,7 +17,11 @@
 import { fromCallback } from "xstate";
 import type { MqttLink, PublishOptions } from "../mqtt/link.ts";
 import { getLogger } from "../runtime/logging.ts";
-import { type OutboxDrainEvent, outboxDrainMachine } from "../../machines/outbox_drain.ts";
+import {
+  type DrainPassInput,
+  type OutboxDrainEvent,
+  outboxDrainMachine,
+} from "../../machines/outbox_drain.ts";
 import type { Outbox, StoredRecord } from "./outbox.ts";
 
 /** Options of {@link outboxDrain}. */
@@ -71,8 +75,8 @@ export function outboxDrain(outbox: Outbox, options: OutboxDrainOptions): Outbox
         sendBack({ type: link.connected ? "link.up" : "link.down" });
         return link.onStatus((up) => sendBack({ type: up ? "link.up" : "link.down" }));
       }),
-      drainPass: fromCallback<OutboxDrainEvent>(({ sendBack }) =>
-        drainPass({ outbox, link, cloud, window, batch, report: sendBack })
+      drainPass: fromCallback<OutboxDrainEvent, DrainPassInput>(({ sendBack, input }) =>
+        drainPass({ outbox, link, cloud, window, batch, after: input.after, report: sendBack })
       ),
       appendWatch: fromCallback<OutboxDrainEvent>(({ sendBack }) =>
         outbox.onAppend(cloud, () => sendBack({ type: "outbox.appended" }))
@@ -99,15 +103,19 @@ interface PassOptions {
   cloud: string;
   window: number;
   batch: number;
+  after: number;
   report: (event: OutboxDrainEvent) => void;
 }
 
-// One pass over the outbox from its oldest record, for as long as the
-// machine stays in `draining`; returns its cleanup. Completions that arrive
-// after the pass ended are ignored: those records are sent again next pass.
-function drainPass({ outbox, link, cloud, window, batch, report }: PassOptions): () => void {
+// One pass over the outbox from the record after `after`, for as long as
+// the machine stays in `draining`; returns its cleanup. Completions that
+// arrive after the pass ended are ignored: those records are sent again
+// next pass.
+function drainPass(
+  { outbox, link, cloud, window, batch, after, report }: PassOptions,
+): () => void {
   let alive = true;
-  let cursor = 0;
+  let cursor = after;
   let buffer: StoredRecord[] = [];
   let next = 0;
   let inFlight = 0;
@@ -142,7 +150,8 @@ function drainPass({ outbox, link, cloud, window, batch, report }: PassOptions):
         fill();
       }, failed);
     }
-    if (alive && inFlight === 0) end({ type: "drain.empty" });
+    // Every record up to the cursor was published and acknowledged.
+    if (alive && inFlight === 0) end({ type: "drain.empty", through: cursor });
   };
 
   const unsubscribe = outbox.onAppend(cloud, fill);

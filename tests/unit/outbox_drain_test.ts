@@ -334,6 +334,38 @@ Deno.test("an idle drain publishes new records as soon as they are committed", a
   });
 });
 
+Deno.test("after a pass that ended empty the next one starts after the last acknowledged record", async () => {
+  await withOutbox(async (outbox) => {
+    const link = new MqttLink(CLOUD);
+    const actor = createActor(outboxDrain(outbox, { link, cloud: CLOUD })).start();
+    const session = new FakeSession();
+    const peeks: number[] = [];
+    const peek = outbox.peek.bind(outbox);
+    outbox.peek = (cloud, afterId, limit) => (peeks.push(afterId), peek(cloud, afterId, limit));
+    try {
+      await fill(outbox, 5);
+      await link.attach(session);
+      await reach(actor, "idle");
+      const last = outbox.peek(CLOUD, 0, 5).at(-1);
+      assert.equal(last, undefined, "all five were acknowledged");
+      peeks.length = 0;
+
+      await fill(outbox, 1, 5);
+      await session.when(() => session.acknowledged.length === 6, "the new record was published");
+      await reach(actor, "idle");
+      assert.deepEqual(numbers(session.published.map((p) => p.payload)), range(0, 6));
+      assert.ok(peeks.length > 0);
+      assert.ok(
+        peeks.every((afterId) => afterId >= peeks[0] && afterId > 0),
+        `the second pass read from ${peeks.join(", ")}, not from the start`,
+      );
+    } finally {
+      actor.stop();
+      session.close();
+    }
+  });
+});
+
 Deno.test("a publish refused while the link stays up is retried after retryMs", async () => {
   await withOutbox(async (outbox) => {
     const link = new MqttLink(CLOUD);
