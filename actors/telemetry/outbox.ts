@@ -23,26 +23,10 @@ import { getLogger } from "../runtime/logging.ts";
 import { migrate } from "../store/database.ts";
 import type { StoreHealth } from "../store/storage_fault.ts";
 import { SeqAllocator, type SeqRecovery } from "./seq_allocator.ts";
-import { type OutboxRecord, type Row, toRows } from "./outbox_record.ts";
+import { type OutboxRecord, type Row, type StoredRecord, toRows } from "./outbox_record.ts";
+import { OutboxTails } from "./outbox_tail.ts";
 
-export type { OutboxRecord } from "./outbox_record.ts";
-
-/** A record as it waits in the outbox. */
-export interface StoredRecord {
-  /** Increases with every append; the delivery order. */
-  id: number;
-  /** The MQTT topic name it is published to. */
-  topic: string;
-  /**
-   * What is published: a string (published as its UTF-8 encoding) when it
-   * was appended as text, the bytes otherwise.
-   */
-  payload: string | Uint8Array;
-  /** The QoS it is published with. */
-  qos: 0 | 1;
-  /** Whether the broker keeps it as the topic's retained message. */
-  retain: boolean;
-}
+export type { OutboxRecord, StoredRecord } from "./outbox_record.ts";
 
 /** Records pushed out of a cloud's outbox by its bound. */
 export interface OutboxDrop {
@@ -174,6 +158,7 @@ export class Outbox {
   #ackTimer: any;
   #sizes = new Map<string, number>();
   #appendListeners = new Map<string, Set<() => void>>();
+  #tails = new OutboxTails();
   #dropListeners = new Set<(drop: OutboxDrop) => void>();
   #commits = 0;
   #polledAt = -Infinity;
@@ -258,7 +243,8 @@ export class Outbox {
   /**
    * Up to `limit` records of `cloud` with an id above `afterId`, oldest
    * first; acked ones excluded. A drain passes the last id it read, so acked
-   * records (all at or below it) are neither read again nor checked.
+   * records (all at or below it) are neither read again nor checked, and
+   * once it has caught up the records come from memory (outbox_tail.ts).
    */
   peek(cloud: string, afterId: number, limit: number): StoredRecord[] {
     const acks = this.#acks.get(cloud);
@@ -266,16 +252,18 @@ export class Outbox {
     const hidden = acks !== undefined && acks.max > afterId
       ? new Set(acks.ids.filter((id) => id > afterId))
       : undefined;
+    if (hidden === undefined) {
+      const fromTail = this.#tails.read(cloud, afterId, limit);
+      if (fromTail) return fromTail;
+    }
+    const wanted = Math.min(limit + (hidden?.size ?? 0), MAX_ROWS);
     let rows: PeekRow[];
     try {
-      rows = this.#sql.peek.all(
-        cloud,
-        afterId,
-        Math.min(limit + (hidden?.size ?? 0), MAX_ROWS),
-      ) as unknown as PeekRow[];
+      rows = this.#sql.peek.all(cloud, afterId, wanted) as unknown as PeekRow[];
     } catch (error) {
       throw this.#storageError(`Cannot read the outbox of cloud "${cloud}"`, error);
     }
+    if (rows.length < wanted) this.#tails.covered(cloud, rows.at(-1)?.id ?? afterId);
     if (hidden !== undefined) rows = rows.filter((row) => !hidden.has(row.id)).slice(0, limit);
     // The rows become the records: one object per record, not two.
     for (const row of rows) (row as unknown as StoredRecord).retain = row.retain === 1;
@@ -336,6 +324,7 @@ export class Outbox {
     const pending = this.#pendingRows;
     if (!this.#flush() && pending > 0) this.#lostAtClose += pending;
     this.#closed = true;
+    this.#tails.clear();
     this.#appendListeners.clear();
     this.#dropListeners.clear();
   }
@@ -393,6 +382,7 @@ export class Outbox {
     const drops: OutboxDrop[] = [];
     const createdAt = this.#now();
     let seqMark: number | undefined;
+    let firstId = 0;
     try {
       // Counted before the transaction so the cache never includes its rows twice.
       for (const cloud of acks.keys()) sizes.set(cloud, this.#sizeOf(cloud));
@@ -402,7 +392,7 @@ export class Outbox {
         const { changes } = this.#sql.ack.run(cloud, JSON.stringify(ids));
         sizes.set(cloud, sizes.get(cloud)! - Number(changes));
       }
-      this.#insert(batch, createdAt);
+      firstId = this.#insert(batch, createdAt);
       for (const { cloud, rows } of batch) sizes.set(cloud, sizes.get(cloud)! + rows.length);
       for (const cloud of appended) {
         const excess = sizes.get(cloud)! - this.#maxRecords;
@@ -411,6 +401,7 @@ export class Outbox {
         const { value } = this.#sql.addDropped.get(cloud, dropped) as { value: number };
         sizes.set(cloud, sizes.get(cloud)! - dropped);
         drops.push({ cloud, dropped, total: value });
+        this.#tails.forget(cloud);
       }
       // The seq high-water mark commits with the records that carry it.
       seqMark = this.#seq.persist();
@@ -430,6 +421,7 @@ export class Outbox {
     }
     this.#seq.committed(seqMark);
     this.#commits++;
+    if (batch.length > 0) this.#tails.committed(batch, firstId);
     for (const [cloud, size] of sizes) this.#sizes.set(cloud, size);
     if (forced) this.#settleForced(batch);
     else settle(batch);
@@ -461,21 +453,26 @@ export class Outbox {
   }
 
   // Rows go in INSERT_ROWS at a time: one statement per row cost twice as
-  // much per row, most of it in the call. Ids follow the order of VALUES.
-  #insert(batch: readonly PendingAppend[], createdAt: number): void {
+  // much per row, most of it in the call. Returns the id of the first row:
+  // AUTOINCREMENT numbers the rows of one transaction consecutively.
+  #insert(batch: readonly PendingAppend[], createdAt: number): number {
     const args: SQLInputValue[] = [];
+    let count = 0;
+    let lastId = 0;
     for (const { cloud, rows } of batch) {
+      count += rows.length;
       for (const row of rows) {
         args.push(cloud, row.topic, row.payload, row.qos, row.retain, createdAt);
         if (args.length === INSERT_ROWS * COLUMNS) {
-          this.#sql.insertMany.run(...args);
+          lastId = Number(this.#sql.insertMany.run(...args).lastInsertRowid);
           args.length = 0;
         }
       }
     }
     for (let at = 0; at < args.length; at += COLUMNS) {
-      this.#sql.insert.run(...args.slice(at, at + COLUMNS));
+      lastId = Number(this.#sql.insert.run(...args.slice(at, at + COLUMNS)).lastInsertRowid);
     }
+    return lastId - count + 1;
   }
 
   // Names the database file and the cause, and tells the store's health.

@@ -16,6 +16,23 @@ export interface OutboxRecord {
   retain?: boolean;
 }
 
+/** A record as it waits in the outbox. */
+export interface StoredRecord {
+  /** Increases with every append; the delivery order. */
+  id: number;
+  /** The MQTT topic name it is published to. */
+  topic: string;
+  /**
+   * What is published: a string (published as its UTF-8 encoding) when it
+   * was appended as text, the bytes otherwise.
+   */
+  payload: string | Uint8Array;
+  /** The QoS it is published with. */
+  qos: 0 | 1;
+  /** Whether the broker keeps it as the topic's retained message. */
+  retain: boolean;
+}
+
 /**
  * A validated record, as stored. A text payload stays a string: SQLite keeps
  * it as TEXT and hands it back as a string, so neither the append nor the

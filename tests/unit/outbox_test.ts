@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { type AddressInfo, connect, createServer } from "node:net";
 import type { DatabaseSync } from "node:sqlite";
 import { openDatabase } from "../../actors/store/mod.ts";
-import { Outbox, type OutboxDrop, type OutboxOptions } from "../../actors/telemetry/mod.ts";
+import {
+  Outbox,
+  type OutboxDrop,
+  type OutboxOptions,
+  type StoredRecord,
+} from "../../actors/telemetry/mod.ts";
 import { SeqAllocator } from "../../actors/telemetry/seq_allocator.ts";
 
 async function withStateDir(fn: (dir: string) => Promise<void> | void): Promise<void> {
@@ -30,6 +35,8 @@ function withOutbox(
     }
   });
 }
+
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 
 function record(i: number, topic = "outpost/d1/telemetry/t") {
   return { topic, payload: `{"i":${i}}`, qos: 1 as const };
@@ -276,6 +283,67 @@ Deno.test("peek returns a cloud's records oldest first, after an id, up to a lim
     assert.deepEqual(outbox.peek("aws", 0, 10).map((r) => text(r.payload)), ['{"i":100}']);
     assert.deepEqual(outbox.peek("nobody", 0, 10), []);
   });
+});
+
+Deno.test("a reader that caught up gets each new record as SQLite stores it, ids included", async () => {
+  await withOutbox(async (outbox, dir) => {
+    await outbox.append("c8y", [record(0)]);
+    const [first] = outbox.peek("c8y", 0, 10);
+    assert.deepEqual(outbox.peek("c8y", first.id, 10), [], "caught up");
+    // Several clouds, several appends and more rows than one insert statement, in one commit.
+    await Promise.all([
+      outbox.append("c8y", Array.from({ length: 40 }, (_, i) => record(i + 1))),
+      outbox.append("aws", [record(100), record(101)]),
+      outbox.append("c8y", [{
+        topic: "a/bin",
+        payload: new Uint8Array([1, 2]),
+        qos: 0,
+        retain: true,
+      }]),
+    ]);
+    const fromMemory = outbox.peek("c8y", first.id, 100);
+    const db = openDatabase(dir);
+    const other = new Outbox(db);
+    try {
+      const plain = (records: StoredRecord[]) => records.map((r) => ({ ...r }));
+      assert.deepEqual(plain(fromMemory), plain(other.peek("c8y", first.id, 100)));
+      assert.deepEqual(plain(outbox.peek("aws", 0, 10)), plain(other.peek("aws", 0, 10)));
+      assert.equal(fromMemory.length, 41);
+      assert.deepEqual(fromMemory.at(-1), {
+        id: fromMemory.at(-1)!.id,
+        topic: "a/bin",
+        payload: new Uint8Array([1, 2]),
+        qos: 0,
+        retain: true,
+      });
+      assert.deepEqual(outbox.peek("c8y", fromMemory[9].id, 2), fromMemory.slice(10, 12));
+    } finally {
+      other.close();
+      db.close();
+    }
+  });
+});
+
+Deno.test("a reader that falls far behind, or whose records the bound dropped, reads them from SQLite", async () => {
+  await withOutbox(async (outbox) => {
+    await outbox.append("c8y", [record(0)]);
+    const cursor = outbox.peek("c8y", 0, 10)[0].id;
+    outbox.peek("c8y", cursor, 10);
+    await outbox.append("c8y", Array.from({ length: 2000 }, (_, i) => record(i + 1)));
+    const all = outbox.peek("c8y", cursor, 5000);
+    assert.deepEqual(all.map((r) => JSON.parse(text(r.payload)).i), range(1, 2001));
+  });
+  await withOutbox(async (outbox) => {
+    await outbox.append("c8y", [record(0)]);
+    const cursor = outbox.peek("c8y", 0, 10)[0].id;
+    outbox.peek("c8y", cursor, 10);
+    await outbox.append("c8y", Array.from({ length: 8 }, (_, i) => record(i + 1)));
+    assert.deepEqual(
+      outbox.peek("c8y", cursor, 10).map((r) => JSON.parse(text(r.payload)).i),
+      [4, 5, 6, 7, 8],
+      "the oldest four were dropped, in memory too",
+    );
+  }, { maxRecords: 5 });
 });
 
 Deno.test("payload bytes, qos and retain round-trip unchanged", async () => {
