@@ -69,6 +69,21 @@ export interface MetricValue {
   value: number | boolean | string;
 }
 
+/**
+ * What the client subscribes to: every reply topic ends in `/inbox`, two to
+ * six levels below the client's prefix, and live data has its own. Not
+ * `/#`, which would also bring back each of the app's own requests: a
+ * message and a PUBACK more per call over TLS.
+ */
+export const REPLY_FILTERS = [
+  "/+/inbox",
+  "/+/+/inbox",
+  "/+/+/+/inbox",
+  "/+/+/+/+/inbox",
+  "/+/+/+/+/+/inbox",
+  "/sensor/+/livedata",
+];
+
 interface Waiter {
   resolve(body: unknown): void;
   reject(error: Error): void;
@@ -165,7 +180,7 @@ export class LocalApiClient {
     (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
     client.on("message", (topic, payload) => this.#receive(topic, payload));
     client.on("close", () => this.#failAll(new Error("The local API connection closed")));
-    await client.subscribeAsync(apiTopic(clientId, "/#"), { qos: 1 });
+    await client.subscribeAsync(REPLY_FILTERS.map((f) => apiTopic(clientId, f)), { qos: 1 });
     this.#mqtt = client;
   }
 
