@@ -36,6 +36,13 @@ export interface OutboxDrainOptions {
   batch?: number;
   /** Wait before retrying after a failed publish while the link stays up. Default 1000 ms. */
   retryMs?: number;
+  /**
+   * How long a pass that ran dry waits for new records before the drain
+   * reports `idle`. A producer committing more often than this keeps one
+   * pass, instead of two state changes and a new pass per commit (2 % of
+   * the local API benchmark's CPU). Default 50 ms; 0 reports at once.
+   */
+  idleAfterMs?: number;
 }
 
 /** The drain's actor logic, as given to `child(...)`. */
@@ -69,6 +76,12 @@ export function outboxDrain(outbox: Outbox, options: OutboxDrainOptions): Outbox
   if (!Number.isFinite(retryMs) || retryMs < 0) {
     throw new TypeError(`Outbox drain of cloud "${cloud}": retryMs must be >= 0, got ${retryMs}`);
   }
+  const idleAfterMs = options.idleAfterMs ?? 50;
+  if (!Number.isFinite(idleAfterMs) || idleAfterMs < 0) {
+    throw new TypeError(
+      `Outbox drain of cloud "${cloud}": idleAfterMs must be >= 0, got ${idleAfterMs}`,
+    );
+  }
   return outboxDrainMachine.provide({
     actors: {
       linkStatus: fromCallback<OutboxDrainEvent>(({ sendBack }) => {
@@ -76,7 +89,16 @@ export function outboxDrain(outbox: Outbox, options: OutboxDrainOptions): Outbox
         return link.onStatus((up) => sendBack({ type: up ? "link.up" : "link.down" }));
       }),
       drainPass: fromCallback<OutboxDrainEvent, DrainPassInput>(({ sendBack, input }) =>
-        drainPass({ outbox, link, cloud, window, batch, after: input.after, report: sendBack })
+        drainPass({
+          outbox,
+          link,
+          cloud,
+          window,
+          batch,
+          idleAfterMs,
+          after: input.after,
+          report: sendBack,
+        })
       ),
       appendWatch: fromCallback<OutboxDrainEvent>(({ sendBack }) =>
         outbox.onAppend(cloud, () => sendBack({ type: "outbox.appended" }))
@@ -103,6 +125,7 @@ interface PassOptions {
   cloud: string;
   window: number;
   batch: number;
+  idleAfterMs: number;
   after: number;
   report: (event: OutboxDrainEvent) => void;
 }
@@ -112,13 +135,14 @@ interface PassOptions {
 // arrive after the pass ended are ignored: those records are sent again
 // next pass.
 function drainPass(
-  { outbox, link, cloud, window, batch, after, report }: PassOptions,
+  { outbox, link, cloud, window, batch, idleAfterMs, after, report }: PassOptions,
 ): () => void {
   let alive = true;
   let cursor = after;
   let buffer: StoredRecord[] = [];
   let next = 0;
   let inFlight = 0;
+  let dry: ReturnType<typeof setTimeout> | undefined;
 
   const end = (event: OutboxDrainEvent) => {
     alive = false;
@@ -127,7 +151,16 @@ function drainPass(
   const failed = (error: unknown) => {
     if (alive) end({ type: "drain.failed", error });
   };
+  // Every record up to the cursor was published and acknowledged.
+  const empty = () => {
+    dry = undefined;
+    if (alive && inFlight === 0) end({ type: "drain.empty", through: cursor });
+  };
   const fill = () => {
+    if (dry !== undefined) {
+      clearTimeout(dry);
+      dry = undefined;
+    }
     while (alive && inFlight < window) {
       if (next === buffer.length) {
         try {
@@ -150,14 +183,16 @@ function drainPass(
         fill();
       }, failed);
     }
-    // Every record up to the cursor was published and acknowledged.
-    if (alive && inFlight === 0) end({ type: "drain.empty", through: cursor });
+    if (!alive || inFlight > 0) return;
+    if (idleAfterMs === 0) empty();
+    else dry = setTimeout(empty, idleAfterMs);
   };
 
   const unsubscribe = outbox.onAppend(cloud, fill);
   fill();
   return () => {
     alive = false;
+    clearTimeout(dry);
     unsubscribe();
   };
 }

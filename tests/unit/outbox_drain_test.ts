@@ -366,6 +366,36 @@ Deno.test("after a pass that ended empty the next one starts after the last ackn
   });
 });
 
+Deno.test("a producer that commits again before idleAfterMs keeps the pass: no idle in between", async () => {
+  await withOutbox(async (outbox) => {
+    const link = new MqttLink(CLOUD);
+    const actor = createActor(outboxDrain(outbox, { link, cloud: CLOUD, idleAfterMs: 10_000 }))
+      .start();
+    const entered: string[] = [];
+    let last = "";
+    actor.subscribe((snapshot) => {
+      const state = JSON.stringify(snapshot.value);
+      if (state !== last) entered.push(last = state);
+    });
+    const session = new FakeSession();
+    try {
+      await link.attach(session);
+      for (let round = 0; round < 3; round++) {
+        await fill(outbox, 5, round * 5);
+        await session.when(
+          () => session.acknowledged.length === (round + 1) * 5,
+          `commit ${round} was published`,
+        );
+      }
+      assert.deepEqual(numbers(session.published.map((p) => p.payload)), range(0, 15));
+      assert.deepEqual(entered, ['"draining"'], "one pass for the three commits");
+    } finally {
+      actor.stop();
+      session.close();
+    }
+  });
+});
+
 Deno.test("a publish refused while the link stays up is retried after retryMs", async () => {
   await withOutbox(async (outbox) => {
     const link = new MqttLink(CLOUD);
