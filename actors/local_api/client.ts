@@ -70,10 +70,11 @@ export interface MetricValue {
 }
 
 /**
- * What the client subscribes to: every reply topic ends in `/inbox`, two to
- * six levels below the client's prefix, and live data has its own. Not
- * `/#`, which would also bring back each of the app's own requests: a
- * message and a PUBACK more per call over TLS.
+ * What the client subscribes to once connected: every reply topic ends in
+ * `/inbox`, two to six levels below the client's prefix. Not `/#`, which
+ * would also bring back each of the app's own requests, and the live data
+ * of every push: over TLS, a message and a PUBACK more per call for each.
+ * A sensor's live data is subscribed to by `onLiveData`.
  */
 export const REPLY_FILTERS = [
   "/+/inbox",
@@ -81,7 +82,6 @@ export const REPLY_FILTERS = [
   "/+/+/+/inbox",
   "/+/+/+/+/inbox",
   "/+/+/+/+/+/inbox",
-  "/sensor/+/livedata",
 ];
 
 interface Waiter {
@@ -111,6 +111,9 @@ export class LocalApiClient {
   #clientId?: string;
   #waiting = new Map<string, Waiter[]>();
   #live = new Map<string, Set<(values: { metrics: MetricValue[]; timestamp: number }) => void>>();
+  // Live data subscriptions not yet acknowledged: calls wait for them, so
+  // the values they push are sent to the new subscription.
+  #subscribing?: Promise<void>;
 
   /** A client; nothing connects until `provision` or `connect`. */
   constructor(options: LocalApiClientOptions) {
@@ -180,7 +183,8 @@ export class LocalApiClient {
     (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
     client.on("message", (topic, payload) => this.#receive(topic, payload));
     client.on("close", () => this.#failAll(new Error("The local API connection closed")));
-    await client.subscribeAsync(REPLY_FILTERS.map((f) => apiTopic(clientId, f)), { qos: 1 });
+    const filters = [...REPLY_FILTERS, ...this.#live.keys()];
+    await client.subscribeAsync(filters.map((f) => apiTopic(clientId, f)), { qos: 1 });
     this.#mqtt = client;
   }
 
@@ -245,15 +249,22 @@ export class LocalApiClient {
     });
   }
 
-  /** Calls `listener` with every value pushed to `sensorId`; returns a function that stops it. */
+  /**
+   * Calls `listener` with every value pushed to `sensorId` from now on (the
+   * first listener of a sensor subscribes to its live data; calls made after
+   * this one wait for that subscription); returns a function that stops it.
+   */
   onLiveData(
     sensorId: string,
     listener: (values: { metrics: MetricValue[]; timestamp: number }) => void,
   ): () => void {
     const path = liveDataPath(sensorId);
-    const set = this.#live.get(path) ?? new Set();
+    let set = this.#live.get(path);
+    if (!set) {
+      this.#live.set(path, set = new Set());
+      this.#subscribeLive(path);
+    }
     set.add(listener);
-    this.#live.set(path, set);
     return () => set.delete(listener);
   }
 
@@ -275,6 +286,21 @@ export class LocalApiClient {
   #url(port: number): string {
     const host = this.#options.host.includes(":") ? `[${this.#options.host}]` : this.#options.host;
     return `mqtts://${host}:${port}`;
+  }
+
+  // Without a connection, `connect` subscribes to every live data path.
+  #subscribeLive(path: string): void {
+    const client = this.#mqtt;
+    if (!client || !this.#clientId) return;
+    const subscribed = client.subscribeAsync(apiTopic(this.#clientId, path), { qos: 1 }).then(
+      () => {},
+      // A refused or failed subscription only means no live data; the calls go on.
+      () => {},
+    );
+    const all = this.#subscribing ? Promise.all([this.#subscribing, subscribed]) : subscribed;
+    const done = this.#subscribing = all.then(() => {
+      if (this.#subscribing === done) this.#subscribing = undefined;
+    });
   }
 
   #call(path: string, body: unknown): Promise<unknown> {
@@ -306,9 +332,12 @@ export class LocalApiClient {
       const queue = this.#waiting.get(key) ?? [];
       queue.push(waiter);
       this.#waiting.set(key, queue);
-      client.publishAsync(apiTopic(clientId, path), JSON.stringify(body), { qos: 1 }).catch(
-        (error) => waiter.reject(error),
-      );
+      const send = () =>
+        client.publishAsync(apiTopic(clientId, path), JSON.stringify(body), { qos: 1 }).catch(
+          (error) => waiter.reject(error),
+        );
+      if (this.#subscribing) this.#subscribing.then(send);
+      else send();
     });
   }
 

@@ -75,3 +75,40 @@ Deno.test("LocalApiClient provisions, manages sensors and metrics, pushes values
     await Deno.remove(certFolder, { recursive: true });
   }
 });
+
+Deno.test("LocalApiClient gets live data only for sensors it listens to, also when it listened before connecting", async () => {
+  const world = await startLocalApiWorld();
+  const certFolder = await Deno.makeTempDir({ prefix: "outpost-app-" });
+  const options = {
+    caFile: `${world.stateDir}/apps/TeamViewerAuthority.crt`,
+    certFolder,
+    provisionPort: world.provisioningPort,
+    port: world.apiPort,
+  };
+  const setup = new LocalApiClient(options);
+  const client = new LocalApiClient(options);
+  try {
+    await setup.provision("thermometer");
+    await setup.connect();
+    const [heard, quiet] = [await setup.createSensor("heard"), await setup.createSensor("quiet")];
+    const metric = async (sensorId: string) =>
+      (await setup.createMetrics(sensorId, [{ matchingId: "t", name: "t", valueType: "double" }]))[
+        0
+      ]
+        .metricId;
+    const [heardMetric, quietMetric] = [await metric(heard), await metric(quiet)];
+    await setup.close();
+
+    const received: unknown[] = [];
+    client.onLiveData(heard, (values) => received.push(values));
+    await client.connect();
+    await client.pushValues(quiet, [{ metricId: quietMetric, value: 1 }], 1000);
+    await client.pushValues(heard, [{ metricId: heardMetric, value: 2 }], 2000);
+    // The live data of a push is sent before its reply, on the same connection.
+    deepEqual(received, [{ metrics: [{ metricId: heardMetric, value: 2 }], timestamp: 2000 }]);
+  } finally {
+    await client.close();
+    await world.stop();
+    await Deno.remove(certFolder, { recursive: true });
+  }
+});
