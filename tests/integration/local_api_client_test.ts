@@ -112,3 +112,37 @@ Deno.test("LocalApiClient gets live data only for sensors it listens to, also wh
     await Deno.remove(certFolder, { recursive: true });
   }
 });
+
+Deno.test("a LocalApiClient call with no reply within timeoutMs rejects, and the next calls are answered", async () => {
+  const world = await startLocalApiWorld();
+  const certFolder = await Deno.makeTempDir({ prefix: "outpost-app-" });
+  const client = new LocalApiClient({
+    caFile: `${world.stateDir}/apps/TeamViewerAuthority.crt`,
+    certFolder,
+    provisionPort: world.provisioningPort,
+    port: world.apiPort,
+    timeoutMs: 300,
+  });
+  try {
+    await client.provision("thermometer");
+    await client.connect();
+    const sensorId = await client.createSensor("kitchen");
+    const [{ metricId }] = await client.createMetrics(sensorId, [
+      { matchingId: "t", name: "t", valueType: "double" },
+    ]);
+    world.holdPublish = true;
+    const started = performance.now();
+    await rejects(
+      client.pushValues(sensorId, [{ metricId, value: 1 }]),
+      new RegExp(`No reply to /sensor/${sensorId}/metric/pushValues within 300 ms`),
+    );
+    ok(performance.now() - started >= 299, "not before its deadline");
+    world.holdPublish = false;
+    await client.ping();
+    await client.pushValues(sensorId, [{ metricId, value: 2 }]);
+  } finally {
+    await client.close();
+    await world.stop();
+    await Deno.remove(certFolder, { recursive: true });
+  }
+});
