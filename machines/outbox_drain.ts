@@ -14,8 +14,15 @@
  *
  * Effects are provided by the binding (actors/telemetry/drain.ts):
  * `linkStatus` reports the link's state at once and on every change;
- * `drainPass` publishes the outbox from its oldest record and reports
- * `drain.empty` or `drain.failed`; `appendWatch` reports new records.
+ * `drainPass` publishes the outbox's records with an id above its input
+ * `after` and reports `drain.empty` or `drain.failed`; `appendWatch`
+ * reports new records.
+ *
+ * `resumeAfter`: a pass that ended empty had every record up to `through`
+ * acknowledged, so the next pass starts after it instead of reading the
+ * acknowledged records again (their deletes are batched, outbox.ts). A
+ * failed pass leaves it alone: the next one starts again from there, at the
+ * oldest record that may be unacknowledged.
  * A failure while the link still looks up (a refused publish, or a drop the
  * link has not reported yet) is retried after `retryDelay`, not at once.
  */
@@ -26,24 +33,33 @@ export type OutboxDrainEvent =
   | { type: "link.up" }
   | { type: "link.down" }
   | { type: "outbox.appended" }
-  | { type: "drain.empty" }
+  | { type: "drain.empty"; through: number }
   | { type: "drain.failed"; error: unknown }
   | { type: "outpost.stop" };
 
+/** What a drain pass starts from. */
+export interface DrainPassInput {
+  /** Records with an id up to this one are acknowledged. */
+  after: number;
+}
+
 // Placeholders: the binding provides the real actors with `.provide()`.
 const unprovided = fromCallback<OutboxDrainEvent>(() => {
+  throw new Error("outboxDrainMachine: provide linkStatus, drainPass and appendWatch");
+});
+const unprovidedPass = fromCallback<OutboxDrainEvent, DrainPassInput>(() => {
   throw new Error("outboxDrainMachine: provide linkStatus, drainPass and appendWatch");
 });
 
 /** One cloud's outbox drain, with its effects left to `.provide()`. */
 export const outboxDrainMachine = setup({
   types: {
-    context: {} as { connected: boolean },
+    context: {} as { connected: boolean; resumeAfter: number },
     events: {} as OutboxDrainEvent,
   },
   actors: {
     linkStatus: unprovided,
-    drainPass: unprovided,
+    drainPass: unprovidedPass,
     appendWatch: unprovided,
   },
   actions: {
@@ -57,7 +73,7 @@ export const outboxDrainMachine = setup({
   },
 }).createMachine({
   id: "outboxDrain",
-  context: { connected: false },
+  context: { connected: false, resumeAfter: 0 },
   invoke: { src: "linkStatus" },
   on: {
     "link.up": { actions: assign({ connected: true }) },
@@ -75,9 +91,12 @@ export const outboxDrainMachine = setup({
       },
     },
     draining: {
-      invoke: { src: "drainPass" },
+      invoke: { src: "drainPass", input: ({ context }) => ({ after: context.resumeAfter }) },
       on: {
-        "drain.empty": "idle",
+        "drain.empty": {
+          target: "idle",
+          actions: assign({ resumeAfter: ({ event }) => event.through }),
+        },
         "drain.failed": {
           target: "waiting",
           actions: { type: "reportFailure", params: ({ event }) => ({ error: event.error }) },

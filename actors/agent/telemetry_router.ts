@@ -4,14 +4,11 @@
  * wire format, and appends the results to the durable outbox before
  * anything is sent. The outbox drains per cloud.
  */
-import { getLogger } from "../runtime/logging.ts";
 import type { Outbox } from "../telemetry/outbox.ts";
 import type { CloudEncoder, EncodedRecord } from "../cloud/encoder.ts";
 
 export type { CloudEncoder, EncodedRecord } from "../cloud/encoder.ts";
 import { streamNameProblem } from "../../protocols/outpost_topics.ts";
-
-const log = getLogger("telemetry");
 
 /** Routes records to every cloud's outbox queue. */
 export class TelemetryRouter {
@@ -43,12 +40,17 @@ export class TelemetryRouter {
     return seq;
   }
 
-  async #append(encode: (cloud: CloudEncoder) => EncodedRecord | undefined): Promise<void> {
-    await Promise.all(this.clouds.map((cloud) => {
+  // Not async, and no Promise.all for one cloud: this runs once per record.
+  #append(encode: (cloud: CloudEncoder) => EncodedRecord | undefined): Promise<unknown> {
+    if (this.clouds.length === 1) {
+      const [cloud] = this.clouds;
+      const record = encode(cloud);
+      return record ? this.outbox.append(cloud.name, [record]) : Promise.resolve();
+    }
+    return Promise.all(this.clouds.map((cloud) => {
       const record = encode(cloud);
       return record && this.outbox.append(cloud.name, [record]);
     }));
-    log.trace("Stored a record for {clouds} cloud(s)", { clouds: this.clouds.length });
   }
 }
 

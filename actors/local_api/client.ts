@@ -69,10 +69,45 @@ export interface MetricValue {
   value: number | boolean | string;
 }
 
+/**
+ * What the client subscribes to once connected: every reply topic ends in
+ * `/inbox`, two to six levels below the client's prefix. Not `/#`, which
+ * would also bring back each of the app's own requests, and the live data
+ * of every push: over TLS, a message and a PUBACK more per call for each.
+ * A sensor's live data is subscribed to by `onLiveData`.
+ */
+export const REPLY_FILTERS = [
+  "/+/inbox",
+  "/+/+/inbox",
+  "/+/+/+/inbox",
+  "/+/+/+/+/inbox",
+  "/+/+/+/+/+/inbox",
+];
+
 interface Waiter {
+  path: string;
+  /** `performance.now()` after which the call fails. */
+  deadline: number;
   resolve(body: unknown): void;
   reject(error: Error): void;
 }
+
+/** The calls waiting on one pair of reply topics, oldest first; answered in order. */
+interface ReplyQueue {
+  ok: string;
+  error: string;
+  waiters: Waiter[];
+}
+
+/** What a call path publishes to and waits on, worked out once per path. */
+interface CallTopics {
+  request: string;
+  queue: ReplyQueue;
+}
+
+// Distinct call paths remembered (they repeat per sensor and metric); then forgotten at once.
+const MAX_CALL_PATHS = 1000;
+const decoder = new TextDecoder();
 
 /**
  * A local app's connection to the Outpost local API.
@@ -94,8 +129,16 @@ export class LocalApiClient {
   #options: Required<LocalApiClientOptions>;
   #mqtt?: MqttClient;
   #clientId?: string;
-  #waiting = new Map<string, Waiter[]>();
+  // Each reply queue under both of its topics.
+  #waiting = new Map<string, ReplyQueue>();
+  #calls = new Map<string, CallTopics>();
+  #pending = 0;
+  // One timer for every call's deadline, not one per call.
+  #deadlines?: ReturnType<typeof setTimeout>;
   #live = new Map<string, Set<(values: { metrics: MetricValue[]; timestamp: number }) => void>>();
+  // Live data subscriptions not yet acknowledged: calls wait for them, so
+  // the values they push are sent to the new subscription.
+  #subscribing?: Promise<void>;
 
   /** A client; nothing connects until `provision` or `connect`. */
   constructor(options: LocalApiClientOptions) {
@@ -155,6 +198,9 @@ export class LocalApiClient {
     }
     const { clientId } = identity;
     this.#clientId = clientId;
+    // Topics name the client: those of an identity used before are no use.
+    this.#calls.clear();
+    this.#waiting.clear();
     const client = await mqtt.connectAsync(this.#url(this.#options.port), {
       ca: await Deno.readTextFile(this.#options.caFile),
       key: identity.keyPem,
@@ -165,7 +211,8 @@ export class LocalApiClient {
     (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
     client.on("message", (topic, payload) => this.#receive(topic, payload));
     client.on("close", () => this.#failAll(new Error("The local API connection closed")));
-    await client.subscribeAsync(apiTopic(clientId, "/#"), { qos: 1 });
+    const filters = [...REPLY_FILTERS, ...this.#live.keys()];
+    await client.subscribeAsync(filters.map((f) => apiTopic(clientId, f)), { qos: 1 });
     this.#mqtt = client;
   }
 
@@ -230,15 +277,22 @@ export class LocalApiClient {
     });
   }
 
-  /** Calls `listener` with every value pushed to `sensorId`; returns a function that stops it. */
+  /**
+   * Calls `listener` with every value pushed to `sensorId` from now on (the
+   * first listener of a sensor subscribes to its live data; calls made after
+   * this one wait for that subscription); returns a function that stops it.
+   */
   onLiveData(
     sensorId: string,
     listener: (values: { metrics: MetricValue[]; timestamp: number }) => void,
   ): () => void {
     const path = liveDataPath(sensorId);
-    const set = this.#live.get(path) ?? new Set();
+    let set = this.#live.get(path);
+    if (!set) {
+      this.#live.set(path, set = new Set());
+      this.#subscribeLive(path);
+    }
     set.add(listener);
-    this.#live.set(path, set);
     return () => set.delete(listener);
   }
 
@@ -262,43 +316,102 @@ export class LocalApiClient {
     return `mqtts://${host}:${port}`;
   }
 
+  // Without a connection, `connect` subscribes to every live data path.
+  #subscribeLive(path: string): void {
+    const client = this.#mqtt;
+    if (!client || !this.#clientId) return;
+    const subscribed = client.subscribeAsync(apiTopic(this.#clientId, path), { qos: 1 }).then(
+      () => {},
+      // A refused or failed subscription only means no live data; the calls go on.
+      () => {},
+    );
+    const all = this.#subscribing ? Promise.all([this.#subscribing, subscribed]) : subscribed;
+    const done = this.#subscribing = all.then(() => {
+      if (this.#subscribing === done) this.#subscribing = undefined;
+    });
+  }
+
   #call(path: string, body: unknown): Promise<unknown> {
     const client = this.#mqtt;
     const clientId = this.#clientId;
     if (!client || !clientId) {
       return Promise.reject(new Error("Not connected: call connect() first"));
     }
-    const route = routeOf(path);
-    if (!route) return Promise.reject(new TypeError(`Not a local API call: ${path}`));
-    const key = `${apiTopic(clientId, route.ok)} ${apiTopic(clientId, route.error)}`;
+    const topics = this.#topicsOf(clientId, path);
+    if (!topics) return Promise.reject(new TypeError(`Not a local API call: ${path}`));
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const queue = this.#waiting.get(key) ?? [];
-        const at = queue.indexOf(waiter);
-        if (at >= 0) queue.splice(at, 1);
-        reject(new Error(`No reply to ${path} within ${this.#options.timeoutMs} ms`));
-      }, this.#options.timeoutMs);
       const waiter: Waiter = {
-        resolve: (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        reject: (error) => {
-          clearTimeout(timer);
-          reject(error);
-        },
+        path,
+        deadline: performance.now() + this.#options.timeoutMs,
+        resolve,
+        reject,
       };
-      const queue = this.#waiting.get(key) ?? [];
-      queue.push(waiter);
-      this.#waiting.set(key, queue);
-      client.publishAsync(apiTopic(clientId, path), JSON.stringify(body), { qos: 1 }).catch(
-        (error) => waiter.reject(error),
-      );
+      topics.queue.waiters.push(waiter);
+      this.#pending++;
+      this.#deadlines ??= setTimeout(() => this.#expire(), this.#options.timeoutMs);
+      const send = () =>
+        client.publishAsync(topics.request, JSON.stringify(body), { qos: 1 }).catch((error) =>
+          this.#settle(topics.queue, waiter, () => reject(error))
+        );
+      if (this.#subscribing) this.#subscribing.then(send);
+      else send();
     });
   }
 
+  #topicsOf(clientId: string, path: string): CallTopics | undefined {
+    const known = this.#calls.get(path);
+    if (known) return known;
+    const route = routeOf(path);
+    if (!route) return undefined;
+    const ok = apiTopic(clientId, route.ok);
+    let queue = this.#waiting.get(ok);
+    if (!queue) {
+      queue = { ok, error: apiTopic(clientId, route.error), waiters: [] };
+      this.#waiting.set(ok, queue);
+      this.#waiting.set(queue.error, queue);
+    }
+    if (this.#calls.size >= MAX_CALL_PATHS) this.#calls.clear();
+    const topics = { request: apiTopic(clientId, path), queue };
+    this.#calls.set(path, topics);
+    return topics;
+  }
+
+  // Removes `waiter` from its queue if it is still waiting, then runs `then`.
+  #settle(queue: ReplyQueue, waiter: Waiter, then: () => void): void {
+    const at = queue.waiters.indexOf(waiter);
+    if (at < 0) return;
+    queue.waiters.splice(at, 1);
+    this.#done();
+    then();
+  }
+
+  #done(): void {
+    if (--this.#pending > 0) return;
+    clearTimeout(this.#deadlines);
+    this.#deadlines = undefined;
+  }
+
+  // Fails the calls whose deadline passed and waits for the next deadline.
+  #expire(): void {
+    this.#deadlines = undefined;
+    const now = performance.now();
+    let next = Infinity;
+    for (const [topic, queue] of this.#waiting) {
+      if (topic !== queue.ok) continue;
+      while (queue.waiters.length > 0 && queue.waiters[0].deadline <= now) {
+        const waiter = queue.waiters.shift()!;
+        this.#pending--;
+        waiter.reject(
+          new Error(`No reply to ${waiter.path} within ${this.#options.timeoutMs} ms`),
+        );
+      }
+      if (queue.waiters.length > 0) next = Math.min(next, queue.waiters[0].deadline);
+    }
+    if (next < Infinity) this.#deadlines = setTimeout(() => this.#expire(), next - now);
+  }
+
   #receive(topic: string, payload: Uint8Array): void {
-    const body = parseJson(new TextDecoder().decode(payload));
+    const body = parseJson(decoder.decode(payload));
     const prefix = apiTopic(this.#clientId!, "/");
     const live = this.#live.get(topic.slice(prefix.length - 1));
     if (live) {
@@ -307,25 +420,26 @@ export class LocalApiClient {
       }
       return;
     }
-    for (const [key, queue] of this.#waiting) {
-      const [ok, error] = key.split(" ");
-      if (topic !== ok && topic !== error) continue;
-      const waiter = queue.shift();
-      if (queue.length === 0) this.#waiting.delete(key);
-      if (!waiter) return;
-      const failure = topic === error ? decodeErrorBody(body) : undefined;
-      if (topic === error) {
-        waiter.reject(
-          new LocalApiRequestError(failure?.errorcode ?? 0, failure?.errorMessage ?? String(body)),
-        );
-      } else waiter.resolve(body);
-      return;
-    }
+    const queue = this.#waiting.get(topic);
+    const waiter = queue?.waiters.shift();
+    if (!waiter) return;
+    this.#done();
+    if (topic === queue!.error) {
+      const failure = decodeErrorBody(body);
+      waiter.reject(
+        new LocalApiRequestError(failure?.errorcode ?? 0, failure?.errorMessage ?? String(body)),
+      );
+    } else waiter.resolve(body);
   }
 
   #failAll(error: Error): void {
-    const queues = [...this.#waiting.values()];
-    this.#waiting.clear();
-    for (const queue of queues) for (const waiter of queue) waiter.reject(error);
+    clearTimeout(this.#deadlines);
+    this.#deadlines = undefined;
+    this.#pending = 0;
+    const failed: Waiter[] = [];
+    for (const [topic, queue] of this.#waiting) {
+      if (topic === queue.ok) failed.push(...queue.waiters.splice(0));
+    }
+    for (const waiter of failed) waiter.reject(error);
   }
 }

@@ -15,9 +15,13 @@
  * unacked record, so records in flight at the drop may arrive twice.
  */
 import { fromCallback } from "xstate";
-import type { MqttLink } from "../mqtt/link.ts";
+import type { MqttLink, PublishOptions } from "../mqtt/link.ts";
 import { getLogger } from "../runtime/logging.ts";
-import { type OutboxDrainEvent, outboxDrainMachine } from "../../machines/outbox_drain.ts";
+import {
+  type DrainPassInput,
+  type OutboxDrainEvent,
+  outboxDrainMachine,
+} from "../../machines/outbox_drain.ts";
 import type { Outbox, StoredRecord } from "./outbox.ts";
 
 /** Options of {@link outboxDrain}. */
@@ -32,6 +36,13 @@ export interface OutboxDrainOptions {
   batch?: number;
   /** Wait before retrying after a failed publish while the link stays up. Default 1000 ms. */
   retryMs?: number;
+  /**
+   * How long a pass that ran dry waits for new records before the drain
+   * reports `idle`. A producer committing more often than this keeps one
+   * pass, instead of two state changes and a new pass per commit (2 % of
+   * the local API benchmark's CPU). Default 50 ms; 0 reports at once.
+   */
+  idleAfterMs?: number;
 }
 
 /** The drain's actor logic, as given to `child(...)`. */
@@ -65,14 +76,29 @@ export function outboxDrain(outbox: Outbox, options: OutboxDrainOptions): Outbox
   if (!Number.isFinite(retryMs) || retryMs < 0) {
     throw new TypeError(`Outbox drain of cloud "${cloud}": retryMs must be >= 0, got ${retryMs}`);
   }
+  const idleAfterMs = options.idleAfterMs ?? 50;
+  if (!Number.isFinite(idleAfterMs) || idleAfterMs < 0) {
+    throw new TypeError(
+      `Outbox drain of cloud "${cloud}": idleAfterMs must be >= 0, got ${idleAfterMs}`,
+    );
+  }
   return outboxDrainMachine.provide({
     actors: {
       linkStatus: fromCallback<OutboxDrainEvent>(({ sendBack }) => {
         sendBack({ type: link.connected ? "link.up" : "link.down" });
         return link.onStatus((up) => sendBack({ type: up ? "link.up" : "link.down" }));
       }),
-      drainPass: fromCallback<OutboxDrainEvent>(({ sendBack }) =>
-        drainPass({ outbox, link, cloud, window, batch, report: sendBack })
+      drainPass: fromCallback<OutboxDrainEvent, DrainPassInput>(({ sendBack, input }) =>
+        drainPass({
+          outbox,
+          link,
+          cloud,
+          window,
+          batch,
+          idleAfterMs,
+          after: input.after,
+          report: sendBack,
+        })
       ),
       appendWatch: fromCallback<OutboxDrainEvent>(({ sendBack }) =>
         outbox.onAppend(cloud, () => sendBack({ type: "outbox.appended" }))
@@ -90,30 +116,51 @@ export function outboxDrain(outbox: Outbox, options: OutboxDrainOptions): Outbox
   });
 }
 
+// Telemetry's options, shared by every publish rather than made for each.
+const TELEMETRY: PublishOptions = Object.freeze({ qos: 1, retain: false });
+
 interface PassOptions {
   outbox: Outbox;
   link: MqttLink;
   cloud: string;
   window: number;
   batch: number;
+  idleAfterMs: number;
+  after: number;
   report: (event: OutboxDrainEvent) => void;
 }
 
-// One pass over the outbox from its oldest record, for as long as the
-// machine stays in `draining`; returns its cleanup. Completions that arrive
-// after the pass ended are ignored: those records are sent again next pass.
-function drainPass({ outbox, link, cloud, window, batch, report }: PassOptions): () => void {
+// One pass over the outbox from the record after `after`, for as long as
+// the machine stays in `draining`; returns its cleanup. Completions that
+// arrive after the pass ended are ignored: those records are sent again
+// next pass.
+function drainPass(
+  { outbox, link, cloud, window, batch, idleAfterMs, after, report }: PassOptions,
+): () => void {
   let alive = true;
-  let cursor = 0;
+  let cursor = after;
   let buffer: StoredRecord[] = [];
   let next = 0;
   let inFlight = 0;
+  let dry: ReturnType<typeof setTimeout> | undefined;
 
   const end = (event: OutboxDrainEvent) => {
     alive = false;
     report(event);
   };
+  const failed = (error: unknown) => {
+    if (alive) end({ type: "drain.failed", error });
+  };
+  // Every record up to the cursor was published and acknowledged.
+  const empty = () => {
+    dry = undefined;
+    if (alive && inFlight === 0) end({ type: "drain.empty", through: cursor });
+  };
   const fill = () => {
+    if (dry !== undefined) {
+      clearTimeout(dry);
+      dry = undefined;
+    }
     while (alive && inFlight < window) {
       if (next === buffer.length) {
         try {
@@ -126,28 +173,26 @@ function drainPass({ outbox, link, cloud, window, batch, report }: PassOptions):
         next = 0;
         if (buffer.length === 0) break;
       }
-      const record = buffer[next++];
-      cursor = record.id;
+      const { id, topic, payload, qos, retain } = buffer[next++];
+      cursor = id;
       inFlight++;
-      link.publish(record.topic, record.payload, { qos: record.qos, retain: record.retain }).then(
-        () => {
-          if (!alive) return;
-          inFlight--;
-          outbox.ack(cloud, [record.id]);
-          fill();
-        },
-        (error) => {
-          if (alive) end({ type: "drain.failed", error });
-        },
-      );
+      link.publish(topic, payload, qos === 1 && !retain ? TELEMETRY : { qos, retain }).then(() => {
+        if (!alive) return;
+        inFlight--;
+        outbox.ack(cloud, id);
+        fill();
+      }, failed);
     }
-    if (alive && inFlight === 0) end({ type: "drain.empty" });
+    if (!alive || inFlight > 0) return;
+    if (idleAfterMs === 0) empty();
+    else dry = setTimeout(empty, idleAfterMs);
   };
 
   const unsubscribe = outbox.onAppend(cloud, fill);
   fill();
   return () => {
     alive = false;
+    clearTimeout(dry);
     unsubscribe();
   };
 }

@@ -8,31 +8,25 @@
  * SeqAllocator, seq_allocator.ts). Receives: appends from
  * telemetry producers, acks from each cloud's drain. Sends: `onAppend` to
  * the drains, `onDrop` when a cloud's bound pushed its oldest records out.
+ *
+ * Commits: appends made in one turn of the event loop share a transaction
+ * (group commit). Acks are cheaper to delay than appends, since an acked
+ * record is already delivered: they are deleted with the next commit of
+ * appends, or once `ackBatch` of them are pending, or `ackDelayMs` after
+ * the first one, whichever comes first. Until then `peek` hides them; after
+ * a crash they are sent again (at least once, never lost).
  */
-import type { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import { clearImmediate, setImmediate } from "node:timers";
 import type { Clock } from "../runtime/clock.ts";
 import { getLogger } from "../runtime/logging.ts";
 import { migrate } from "../store/database.ts";
 import type { StoreHealth } from "../store/storage_fault.ts";
 import { SeqAllocator, type SeqRecovery } from "./seq_allocator.ts";
-import { type OutboxRecord, type Row, toRows } from "./outbox_record.ts";
+import { type OutboxRecord, type Row, type StoredRecord, toRows } from "./outbox_record.ts";
+import { OutboxTails } from "./outbox_tail.ts";
 
-export type { OutboxRecord } from "./outbox_record.ts";
-
-/** A record as it waits in the outbox. */
-export interface StoredRecord {
-  /** Increases with every append; the delivery order. */
-  id: number;
-  /** The MQTT topic name it is published to. */
-  topic: string;
-  /** The bytes published. */
-  payload: Uint8Array;
-  /** The QoS it is published with. */
-  qos: 0 | 1;
-  /** Whether the broker keeps it as the topic's retained message. */
-  retain: boolean;
-}
+export type { OutboxRecord, StoredRecord } from "./outbox_record.ts";
 
 /** Records pushed out of a cloud's outbox by its bound. */
 export interface OutboxDrop {
@@ -49,17 +43,29 @@ export interface OutboxOptions {
   /** Most records kept per cloud; older ones are dropped. Default 100,000. */
   maxRecords?: number;
   /**
-   * Times the group-commit window (a 0 ms timer). Default: `setImmediate`,
-   * which ends the window once pending I/O has run; a 0 ms `setTimeout`
-   * takes about 2 ms in Deno, which capped an app that awaits each append
-   * at ~430 appends/s.
+   * Times the group-commit window (a 0 ms timer) and the ack delay. Default:
+   * `setImmediate` for 0 ms, which ends the window once pending I/O has run
+   * (a 0 ms `setTimeout` takes about 2 ms in Deno, which capped an app that
+   * awaits each append at ~430 appends/s), `setTimeout` otherwise.
    */
   clock?: Pick<Clock, "setTimeout" | "clearTimeout">;
   /** Wall-clock milliseconds stored as `created_at`. Default `Date.now`. */
   now?: () => number;
   /** Pending records that commit at once without waiting for the window. Default 500. */
   batchSize?: number;
-  /** How far the sequence ceiling file is raised at a time. Default 1000. */
+  /**
+   * Acked records deleted in one commit without waiting for an append or
+   * the ack delay; also the most acked records sent again after a crash.
+   * Default 512: a commit per ack turn cost more than the publishes
+   * themselves (BENCHMARKS.md, "Agent").
+   */
+  ackBatch?: number;
+  /** Longest an acked record waits for its delete when nothing else commits. Default 1000 ms. */
+  ackDelayMs?: number;
+  /**
+   * How far the sequence ceiling file is raised at a time, at least; a fast
+   * producer gets larger steps (seq_allocator.ts). Default 1000.
+   */
   seqBlock?: number;
   /**
    * Keeps the device's seq above every number handed out even when the
@@ -70,10 +76,14 @@ export interface OutboxOptions {
   health?: StoreHealth;
 }
 
-// Only ever asked for 0 ms: the window is "after the I/O already waiting".
+// 0 ms is the group-commit window, "after the I/O already waiting"; the ack delay is a timer.
 const IMMEDIATE: Pick<Clock, "setTimeout" | "clearTimeout"> = {
-  setTimeout: (fn) => setImmediate(fn),
-  clearTimeout: (id) => clearImmediate(id),
+  setTimeout: (fn, ms) =>
+    ms === 0 ? { immediate: setImmediate(fn) } : { timeout: setTimeout(fn, ms) },
+  clearTimeout: (handle) =>
+    handle.immediate === undefined
+      ? clearTimeout(handle.timeout)
+      : clearImmediate(handle.immediate),
 };
 
 const SCHEMA = [
@@ -94,6 +104,12 @@ const SCHEMA = [
     PRIMARY KEY (name, cloud)
   );`,
 ];
+
+/** Acks of one cloud waiting for their delete; `max` lets `peek` skip the check. */
+interface PendingAcks {
+  ids: number[];
+  max: number;
+}
 
 interface PendingAppend {
   cloud: string;
@@ -125,6 +141,8 @@ export class Outbox {
   readonly #db: DatabaseSync;
   readonly #maxRecords: number;
   readonly #batchSize: number;
+  readonly #ackBatch: number;
+  readonly #ackDelayMs: number;
   readonly #seq: SeqAllocator;
   readonly #clock: Pick<Clock, "setTimeout" | "clearTimeout">;
   readonly #now: () => number;
@@ -132,14 +150,19 @@ export class Outbox {
   readonly #health: StoreHealth | undefined;
   #pending: PendingAppend[] = [];
   #pendingRows = 0;
-  #acks = new Map<string, Set<number>>();
+  #acks = new Map<string, PendingAcks>();
+  #ackCount = 0;
   #sent = new Map<string, number>();
   // deno-lint-ignore no-explicit-any
   #timer: any;
+  // deno-lint-ignore no-explicit-any
+  #ackTimer: any;
   #sizes = new Map<string, number>();
   #appendListeners = new Map<string, Set<() => void>>();
+  #tails = new OutboxTails();
   #dropListeners = new Set<(drop: OutboxDrop) => void>();
   #commits = 0;
+  #polledAt = -Infinity;
   #closed = false;
   #lostAtClose = 0;
 
@@ -148,6 +171,11 @@ export class Outbox {
     this.#db = db;
     this.#maxRecords = positiveInteger("maxRecords", options.maxRecords ?? 100_000);
     this.#batchSize = positiveInteger("batchSize", options.batchSize ?? 500);
+    this.#ackBatch = positiveInteger("ackBatch", options.ackBatch ?? 512);
+    this.#ackDelayMs = options.ackDelayMs ?? 1000;
+    if (!Number.isFinite(this.#ackDelayMs) || this.#ackDelayMs < 0) {
+      throw new TypeError(`Outbox: ackDelayMs must be >= 0, got ${this.#ackDelayMs}`);
+    }
     const seqBlock = positiveInteger("seqBlock", options.seqBlock ?? 1000);
     this.#clock = options.clock ?? IMMEDIATE;
     this.#now = options.now ?? Date.now;
@@ -208,48 +236,63 @@ export class Outbox {
     return new Promise((resolve, reject) => {
       this.#pending.push({ cloud, rows, resolve, reject });
       this.#pendingRows += rows.length;
-      if (this.#pendingRows >= this.#batchSize) this.#flush();
+      if (this.#pendingRows >= this.#batchSize) this.#flush(true);
       else this.#schedule();
     });
   }
 
-  /** Up to `limit` records of `cloud` with an id above `afterId`, oldest first; acked ones excluded. */
+  /**
+   * Up to `limit` records of `cloud` with an id above `afterId`, oldest
+   * first; acked ones excluded. A drain passes the last id it read, so acked
+   * records (all at or below it) are neither read again nor checked, and
+   * once it has caught up the records come from memory (outbox_tail.ts).
+   */
   peek(cloud: string, afterId: number, limit: number): StoredRecord[] {
-    const acked = this.#acks.get(cloud);
-    const skip = acked?.size ?? 0;
-    let rows: { id: number; topic: string; payload: Uint8Array; qos: 0 | 1; retain: number }[];
+    const acks = this.#acks.get(cloud);
+    // Only acks above `afterId` can be among the rows: a pass that starts over.
+    const hidden = acks !== undefined && acks.max > afterId
+      ? new Set(acks.ids.filter((id) => id > afterId))
+      : undefined;
+    if (hidden === undefined) {
+      const fromTail = this.#tails.read(cloud, afterId, limit);
+      if (fromTail) return fromTail;
+    }
+    const wanted = Math.min(limit + (hidden?.size ?? 0), MAX_ROWS);
+    let rows: PeekRow[];
     try {
-      rows = this.#sql.peek.all(cloud, afterId, Math.min(limit + skip, MAX_ROWS)) as typeof rows;
+      rows = this.#sql.peek.all(cloud, afterId, wanted) as unknown as PeekRow[];
     } catch (error) {
       throw this.#storageError(`Cannot read the outbox of cloud "${cloud}"`, error);
     }
-    const records: StoredRecord[] = [];
-    for (const row of rows) {
-      if (acked?.has(row.id)) continue;
-      if (records.length === limit) break;
-      records.push({
-        id: row.id,
-        topic: row.topic,
-        payload: row.payload,
-        qos: row.qos,
-        retain: row.retain === 1,
-      });
-    }
-    return records;
+    if (rows.length < wanted) this.#tails.covered(cloud, rows.at(-1)?.id ?? afterId);
+    if (hidden !== undefined) rows = rows.filter((row) => !hidden.has(row.id)).slice(0, limit);
+    // The rows become the records: one object per record, not two.
+    for (const row of rows) (row as unknown as StoredRecord).retain = row.retain === 1;
+    return rows as unknown as StoredRecord[];
   }
 
   /**
    * Marks records of `cloud` as delivered; they are deleted with the next
-   * commit. After {@link close} it does nothing: those records are resent.
+   * commit, at the latest `ackDelayMs` later. After {@link close} it does
+   * nothing: those records are resent.
    */
-  ack(cloud: string, ids: readonly number[]): void {
-    if (this.#closed || ids.length === 0) return;
-    let set = this.#acks.get(cloud);
-    if (!set) this.#acks.set(cloud, set = new Set());
-    const before = set.size;
-    for (const id of ids) set.add(id);
-    this.#sent.set(cloud, (this.#sent.get(cloud) ?? 0) + set.size - before);
-    this.#schedule();
+  ack(cloud: string, ids: number | readonly number[]): void {
+    if (this.#closed) return;
+    if (typeof ids === "number") this.#keepAck(cloud, ids);
+    else if (ids.length === 0) return;
+    else for (const id of ids) this.#keepAck(cloud, id);
+    // The console's "sent" count: each id is acknowledged once per delivery.
+    this.#sent.set(
+      cloud,
+      (this.#sent.get(cloud) ?? 0) + (typeof ids === "number" ? 1 : ids.length),
+    );
+    if (this.#ackCount >= this.#ackBatch) this.#schedule();
+    else if (this.#ackTimer === undefined) {
+      this.#ackTimer = this.#clock.setTimeout(() => {
+        this.#ackTimer = undefined;
+        this.#flush();
+      }, this.#ackDelayMs);
+    }
   }
 
   /** Records waiting for `cloud`. Commits pending appends and acks first, so the count is exact. */
@@ -292,8 +335,17 @@ export class Outbox {
     const pending = this.#pendingRows;
     if (!this.#flush() && pending > 0) this.#lostAtClose += pending;
     this.#closed = true;
+    this.#tails.clear();
     this.#appendListeners.clear();
     this.#dropListeners.clear();
+  }
+
+  #keepAck(cloud: string, id: number): void {
+    let acks = this.#acks.get(cloud);
+    if (!acks) this.#acks.set(cloud, acks = { ids: [], max: 0 });
+    acks.ids.push(id);
+    if (id > acks.max) acks.max = id;
+    this.#ackCount++;
   }
 
   #sizeOf(cloud: string): number {
@@ -317,11 +369,16 @@ export class Outbox {
     }, 0);
   }
 
-  // Commits what is pending; false when the commit failed (its appends were rejected).
-  #flush(): boolean {
+  // Commits what is pending; false when the commit failed (its appends were
+  // rejected). `forced`: the batch size was reached inside an `append` call.
+  #flush(forced = false): boolean {
     if (this.#timer !== undefined) {
       this.#clock.clearTimeout(this.#timer);
       this.#timer = undefined;
+    }
+    if (this.#ackTimer !== undefined) {
+      this.#clock.clearTimeout(this.#ackTimer);
+      this.#ackTimer = undefined;
     }
     const batch = this.#pending;
     const acks = this.#acks;
@@ -329,27 +386,25 @@ export class Outbox {
     this.#pending = [];
     this.#pendingRows = 0;
     this.#acks = new Map();
+    this.#ackCount = 0;
 
     const sizes = new Map<string, number>();
     const appended = new Set(batch.map((p) => p.cloud));
     const drops: OutboxDrop[] = [];
     const createdAt = this.#now();
     let seqMark: number | undefined;
+    let firstId = 0;
     try {
       // Counted before the transaction so the cache never includes its rows twice.
       for (const cloud of acks.keys()) sizes.set(cloud, this.#sizeOf(cloud));
       for (const { cloud } of batch) sizes.set(cloud, this.#sizeOf(cloud));
       this.#db.exec("BEGIN IMMEDIATE");
-      for (const [cloud, ids] of acks) {
-        const { changes } = this.#sql.ack.run(cloud, JSON.stringify([...ids]));
+      for (const [cloud, { ids }] of acks) {
+        const { changes } = this.#sql.ack.run(cloud, JSON.stringify(ids));
         sizes.set(cloud, sizes.get(cloud)! - Number(changes));
       }
-      for (const { cloud, rows } of batch) {
-        for (const row of rows) {
-          this.#sql.insert.run(cloud, row.topic, row.payload, row.qos, row.retain, createdAt);
-        }
-        sizes.set(cloud, sizes.get(cloud)! + rows.length);
-      }
+      firstId = this.#insert(batch, createdAt);
+      for (const { cloud, rows } of batch) sizes.set(cloud, sizes.get(cloud)! + rows.length);
       for (const cloud of appended) {
         const excess = sizes.get(cloud)! - this.#maxRecords;
         if (excess <= 0) continue;
@@ -357,6 +412,7 @@ export class Outbox {
         const { value } = this.#sql.addDropped.get(cloud, dropped) as { value: number };
         sizes.set(cloud, sizes.get(cloud)! - dropped);
         drops.push({ cloud, dropped, total: value });
+        this.#tails.forget(cloud);
       }
       // The seq high-water mark commits with the records that carry it.
       seqMark = this.#seq.persist();
@@ -371,17 +427,15 @@ export class Outbox {
         p.reject(this.#storageError(`Cannot append to the outbox of cloud "${p.cloud}"`, error));
       }
       // Acks are retried with the next commit; losing them would only resend.
-      for (const [cloud, ids] of acks) {
-        const set = this.#acks.get(cloud) ?? new Set();
-        for (const id of ids) set.add(id);
-        this.#acks.set(cloud, set);
-      }
+      for (const [cloud, { ids }] of acks) for (const id of ids) this.#keepAck(cloud, id);
       return false;
     }
     this.#seq.committed(seqMark);
     this.#commits++;
+    if (batch.length > 0) this.#tails.committed(batch, firstId);
     for (const [cloud, size] of sizes) this.#sizes.set(cloud, size);
-    for (const p of batch) p.resolve();
+    if (forced) this.#settleForced(batch);
+    else settle(batch);
     for (const drop of drops) {
       for (const listener of this.#dropListeners) call(listener, drop);
     }
@@ -389,6 +443,47 @@ export class Outbox {
       for (const listener of this.#appendListeners.get(cloud) ?? []) call(listener, undefined);
     }
     return true;
+  }
+
+  // Appends committed because the batch size was reached resolve in a later
+  // turn. Resolved at once, a producer awaiting batch after batch ran all of
+  // them in one turn; and in Deno a chain of `setImmediate` callbacks never
+  // polls a socket either (bench/agent_throughput.ts: the drain's first
+  // PUBACK waited ~100 ms behind a burst of 20,000 records). So at least
+  // every YIELD_MS such a producer waits for a timer, which lets the agent's
+  // sockets in, and in between for `setImmediate`, which keeps it fast.
+  #settleForced(batch: readonly PendingAppend[]): void {
+    if (performance.now() - this.#polledAt < YIELD_MS) {
+      this.#clock.setTimeout(() => settle(batch), 0);
+      return;
+    }
+    this.#clock.setTimeout(() => {
+      this.#polledAt = performance.now();
+      settle(batch);
+    }, 1);
+  }
+
+  // Rows go in INSERT_ROWS at a time: one statement per row cost twice as
+  // much per row, most of it in the call. Returns the id of the first row:
+  // AUTOINCREMENT numbers the rows of one transaction consecutively.
+  #insert(batch: readonly PendingAppend[], createdAt: number): number {
+    const args: SQLInputValue[] = [];
+    let count = 0;
+    let lastId = 0;
+    for (const { cloud, rows } of batch) {
+      count += rows.length;
+      for (const row of rows) {
+        args.push(cloud, row.topic, row.payload, row.qos, row.retain, createdAt);
+        if (args.length === INSERT_ROWS * COLUMNS) {
+          lastId = Number(this.#sql.insertMany.run(...args).lastInsertRowid);
+          args.length = 0;
+        }
+      }
+    }
+    for (let at = 0; at < args.length; at += COLUMNS) {
+      lastId = Number(this.#sql.insert.run(...args.slice(at, at + COLUMNS)).lastInsertRowid);
+    }
+    return lastId - count + 1;
   }
 
   // Names the database file and the cause, and tells the store's health.
@@ -399,11 +494,23 @@ export class Outbox {
   }
 }
 
+interface PeekRow {
+  id: number;
+  topic: string;
+  payload: string | Uint8Array;
+  qos: 0 | 1;
+  retain: number;
+}
+
+const YIELD_MS = 5;
+const INSERT_ROWS = 32;
+const COLUMNS = 6;
+const INSERT = "INSERT INTO outbox_records (cloud, topic, payload, qos, retain, created_at) VALUES";
+
 function statements(db: DatabaseSync) {
   return {
-    insert: db.prepare(
-      "INSERT INTO outbox_records (cloud, topic, payload, qos, retain, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-    ),
+    insert: db.prepare(`${INSERT} (?, ?, ?, ?, ?, ?)`),
+    insertMany: db.prepare(`${INSERT} ${Array(INSERT_ROWS).fill("(?, ?, ?, ?, ?, ?)").join(", ")}`),
     peek: db.prepare(
       "SELECT id, topic, payload, qos, retain FROM outbox_records WHERE cloud = ? AND id > ? ORDER BY id LIMIT ?",
     ),
@@ -422,6 +529,10 @@ function statements(db: DatabaseSync) {
       "SELECT value FROM outbox_counters WHERE name = 'dropped' AND cloud = ?",
     ),
   };
+}
+
+function settle(appends: readonly PendingAppend[]): void {
+  for (const p of appends) p.resolve();
 }
 
 function call<T>(listener: (value: T) => void, value: T): void {

@@ -8,7 +8,7 @@ import { topicNameProblem } from "../../protocols/mqtt_topic.ts";
 export interface OutboxRecord {
   /** An MQTT topic name (no wildcards). */
   topic: string;
-  /** Stored as bytes; a string is stored as its UTF-8 encoding. */
+  /** Published as given; a string is published as its UTF-8 encoding. */
   payload: string | Uint8Array;
   /** 0: sent once, lost if the connection drops mid-send; 1: resent until the broker acknowledges. */
   qos: 0 | 1;
@@ -16,17 +16,43 @@ export interface OutboxRecord {
   retain?: boolean;
 }
 
-/** A validated record, as stored. */
+/** A record as it waits in the outbox. */
+export interface StoredRecord {
+  /** Increases with every append; the delivery order. */
+  id: number;
+  /** The MQTT topic name it is published to. */
+  topic: string;
+  /**
+   * What is published: a string (published as its UTF-8 encoding) when it
+   * was appended as text, the bytes otherwise.
+   */
+  payload: string | Uint8Array;
+  /** The QoS it is published with. */
+  qos: 0 | 1;
+  /** Whether the broker keeps it as the topic's retained message. */
+  retain: boolean;
+}
+
+/**
+ * A validated record, as stored. A text payload stays a string: SQLite keeps
+ * it as TEXT and hands it back as a string, so neither the append nor the
+ * drain turns it into bytes (an ArrayBuffer per record each way); the MQTT
+ * client writes it as UTF-8.
+ */
 export interface Row {
   topic: string;
-  payload: Uint8Array;
+  payload: string | Uint8Array;
   qos: 0 | 1;
   retain: 0 | 1;
 }
 
 const encoder = new TextEncoder();
 
-/** Validates `records` for `cloud` and turns payloads into bytes; throws a TypeError naming the record. */
+/**
+ * Validates `records` for `cloud`; throws a TypeError naming the record.
+ * Bytes are copied (the caller may reuse its buffer); a string with a lone
+ * surrogate becomes bytes, as its UTF-8 encoding would be anyway.
+ */
 export function toRows(cloud: string, records: readonly OutboxRecord[]): Row[] {
   if (typeof cloud !== "string" || cloud.length === 0) {
     throw new TypeError(
@@ -56,10 +82,11 @@ export function toRows(cloud: string, records: readonly OutboxRecord[]): Row[] {
         `${what} (topic "${topic}"): retain must be a boolean, got ${JSON.stringify(retain)}`,
       );
     }
-    let bytes: Uint8Array;
-    if (typeof payload === "string") bytes = encoder.encode(payload);
-    else if (payload instanceof Uint8Array) bytes = payload.slice();
+    let stored: string | Uint8Array;
+    if (typeof payload === "string") {
+      stored = payload.isWellFormed() ? payload : encoder.encode(payload);
+    } else if (payload instanceof Uint8Array) stored = payload.slice();
     else throw new TypeError(`${what} (topic "${topic}"): payload must be a string or Uint8Array`);
-    return { topic, payload: bytes, qos, retain: retain ? 1 : 0 };
+    return { topic, payload: stored, qos, retain: retain ? 1 : 0 };
   });
 }

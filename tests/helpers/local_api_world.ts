@@ -27,6 +27,8 @@ export interface LocalApiWorld {
   restarts(): number;
   /** Makes the next publishes throw (an outbox that cannot store). */
   failPublish: boolean;
+  /** Makes the next publishes never settle (a push that is never answered). */
+  holdPublish: boolean;
   stop(): Promise<void>;
 }
 
@@ -42,7 +44,7 @@ export async function startLocalApiWorld(options: WorldOptions = {}): Promise<Lo
   const stateDir = options.stateDir ?? await Deno.makeTempDir({ prefix: "outpost-local-api-" });
   const db: DatabaseSync = openDatabase(stateDir);
   const published: PublishedRecord[] = [];
-  const world = { failPublish: false } as LocalApiWorld;
+  const world = { failPublish: false, holdPublish: false } as LocalApiWorld;
   const api = new LocalApi({
     settings: {
       host: "127.0.0.1",
@@ -56,6 +58,7 @@ export async function startLocalApiWorld(options: WorldOptions = {}): Promise<Lo
     modules: options.modules,
     publish: (stream, values, ts) => {
       if (world.failPublish) return Promise.reject(new Error("the outbox is closed"));
+      if (world.holdPublish) return new Promise(() => {});
       published.push({ stream, values, ts });
       return Promise.resolve(published.length);
     },

@@ -75,3 +75,74 @@ Deno.test("LocalApiClient provisions, manages sensors and metrics, pushes values
     await Deno.remove(certFolder, { recursive: true });
   }
 });
+
+Deno.test("LocalApiClient gets live data only for sensors it listens to, also when it listened before connecting", async () => {
+  const world = await startLocalApiWorld();
+  const certFolder = await Deno.makeTempDir({ prefix: "outpost-app-" });
+  const options = {
+    caFile: `${world.stateDir}/apps/TeamViewerAuthority.crt`,
+    certFolder,
+    provisionPort: world.provisioningPort,
+    port: world.apiPort,
+  };
+  const setup = new LocalApiClient(options);
+  const client = new LocalApiClient(options);
+  try {
+    await setup.provision("thermometer");
+    await setup.connect();
+    const [heard, quiet] = [await setup.createSensor("heard"), await setup.createSensor("quiet")];
+    const metric = async (sensorId: string) =>
+      (await setup.createMetrics(sensorId, [{ matchingId: "t", name: "t", valueType: "double" }]))[
+        0
+      ]
+        .metricId;
+    const [heardMetric, quietMetric] = [await metric(heard), await metric(quiet)];
+    await setup.close();
+
+    const received: unknown[] = [];
+    client.onLiveData(heard, (values) => received.push(values));
+    await client.connect();
+    await client.pushValues(quiet, [{ metricId: quietMetric, value: 1 }], 1000);
+    await client.pushValues(heard, [{ metricId: heardMetric, value: 2 }], 2000);
+    // The live data of a push is sent before its reply, on the same connection.
+    deepEqual(received, [{ metrics: [{ metricId: heardMetric, value: 2 }], timestamp: 2000 }]);
+  } finally {
+    await client.close();
+    await world.stop();
+    await Deno.remove(certFolder, { recursive: true });
+  }
+});
+
+Deno.test("a LocalApiClient call with no reply within timeoutMs rejects, and the next calls are answered", async () => {
+  const world = await startLocalApiWorld();
+  const certFolder = await Deno.makeTempDir({ prefix: "outpost-app-" });
+  const client = new LocalApiClient({
+    caFile: `${world.stateDir}/apps/TeamViewerAuthority.crt`,
+    certFolder,
+    provisionPort: world.provisioningPort,
+    port: world.apiPort,
+    timeoutMs: 300,
+  });
+  try {
+    await client.provision("thermometer");
+    await client.connect();
+    const sensorId = await client.createSensor("kitchen");
+    const [{ metricId }] = await client.createMetrics(sensorId, [
+      { matchingId: "t", name: "t", valueType: "double" },
+    ]);
+    world.holdPublish = true;
+    const started = performance.now();
+    await rejects(
+      client.pushValues(sensorId, [{ metricId, value: 1 }]),
+      new RegExp(`No reply to /sensor/${sensorId}/metric/pushValues within 300 ms`),
+    );
+    ok(performance.now() - started >= 299, "not before its deadline");
+    world.holdPublish = false;
+    await client.ping();
+    await client.pushValues(sensorId, [{ metricId, value: 2 }]);
+  } finally {
+    await client.close();
+    await world.stop();
+    await Deno.remove(certFolder, { recursive: true });
+  }
+});

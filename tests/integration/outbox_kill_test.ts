@@ -3,6 +3,7 @@ import { LineReader } from "../helpers/line_reader.ts";
 import { openDatabase } from "../../actors/store/mod.ts";
 import { Outbox } from "../../actors/telemetry/mod.ts";
 
+const decoder = new TextDecoder();
 const WRITER = new URL("../helpers/outbox_writer.ts", import.meta.url).pathname;
 
 function writer(stateDir: string, count: number): Deno.ChildProcess {
@@ -27,7 +28,9 @@ function storedSeqs(stateDir: string): number[] {
   const outbox = new Outbox(db);
   try {
     return outbox.peek("local", 0, Number.MAX_SAFE_INTEGER)
-      .map((r) => JSON.parse(new TextDecoder().decode(r.payload)).seq);
+      .map((r) =>
+        JSON.parse(typeof r.payload === "string" ? r.payload : decoder.decode(r.payload)).seq
+      );
   } finally {
     outbox.close();
     db.close();

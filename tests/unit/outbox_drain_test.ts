@@ -334,6 +334,68 @@ Deno.test("an idle drain publishes new records as soon as they are committed", a
   });
 });
 
+Deno.test("after a pass that ended empty the next one starts after the last acknowledged record", async () => {
+  await withOutbox(async (outbox) => {
+    const link = new MqttLink(CLOUD);
+    const actor = createActor(outboxDrain(outbox, { link, cloud: CLOUD })).start();
+    const session = new FakeSession();
+    const peeks: number[] = [];
+    const peek = outbox.peek.bind(outbox);
+    outbox.peek = (cloud, afterId, limit) => (peeks.push(afterId), peek(cloud, afterId, limit));
+    try {
+      await fill(outbox, 5);
+      await link.attach(session);
+      await reach(actor, "idle");
+      const last = outbox.peek(CLOUD, 0, 5).at(-1);
+      assert.equal(last, undefined, "all five were acknowledged");
+      peeks.length = 0;
+
+      await fill(outbox, 1, 5);
+      await session.when(() => session.acknowledged.length === 6, "the new record was published");
+      await reach(actor, "idle");
+      assert.deepEqual(numbers(session.published.map((p) => p.payload)), range(0, 6));
+      assert.ok(peeks.length > 0);
+      assert.ok(
+        peeks.every((afterId) => afterId >= peeks[0] && afterId > 0),
+        `the second pass read from ${peeks.join(", ")}, not from the start`,
+      );
+    } finally {
+      actor.stop();
+      session.close();
+    }
+  });
+});
+
+Deno.test("a producer that commits again before idleAfterMs keeps the pass: no idle in between", async () => {
+  await withOutbox(async (outbox) => {
+    const link = new MqttLink(CLOUD);
+    const actor = createActor(outboxDrain(outbox, { link, cloud: CLOUD, idleAfterMs: 10_000 }))
+      .start();
+    const entered: string[] = [];
+    let last = "";
+    actor.subscribe((snapshot) => {
+      const state = JSON.stringify(snapshot.value);
+      if (state !== last) entered.push(last = state);
+    });
+    const session = new FakeSession();
+    try {
+      await link.attach(session);
+      for (let round = 0; round < 3; round++) {
+        await fill(outbox, 5, round * 5);
+        await session.when(
+          () => session.acknowledged.length === (round + 1) * 5,
+          `commit ${round} was published`,
+        );
+      }
+      assert.deepEqual(numbers(session.published.map((p) => p.payload)), range(0, 15));
+      assert.deepEqual(entered, ['"draining"'], "one pass for the three commits");
+    } finally {
+      actor.stop();
+      session.close();
+    }
+  });
+});
+
 Deno.test("a publish refused while the link stays up is retried after retryMs", async () => {
   await withOutbox(async (outbox) => {
     const link = new MqttLink(CLOUD);
@@ -412,7 +474,11 @@ Deno.test("outpost.stop mid-drain ends the drain gracefully and leaves unacked r
       assert.equal(session.published.length, W + 10, "nothing is published after the stop");
       assert.equal(outbox.size(CLOUD), 190, `the ${W} in flight stay, to be resent next run`);
       assert.deepEqual(
-        numbers(outbox.peek(CLOUD, 0, 1).map((r) => decoder.decode(r.payload))),
+        numbers(
+          outbox.peek(CLOUD, 0, 1).map((r) =>
+            typeof r.payload === "string" ? r.payload : decoder.decode(r.payload)
+          ),
+        ),
         [10],
       );
     } finally {

@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
+import { type AddressInfo, connect, createServer } from "node:net";
 import type { DatabaseSync } from "node:sqlite";
 import { openDatabase } from "../../actors/store/mod.ts";
-import { Outbox, type OutboxDrop, type OutboxOptions } from "../../actors/telemetry/mod.ts";
+import {
+  Outbox,
+  type OutboxDrop,
+  type OutboxOptions,
+  type StoredRecord,
+} from "../../actors/telemetry/mod.ts";
+import { SeqAllocator } from "../../actors/telemetry/seq_allocator.ts";
 
 async function withStateDir(fn: (dir: string) => Promise<void> | void): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "outpost_outbox_" });
@@ -29,11 +36,15 @@ function withOutbox(
   });
 }
 
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+
 function record(i: number, topic = "outpost/d1/telemetry/t") {
   return { topic, payload: `{"i":${i}}`, qos: 1 as const };
 }
 
-const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+/** A stored payload as text: a text payload comes back as the string it was. */
+const text = (payload: string | Uint8Array) =>
+  typeof payload === "string" ? payload : new TextDecoder().decode(payload);
 
 function storedSeq(dir: string): number {
   const db = openDatabase(dir);
@@ -153,6 +164,41 @@ Deno.test("with a ceiling file, a lost database never makes seqs go backwards", 
   });
 });
 
+Deno.test("the ceiling file is raised by twice the last step when that lasted under a second", async () => {
+  await withStateDir((dir) => {
+    const db = openDatabase(dir);
+    new Outbox(db).close();
+    const ceilingFile = `${dir}/outpost.seq`;
+    let now = 0;
+    const seqs = new SeqAllocator(db, { block: 100, ceilingFile, now: () => now });
+    const ceiling = () => Number(Deno.readTextFileSync(ceilingFile));
+    const useUpTo = (seq: number) => {
+      while (seqs.next() < seq);
+    };
+    try {
+      assert.equal(seqs.next(), 1);
+      assert.equal(ceiling(), 101, "the first step is the block");
+      now = 500;
+      useUpTo(101);
+      assert.equal(ceiling(), 301, "used up in 0.5 s: twice the step");
+      now = 700;
+      useUpTo(301);
+      assert.equal(ceiling(), 701);
+      now = 5_000;
+      useUpTo(701);
+      assert.equal(ceiling(), 1101, "lasted between 1 and 10 s: the same step");
+      now = 20_000;
+      useUpTo(1101);
+      assert.equal(ceiling(), 1301, "lasted over 10 s: half the step, never below the block");
+      now = 40_000;
+      useUpTo(1301);
+      assert.equal(ceiling(), 1401);
+    } finally {
+      db.close();
+    }
+  });
+});
+
 Deno.test("a ceiling file that holds no number is refused with its path", async () => {
   await withStateDir((dir) => {
     Deno.writeTextFileSync(`${dir}/outpost.seq`, "garbage");
@@ -202,6 +248,29 @@ Deno.test("group commit is capped by the batch size", async () => {
   }, { batchSize: 10 });
 });
 
+Deno.test("a producer awaiting batch after batch lets the agent's sockets in while it appends", async () => {
+  const server = createServer((socket) => socket.on("data", (data) => socket.write(data)));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const client = connect((server.address() as AddressInfo).port, "127.0.0.1");
+  await new Promise<void>((resolve) => client.once("connect", resolve));
+  try {
+    await withOutbox(async (outbox) => {
+      let echoed = false;
+      client.once("data", () => echoed = true);
+      client.write("ping");
+      let batches = 0;
+      while (!echoed && batches < 20_000) {
+        await Promise.all(Array.from({ length: 10 }, (_, i) => outbox.append("c8y", [record(i)])));
+        batches++;
+      }
+      assert.ok(echoed, `no socket was read during ${batches} batches`);
+    }, { batchSize: 10 });
+  } finally {
+    client.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
 Deno.test("peek returns a cloud's records oldest first, after an id, up to a limit", async () => {
   await withOutbox(async (outbox) => {
     await outbox.append("c8y", [record(0), record(1)]);
@@ -214,6 +283,67 @@ Deno.test("peek returns a cloud's records oldest first, after an id, up to a lim
     assert.deepEqual(outbox.peek("aws", 0, 10).map((r) => text(r.payload)), ['{"i":100}']);
     assert.deepEqual(outbox.peek("nobody", 0, 10), []);
   });
+});
+
+Deno.test("a reader that caught up gets each new record as SQLite stores it, ids included", async () => {
+  await withOutbox(async (outbox, dir) => {
+    await outbox.append("c8y", [record(0)]);
+    const [first] = outbox.peek("c8y", 0, 10);
+    assert.deepEqual(outbox.peek("c8y", first.id, 10), [], "caught up");
+    // Several clouds, several appends and more rows than one insert statement, in one commit.
+    await Promise.all([
+      outbox.append("c8y", Array.from({ length: 40 }, (_, i) => record(i + 1))),
+      outbox.append("aws", [record(100), record(101)]),
+      outbox.append("c8y", [{
+        topic: "a/bin",
+        payload: new Uint8Array([1, 2]),
+        qos: 0,
+        retain: true,
+      }]),
+    ]);
+    const fromMemory = outbox.peek("c8y", first.id, 100);
+    const db = openDatabase(dir);
+    const other = new Outbox(db);
+    try {
+      const plain = (records: StoredRecord[]) => records.map((r) => ({ ...r }));
+      assert.deepEqual(plain(fromMemory), plain(other.peek("c8y", first.id, 100)));
+      assert.deepEqual(plain(outbox.peek("aws", 0, 10)), plain(other.peek("aws", 0, 10)));
+      assert.equal(fromMemory.length, 41);
+      assert.deepEqual(fromMemory.at(-1), {
+        id: fromMemory.at(-1)!.id,
+        topic: "a/bin",
+        payload: new Uint8Array([1, 2]),
+        qos: 0,
+        retain: true,
+      });
+      assert.deepEqual(outbox.peek("c8y", fromMemory[9].id, 2), fromMemory.slice(10, 12));
+    } finally {
+      other.close();
+      db.close();
+    }
+  });
+});
+
+Deno.test("a reader that falls far behind, or whose records the bound dropped, reads them from SQLite", async () => {
+  await withOutbox(async (outbox) => {
+    await outbox.append("c8y", [record(0)]);
+    const cursor = outbox.peek("c8y", 0, 10)[0].id;
+    outbox.peek("c8y", cursor, 10);
+    await outbox.append("c8y", Array.from({ length: 2000 }, (_, i) => record(i + 1)));
+    const all = outbox.peek("c8y", cursor, 5000);
+    assert.deepEqual(all.map((r) => JSON.parse(text(r.payload)).i), range(1, 2001));
+  });
+  await withOutbox(async (outbox) => {
+    await outbox.append("c8y", [record(0)]);
+    const cursor = outbox.peek("c8y", 0, 10)[0].id;
+    outbox.peek("c8y", cursor, 10);
+    await outbox.append("c8y", Array.from({ length: 8 }, (_, i) => record(i + 1)));
+    assert.deepEqual(
+      outbox.peek("c8y", cursor, 10).map((r) => JSON.parse(text(r.payload)).i),
+      [4, 5, 6, 7, 8],
+      "the oldest four were dropped, in memory too",
+    );
+  }, { maxRecords: 5 });
 });
 
 Deno.test("payload bytes, qos and retain round-trip unchanged", async () => {
@@ -229,9 +359,17 @@ Deno.test("payload bytes, qos and retain round-trip unchanged", async () => {
     assert.deepEqual(bin.payload, new Uint8Array([0, 1, 127, 128, 254, 255]));
     assert.ok(bin.payload instanceof Uint8Array);
     assert.deepEqual([bin.topic, bin.qos, bin.retain], ["a/bin", 0, false]);
-    assert.equal(text(txt.payload), "température ✓");
+    assert.equal(txt.payload, "température ✓", "text stays the string it was, not bytes");
     assert.deepEqual([txt.qos, txt.retain], [1, true]);
-    assert.equal(empty.payload.length, 0);
+    assert.equal(empty.payload, "");
+  });
+});
+
+Deno.test("a text payload with a lone surrogate is stored as its UTF-8 encoding", async () => {
+  await withOutbox(async (outbox) => {
+    await outbox.append("c8y", [{ topic: "a/b", payload: "x\ud800y", qos: 1 }]);
+    const [stored] = outbox.peek("c8y", 0, 1);
+    assert.deepEqual(stored.payload, new TextEncoder().encode("x\ud800y"));
   });
 });
 
@@ -269,6 +407,82 @@ Deno.test("acks made in the same tick are deleted in one commit", async () => {
     assert.equal(outbox.size("c8y"), 0);
     assert.equal(outbox.commits, before + 1);
   });
+});
+
+/** Timers that fire only when the test advances time. */
+class ManualClock {
+  #now = 0;
+  #next = 0;
+  #timers = new Map<number, { at: number; fn: () => void }>();
+
+  setTimeout = (fn: () => void, ms: number): number => {
+    this.#timers.set(++this.#next, { at: this.#now + ms, fn });
+    return this.#next;
+  };
+
+  clearTimeout = (id: number): void => void this.#timers.delete(id);
+
+  get pending(): number {
+    return this.#timers.size;
+  }
+
+  advance(ms: number): void {
+    this.#now += ms;
+    const due = [...this.#timers].filter(([, t]) => t.at <= this.#now).sort((a, b) =>
+      a[1].at - b[1].at
+    );
+    for (const [id, { fn }] of due) {
+      this.#timers.delete(id);
+      fn();
+    }
+  }
+}
+
+Deno.test("acks are deleted with the next append, at ackBatch, or ackDelayMs later, whichever comes first", async () => {
+  const clock = new ManualClock();
+  await withOutbox(async (outbox, dir) => {
+    const reader = openDatabase(dir);
+    const onDisk = () =>
+      (reader.prepare("SELECT count(*) AS n FROM outbox_records").get() as { n: number }).n;
+    try {
+      const appended = outbox.append("c8y", Array.from({ length: 10 }, (_, i) => record(i)));
+      clock.advance(0);
+      await appended;
+      const ids = outbox.peek("c8y", 0, 10).map((r) => r.id);
+      let commits = outbox.commits;
+
+      outbox.ack("c8y", [ids[0], ids[1]]);
+      clock.advance(0);
+      assert.equal(outbox.commits, commits, "two acks wait");
+      assert.equal(onDisk(), 10);
+      assert.deepEqual(
+        outbox.peek("c8y", 0, 2).map((r) => r.id),
+        [ids[2], ids[3]],
+        "but are hidden",
+      );
+      clock.advance(999);
+      assert.equal(outbox.commits, commits);
+      clock.advance(1);
+      assert.equal(outbox.commits, ++commits, "deleted ackDelayMs after the first");
+      assert.equal(onDisk(), 8);
+
+      outbox.ack("c8y", [ids[2], ids[3]]);
+      const more = outbox.append("c8y", [record(10)]);
+      clock.advance(0);
+      await more;
+      assert.equal(outbox.commits, ++commits, "an append's commit takes the acks along");
+      assert.equal(onDisk(), 7);
+      assert.equal(clock.pending, 0, "no ack timer is left behind");
+
+      outbox.ack("c8y", ids.slice(4, 8));
+      clock.advance(0);
+      assert.equal(outbox.commits, ++commits, "ackBatch acks commit in the same turn");
+      assert.equal(onDisk(), 3);
+      assert.equal(clock.pending, 0);
+    } finally {
+      reader.close();
+    }
+  }, { clock, ackBatch: 4, ackDelayMs: 1000 });
 });
 
 Deno.test("a cloud over its bound loses its oldest records, counts them and reports them", async () => {
