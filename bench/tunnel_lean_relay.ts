@@ -15,8 +15,8 @@ import {
   FRAME_HEADROOM,
   frameInPlace,
   OPCODE,
-  ReceiveBuffer,
 } from "../protocols/websocket_frame.ts";
+import { ReceiveBuffer } from "../protocols/websocket_receive.ts";
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const CHUNK = 16_384;

@@ -16,10 +16,9 @@ import {
   frameInPlace,
   isValidCloseCode,
   OPCODE,
-  ReceiveBuffer,
-  type ReceiveEvent,
   WebSocketProtocolError,
 } from "./websocket_frame.ts";
+import { ReceiveBuffer, type ReceiveEvent } from "./websocket_receive.ts";
 
 export { FRAME_HEADROOM, WebSocketProtocolError } from "./websocket_frame.ts";
 export { WebSocketHandshakeError } from "./websocket_handshake.ts";

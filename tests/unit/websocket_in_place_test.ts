@@ -13,11 +13,10 @@ import {
   frameInPlace,
   MessageDecoder,
   OPCODE,
-  ReceiveBuffer,
-  type ReceiveEvent,
   type WebSocketEvent,
   WebSocketProtocolError,
 } from "../../protocols/websocket_frame.ts";
+import { ReceiveBuffer, type ReceiveEvent } from "../../protocols/websocket_receive.ts";
 import { maskInPlace, maskReference } from "../../protocols/websocket_mask.ts";
 
 Deno.test("maskInPlace gives the bytes of the reference at every length, alignment and key", () => {
