@@ -42,8 +42,10 @@ const STARTS = 10;
 const MB = 1024 * 1024;
 
 const TARGETS = {
-  /** Agent delivery rate as a share of the bare client's. */
+  /** Agent delivery rate as a share of the bare client's in batches of BATCH. */
   throughputRatio: 0.8,
+  /** Agent delivery rate as a share of the bare client's with the drain's window (issue 13). */
+  windowRatio: 1.0,
   /** Idle RSS above the empty script. */
   idleExtraMb: 40,
 };
@@ -249,6 +251,10 @@ async function main(): Promise<void> {
 spread across rounds (records/s): agent ${spread(rates.agent)}, bare ${spread(rates.bare)}, \
 bare windowed ${spread(rates.window)}; outbox append ${spread(rates.append)}, \
 bare SQLite ${spread(rates.sqlite)}
+agent / bare windowed per round (interleaved): ${
+    rates.agent.map((r, i) => `${formatNumber(r.perSecond / rates.window[i].perSecond, 2)}x`)
+      .join(", ")
+  }
 idle RSS across samples (MB): agent ${mb(memory.agent)}, empty ${mb(memory.empty)}
 load ${Deno.loadavg()[0].toFixed(2)} at the end
 `);
@@ -265,9 +271,9 @@ load ${Deno.loadavg()[0].toFixed(2)} at the end
   );
   console.log(
     verdict(
-      `  same against the bare client with the drain's ${DRAIN_WINDOW} in flight`,
+      `delivery rate >= ${TARGETS.windowRatio} of the bare client with the drain's ${DRAIN_WINDOW} in flight`,
       `${formatNumber(windowRatio, 2)}x`,
-      windowRatio >= TARGETS.throughputRatio,
+      windowRatio >= TARGETS.windowRatio,
     ),
   );
   console.log(

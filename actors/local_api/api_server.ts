@@ -135,23 +135,43 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   broker.on("clientDisconnect", (client) => connections.gone(client));
   const stopListening = registry.onRevoked((clientId) => connections.revoke(clientId));
 
-  /** Publishes to `clientId`; resolves once written to its connections. */
-  function deliver(clientId: string, path: string, payload: unknown): Promise<void> {
-    const body = typeof payload === "string" ? payload : JSON.stringify(payload);
-    return new Promise((resolve, reject) =>
-      broker.publish(
-        {
-          cmd: "publish",
-          topic: apiTopic(clientId, path),
-          payload: Buffer.from(body),
-          qos: 1,
-          retain: false,
-          dup: false,
-        },
-        (error?: Error | null) => error ? reject(error) : resolve(),
-      )
+  /** Publishes to `clientId`; calls `done` once written to its connections. */
+  function publish(
+    clientId: string,
+    path: string,
+    payload: unknown,
+    done: (error?: Error | null) => void,
+  ): void {
+    let body: string;
+    try {
+      body = typeof payload === "string" ? payload : JSON.stringify(payload);
+    } catch (error) {
+      return done(error as Error);
+    }
+    broker.publish(
+      {
+        cmd: "publish",
+        topic: apiTopic(clientId, path),
+        payload: Buffer.from(body),
+        qos: 1,
+        retain: false,
+        dup: false,
+      },
+      done,
     );
   }
+
+  /** Publishes to `clientId`; resolves once written to its connections. */
+  function deliver(clientId: string, path: string, payload: unknown): Promise<void> {
+    return new Promise((resolve, reject) =>
+      publish(clientId, path, payload, (error) => error ? reject(error) : resolve())
+    );
+  }
+
+  // Replies and live data: no promise per message, a failure is only logged.
+  const logFailure = (clientId: string) => (error?: Error | null) => {
+    if (error) log.error("Cannot publish to {clientId}: {error}", { clientId, error });
+  };
 
   const output: LocalApiOutput = {
     send(clientId, path, payload) {
@@ -160,9 +180,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         log.debug("Not sending {path} to revoked client {clientId}", { path, clientId });
         return;
       }
-      deliver(clientId, path, payload).catch((error) =>
-        log.error("Cannot publish to {clientId}: {error}", { clientId, error })
-      );
+      publish(clientId, path, payload, logFailure(clientId));
     },
     broadcast(path, payload) {
       for (const clientId of connections.clientIds()) output.send(clientId, path, payload);

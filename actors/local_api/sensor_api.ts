@@ -53,6 +53,20 @@ export function sensorStream(sensorId: string): string {
   return `local.${sensorId}`;
 }
 
+// `handles` and `handle` both route every request, and paths repeat (one per
+// sensor and call): routed once each. Pure, so shared; bounded, since any
+// client may send any path.
+const routes = new Map<string, LocalApiRoute | undefined>();
+const MAX_ROUTES = 1000;
+
+function cachedRoute(path: string): LocalApiRoute | undefined {
+  if (routes.has(path)) return routes.get(path);
+  if (routes.size >= MAX_ROUTES) routes.clear();
+  const route = routeOf(path);
+  routes.set(path, route);
+  return route;
+}
+
 const SENSOR_CALLS = new Set([
   "listSensors",
   "createSensor",
@@ -182,9 +196,9 @@ export function sensorApi(options: SensorApiOptions): LocalApiModule {
 
   return {
     name: "sensors",
-    handles: (path) => SENSOR_CALLS.has(routeOf(path)?.call ?? ""),
+    handles: (path) => SENSOR_CALLS.has(cachedRoute(path)?.call ?? ""),
     async handle(request, output) {
-      const route = routeOf(request.path)!;
+      const route = cachedRoute(request.path)!;
       try {
         output.send(request.clientId, route.ok, await answer(request, route, output));
       } catch (error) {
