@@ -94,6 +94,7 @@ Deno.test("an agent with urls = [A, B] loses nothing when A is killed mid-stream
     await a.crash();
     await tail;
     await until(`the agent on B (now ${link().broker})`, () => link().broker === b.url, 30_000);
+    equal(agent.status().clouds[0].broker, b.url, "outpost status names the broker in use");
 
     const seen = () => [...telemetry(onA), ...telemetry(onB)].map((r) => r.seq);
     await until("every committed record at A or B", () => {
