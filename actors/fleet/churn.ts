@@ -11,7 +11,7 @@
 
 /** `[fleet.churn]`. */
 export interface ChurnSettings {
-  /** Share of the fleet that goes down per minute, 0 to 100. */
+  /** Share of the fleet that goes down per minute, in percent (over 100: more than once each). */
   percentPerMin: number;
   /** How long a device stays down. */
   downSec: number;

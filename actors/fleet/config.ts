@@ -98,7 +98,8 @@ const fleetSchema = z.strictObject({
     fields: fleetFieldsSchema.optional(),
   }).prefault({}),
   churn: z.strictObject({
-    percentPerMin: z.number().min(0).max(100).describe("a percentage from 0 to 100").default(0),
+    // Above 100, devices go down more than once a minute each: a flapping network.
+    percentPerMin: z.number().min(0).describe("a percentage >= 0").default(0),
     downSec: z.number().positive().describe("a number of seconds > 0").default(30),
   }).prefault({}),
 }).prefault({});
@@ -175,7 +176,11 @@ export function parseFleetConfig(
     ? []
     : parsed.error.issues.flatMap((i) => toConfigIssues(i, raw, origins, fileSchema));
   const fleet = parsed.success ? resolveFleet(parsed.data.fleet) : undefined;
+  const written = isTable(raw.fleet) ? raw.fleet.deviceId : undefined;
   if (fleet) issues.push(...deviceIdIssues(fleet, origins));
+  else if (typeof written === "string") {
+    issues.push(...deviceIdIssues({ ...FALLBACK, deviceId: written }, origins));
+  }
   issues.push(...cloudTemplateIssues(raw.clouds));
   const usable = fleet && !issues.some((i) => i.key === "fleet.deviceId");
   const agent = agentSections(raw, usable ? fleet : FALLBACK, source, issues);

@@ -107,7 +107,7 @@ b = { kind = "walk", size = 3 }
 c = { kind = "constant" }
 d = { kind = "sine", min = 5, max = 1 }
 [fleet.churn]
-percentPerMin = 150
+percentPerMin = -5
 [clouds.hub]
 type = "mqtt"
 url = "http://broker"
@@ -120,7 +120,7 @@ url = "http://broker"
     'fleet.toml: fleet.telemetry.fields.b.size: expected a key of a walk field (start, step, min, max), found key "size"',
     "fleet.toml: fleet.telemetry.fields.c.value: expected the value of a constant field (a string, a number, or true or false), found nothing",
     "fleet.toml: fleet.telemetry.fields.d.max: expected a number >= min (5), found 1",
-    "fleet.toml: fleet.churn.percentPerMin: expected a percentage from 0 to 100, found 150",
+    "fleet.toml: fleet.churn.percentPerMin: expected a percentage >= 0, found -5",
     'fleet.toml: fleet.colour: expected no such key (known keys: devices, firstDevice, deviceId, rampPerSec, summaryEverySec, stateDir, seed, telemetry, churn), found key "colour"',
     'fleet.toml: clouds.hub.url: expected a URL like "mqtt://host:1883" (scheme mqtt, mqtts, ws or wss; no user or password in it), found "http://broker"',
   ]);
