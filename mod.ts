@@ -48,6 +48,7 @@ export {
   type PublishOptions,
 } from "./actors/mqtt/link.ts";
 export {
+  type MqttBroker,
   mqttConnection,
   type MqttConnectionOptions,
   type MqttLogin,

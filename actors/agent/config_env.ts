@@ -2,6 +2,8 @@
  * Environment overrides for the configuration: `OUTPOST_<LEVEL>__<LEVEL>…`,
  * levels separated by a double underscore, each camelCase key written as
  * SCREAMING_SNAKE (`OUTPOST_CLOUDS__MAIN__KEEPALIVE_SEC` → clouds.main.keepaliveSec).
+ * A list key takes a JSON list, as TOML writes one of strings or numbers
+ * (`OUTPOST_CLOUDS__MAIN__URLS=["mqtt://a:1883","mqtt://b:1883"]`).
  *
  * This module knows how variable names address keys and how text becomes a
  * value; which keys exist and what type they hold it reads from the zod
@@ -21,9 +23,11 @@ export interface ConfigIssue {
   found: string;
 }
 
-// What the environment needs to know of one key of the schema.
+// What the environment needs to know of one key of the schema. `excludes`:
+// keys a table gives instead of this one (`url` or `urls`), which a value
+// from the environment replaces.
 type KeyShape =
-  | { kind: "string" | "integer" | "number" | "boolean" }
+  | { kind: "string" | "integer" | "number" | "boolean" | "list"; excludes?: string[] }
   | { kind: "table"; keys: Record<string, KeyShape> }
   // A table whose keys the user names (`[clouds.<name>]`), each entry of shape `entry`.
   | { kind: "names"; entry: KeyShape };
@@ -134,7 +138,17 @@ export function describeFound(value: unknown, path: readonly PropertyKey[]): str
   return describeValue(value);
 }
 
+// `excludes` from the metadata of the schema or of any wrapper around it.
+function excludesOf(schema: z.ZodType): string[] | undefined {
+  for (let s: z.ZodType | undefined = schema; s; s = unwrapSchema(s)) {
+    const excludes = (s.meta() as { excludes?: string[] } | undefined)?.excludes;
+    if (excludes) return excludes;
+  }
+  return undefined;
+}
+
 function shapeOf(schema: z.ZodType): KeyShape {
+  const excludes = excludesOf(schema);
   let s = schema;
   for (let inner = unwrapSchema(s); inner; inner = unwrapSchema(s)) s = inner;
   if (s instanceof z.ZodDiscriminatedUnion) {
@@ -153,9 +167,10 @@ function shapeOf(schema: z.ZodType): KeyShape {
     return { kind: "table", keys: Object.fromEntries(entries) };
   }
   if (s instanceof z.ZodRecord) return { kind: "names", entry: shapeOf(s.valueType as z.ZodType) };
+  if (s instanceof z.ZodArray) return { kind: "list", excludes };
   if (s instanceof z.ZodNumber) return { kind: s.isInt ? "integer" : "number" };
   if (s instanceof z.ZodBoolean) return { kind: "boolean" };
-  return { kind: "string" };
+  return { kind: "string", excludes };
 }
 
 /** `keepaliveSec` → `KEEPALIVE_SEC`. */
@@ -163,11 +178,24 @@ export function screamingSnake(key: string): string {
   return key.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase();
 }
 
-const EXPECTED_TEXT = { integer: "an integer", number: "a number", boolean: "true or false" };
+const EXPECTED_TEXT = {
+  integer: "an integer",
+  number: "a number",
+  boolean: "true or false",
+  list: 'a JSON list, like ["a", "b"] or [1, 2]',
+};
 
 function parseValue(kind: string, text: string): { value: unknown } | undefined {
   const t = text.trim();
   if (kind === "string") return { value: text };
+  if (kind === "list") {
+    try {
+      const value: unknown = JSON.parse(t);
+      return Array.isArray(value) ? { value } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
   if (kind === "boolean") {
     return /^(true|false)$/i.test(t) ? { value: t.toLowerCase() === "true" } : undefined;
   }
@@ -181,7 +209,7 @@ function parseValue(kind: string, text: string): { value: unknown } | undefined 
     : undefined;
 }
 
-type Resolved = { path: string[]; kind: string } | { issue: ConfigIssue };
+type Resolved = { path: string[]; kind: string; excludes?: string[] } | { issue: ConfigIssue };
 
 // Turns the levels of a variable's name into a path of keys, without touching `raw`.
 function resolve(name: string, levels: string[], raw: Table, root: KeyShape): Resolved {
@@ -250,7 +278,7 @@ function resolve(name: string, levels: string[], raw: Table, root: KeyShape): Re
       },
     };
   }
-  return { path, kind: shape.kind };
+  return { path, kind: shape.kind, excludes: shape.excludes };
 }
 
 /**
@@ -310,6 +338,12 @@ export function applyEnvOverrides(
     if (!isTable(table)) continue;
     table[resolved.path.at(-1)!] = parsed.value;
     origins.set(JSON.stringify(resolved.path), name);
+    // The file's `url` gives way to OUTPOST_…__URLS, and the reverse; both from
+    // the environment stay, and the schema says which to drop.
+    for (const other of resolved.excludes ?? []) {
+      const path = JSON.stringify([...resolved.path.slice(0, -1), other]);
+      if (!origins.has(path)) delete table[other];
+    }
   }
   return { issues, origins };
 }

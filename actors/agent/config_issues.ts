@@ -45,7 +45,12 @@ function unknownKeyIssues(
     schemaAt(fileSchema, issue.path, raw) ?? z.never(),
     childOfPath(raw, issue.path),
   );
-  const known = schema instanceof z.ZodObject ? Object.keys(schema.shape).join(", ") : "";
+  // A key a table refuses with a reason (`z.never()`) is no key it knows.
+  const known = schema instanceof z.ZodObject
+    ? Object.entries(schema.shape)
+      .filter(([, field]) => !(schemaCore(field as z.ZodType) instanceof z.ZodNever))
+      .map(([key]) => key).join(", ")
+    : "";
   return issue.keys.map((name) => ({
     key: keyOf([...issue.path, name]),
     expected: `no such key (known keys: ${known})`,
@@ -87,6 +92,15 @@ function expectedOf(
   return descriptionOf(schema) ?? (table ? "a table" : expectedInWords(issue));
 }
 
+// The variable that set `path`, or the list that holds it (`OUTPOST_…__URLS.1`).
+function envKey(path: Path, origins: Map<string, string>): string | undefined {
+  for (let end = path.length; end > 0; end--) {
+    const name = origins.get(JSON.stringify(path.slice(0, end).map(String)));
+    if (name !== undefined) return [name, ...path.slice(end).map(String)].join(".");
+  }
+  return undefined;
+}
+
 /** The file's words for one zod issue: key, what was expected, what was found. */
 export function toConfigIssues(
   issue: z.core.$ZodIssue,
@@ -94,8 +108,7 @@ export function toConfigIssues(
   origins: Map<string, string>,
   fileSchema: z.ZodType,
 ): ConfigIssue[] {
-  const keyOf = (path: Path) =>
-    origins.get(JSON.stringify(path.map(String))) ?? (dotted(path) || "(top level)");
+  const keyOf = (path: Path) => envKey(path, origins) ?? (dotted(path) || "(top level)");
   if (issue.code === "unrecognized_keys") return unknownKeyIssues(issue, raw, keyOf, fileSchema);
   if (issue.code === "invalid_key") return [badNameIssue(issue, raw, keyOf, fileSchema)];
   const value = childOfPath(raw, issue.path);

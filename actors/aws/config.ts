@@ -4,7 +4,12 @@
  */
 import { z } from "zod";
 import { flag, needsAll, optionalText, text, validAt } from "../cloud/config_fields.ts";
-import { mqttConnectionFields, type MqttEndpointConfig, tlsPairing } from "../cloud/mqtt_config.ts";
+import {
+  mqttConnectionFields,
+  type MqttEndpointConfig,
+  tlsPairing,
+  urlOrUrls,
+} from "../cloud/mqtt_config.ts";
 
 // AWS IoT Core: the client id is the thing name, and the login is a certificate.
 const { clientId: _clientId, username: _awsUsername, password: _password, ...awsConnectionFields } =
@@ -26,7 +31,7 @@ const PREFIX_EXPECTED =
   "at most 24 characters";
 
 /** The schema of an AWS IoT Core cloud's table. */
-export const awsCloudSchema = tlsPairing(
+export const awsCloudSchema = urlOrUrls(tlsPairing(
   z.strictObject({
     type: z.literal("aws"),
     ...awsConnectionFields,
@@ -82,7 +87,7 @@ export const awsCloudSchema = tlsPairing(
     message: "one of the names in shadows",
     when: validAt("shadows", "telemetryShadow"),
   }),
-);
+));
 
 /** `[clouds.<name>.envelope]` of an AWS cloud: the seed's telemetry envelope header. */
 export interface AwsEnvelope {
@@ -151,3 +156,6 @@ export interface AwsCloudConfig extends Omit<MqttEndpointConfig, "clientId" | "p
   /** Fleet provisioning. */
   provisioning: AwsProvisioning;
 }
+
+/** A `[clouds.<name>] type = "aws"` table as validated, before the agent's defaults. */
+export type AwsTable = z.output<typeof awsCloudSchema>;

@@ -3,8 +3,8 @@
  * registry sees it. The builder (mod.ts) loads when a table names it.
  */
 import type { CloudConnector } from "../cloud/connector.ts";
-import { readPem } from "../cloud/mqtt_config.ts";
-import { type AwsCloudConfig, awsCloudSchema } from "./config.ts";
+import { brokerUrls, readPem } from "../cloud/mqtt_config.ts";
+import { type AwsCloudConfig, awsCloudSchema, type AwsTable } from "./config.ts";
 import type { AwsParts } from "./mod.ts";
 
 export type { AwsParts } from "./mod.ts";
@@ -14,10 +14,12 @@ export type { AwsParts } from "./mod.ts";
  * `onDesired` through the classic shadow, `onCommand` and support on Outpost's topics
  * (with `commands = true`, `support = true`; docs/aws.md).
  */
-export const awsConnector: CloudConnector<AwsCloudConfig, AwsParts> = {
+export const awsConnector: CloudConnector<AwsCloudConfig, AwsParts, AwsTable> = {
   type: "aws",
   schema: awsCloudSchema,
   serves: { commands: true, desired: true },
+  // Every endpoint in `urls` reaches the same AWS account and region (docs/failover.md).
+  resolve: (cloud) => ({ ...cloud, ...brokerUrls(cloud) }),
   async build(cloud, ctx) {
     const { awsCloud } = await import("./mod.ts");
     const provisioning = cloud.provisioning.enabled ? cloud.provisioning : undefined;

@@ -6,7 +6,8 @@
  * ```
  * cloud:<name>       rest_for_one
  * ├── connection     MQTT over mTLS (8883, or 443 with ALPN x-amzn-mqtt-ca); client id =
- * │                  thing name; persistent session; identity from AwsIdentity.login()
+ * │                  thing name; persistent session; identity from AwsIdentity.login();
+ * │                  fails over between the endpoints of `urls` (docs/failover.md)
  * ├── provisioning   (when enabled) claim certificate → create-from-csr → RegisterThing → store
  * ├── shadow:<name>  one per configured shadow ("classic" = the unnamed one; its keys
  * │                  without a handler of their own go to agent.onDesired)
@@ -22,7 +23,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { child, type Spec } from "../runtime/spec.ts";
 import type { MqttLink } from "../mqtt/link.ts";
-import { mqttConnection, type MqttConnectionOptions } from "../mqtt/connection.ts";
+import { type MqttBroker, mqttConnection, type MqttConnectionOptions } from "../mqtt/connection.ts";
 import type { AwsCloudConfig } from "./config.ts";
 import type { CloudEncoder } from "../cloud/encoder.ts";
 import { openCertStore } from "./cert_store.ts";
@@ -137,10 +138,13 @@ export async function awsCloud(options: AwsCloudOptions): Promise<AwsCloud> {
   });
   const stored = await identity.load();
   const ca = pems.ca ?? stored?.rootCaPem;
-  const alpnProtocols = awsAlpn(config.url);
+  // Each endpoint with its own ALPN: port 443 needs it, 8883 must not depend on it.
+  const brokers: MqttBroker[] = config.urls.map((url) => ({ url, alpnProtocols: awsAlpn(url) }));
+  const { alpnProtocols } = brokers[0];
 
   const connection: MqttConnectionOptions = {
     url: config.url,
+    brokers,
     clientId: config.thingName ?? options.deviceId,
     ca,
     rejectUnauthorized: !config.insecure,
@@ -173,6 +177,7 @@ export async function awsCloud(options: AwsCloudOptions): Promise<AwsCloud> {
           alpnProtocols,
           keepaliveSec: config.keepaliveSec,
         },
+        brokers,
       }),
       { restart: "transient", shutdownMs: 2000 },
     ));

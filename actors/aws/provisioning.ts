@@ -23,6 +23,7 @@
 import { getLogger } from "../runtime/logging.ts";
 import { delay } from "../runtime/clock.ts";
 import type { ActorLogic } from "../runtime/spec.ts";
+import type { MqttBroker } from "../mqtt/connection.ts";
 import { taskActor } from "../runtime/task_actor.ts";
 import { backoffDelay, type RetryBackoff, withBackoffDefaults } from "../../machines/backoff.ts";
 import { connectSession, type MqttConnectOptions } from "../../protocols/mqtt_session.ts";
@@ -46,6 +47,8 @@ export interface ProvisioningOptions {
   store: CertStore;
   /** Broker and TLS (with the claim certificate and key); the client id is the claim's. */
   connect: Omit<MqttConnectOptions, "username" | "password" | "will">;
+  /** Endpoints tried in turn, one per round (fail-over); each replaces connect's. Default: connect's. */
+  brokers?: readonly MqttBroker[];
   /** The fleet provisioning template. */
   template: string;
   /** Template parameters (`SerialNumber`, …). */
@@ -109,9 +112,12 @@ async function provision(options: ProvisioningOptions, signal: AbortSignal): Pro
     dir: store.dir,
     template: options.template,
   });
+  const brokers = options.brokers?.length ? options.brokers : [options.connect];
   for (let attempt = 0; !signal.aborted; attempt++) {
+    const { url, alpnProtocols, servername } = brokers[attempt % brokers.length];
+    const connect = { ...options.connect, url, alpnProtocols, servername };
     try {
-      const result = await round(options, signal);
+      const result = await round({ ...options, connect }, signal);
       if (!result) return;
       await store.write(result);
       log.info("Cloud {cloud}: provisioned as thing {thing}; identity in {dir}", {

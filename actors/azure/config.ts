@@ -29,7 +29,12 @@ export const azureUnreachableFields = {
   unreachableWindowSec: int(1, 604_800).default(UNREACHABLE_DEFAULTS.windowMs / 1000),
 };
 
-// Azure: the hub URL, client id and login all follow from DPS or `hub` and the device id.
+// Azure: the hub URL, client id and login all follow from DPS or `hub` and the device id,
+// so there is no broker to name and no list to fail over between (docs/failover.md).
+// The keys other clouds take for that are refused with the reason, not as unknown keys.
+const NO_BROKER_URL =
+  "no url or urls: an Azure cloud connects to the hub DPS assigns (idScope), or to hub";
+const refused = (why: string) => z.never().optional().describe(why);
 const AZURE_KEY_EXPECTED = "a base64 key";
 const base64Key = () =>
   optionalText(AZURE_KEY_EXPECTED).refine(
@@ -60,6 +65,8 @@ function oneAzureLogin(
 export const azureCloudSchema = tlsPairing(
   z.strictObject({
     type: z.literal("azure"),
+    url: refused(NO_BROKER_URL),
+    urls: refused(NO_BROKER_URL),
     idScope: optionalText('a DPS id scope like "0ne00012345"'),
     deviceId: optionalText('a device id of 1 to 128 characters without "/", "+" or "#"')
       .refine((v) => v === undefined || /^[A-Za-z0-9\-.:_]{1,128}$/.test(v), {

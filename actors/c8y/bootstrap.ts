@@ -22,6 +22,7 @@ import { delay } from "../runtime/clock.ts";
 import { getLogger } from "../runtime/logging.ts";
 import type { ActorLogic } from "../runtime/spec.ts";
 import { taskActor } from "../runtime/task_actor.ts";
+import type { MqttBroker } from "../mqtt/connection.ts";
 import { readSecretFile, writeSecretFile } from "../store/secret_file.ts";
 import {
   connectSession,
@@ -140,6 +141,8 @@ export interface BootstrapOptions {
   serial: string;
   /** The broker and its TLS settings; client id and login are set here. */
   connect: Omit<MqttConnectOptions, "clientId" | "username" | "password" | "will">;
+  /** Brokers tried in turn, one per session (fail-over); each replaces connect's. Default: connect's. */
+  brokers?: readonly MqttBroker[];
   /** Bootstrap user name (`management/devicebootstrap`) and password. */
   user: string;
   password: string;
@@ -170,10 +173,13 @@ async function register(options: BootstrapOptions, signal: AbortSignal): Promise
   const { cloud, credentials, serial } = options;
   if (credentials.current) return;
   log.info("Cloud {cloud}: registering device {serial} with the bootstrap user", { cloud, serial });
-  while (!signal.aborted) {
+  const brokers = options.brokers?.length ? options.brokers : [options.connect];
+  for (let session = 0; !signal.aborted; session++) {
+    const { url, alpnProtocols, servername } = brokers[session % brokers.length];
+    const connect = { ...options.connect, url, alpnProtocols, servername };
     let received: DeviceCredentials | undefined;
     try {
-      received = await round(options, signal);
+      received = await round({ ...options, connect }, signal);
     } catch (error) {
       if (signal.aborted) return;
       log.warn("Cloud {cloud}: bootstrap registration of {serial} failed, retrying: {error}", {

@@ -4,7 +4,12 @@
  */
 import { z } from "zod";
 import { flag, int, needsAll, optionalText, text, validAt } from "../cloud/config_fields.ts";
-import { mqttConnectionFields, type MqttEndpointConfig, tlsPairing } from "../cloud/mqtt_config.ts";
+import {
+  mqttConnectionFields,
+  type MqttEndpointConfig,
+  tlsPairing,
+  urlOrUrls,
+} from "../cloud/mqtt_config.ts";
 import { isFragmentName } from "../../protocols/c8y_json.ts";
 import { OPERATION_TEMPLATES } from "../../protocols/c8y_messages.ts";
 import { SUPPORT_FRAGMENT } from "../../protocols/c8y_support.ts";
@@ -63,7 +68,7 @@ const REMOTE_ACCESS_URL_EXPECTED =
   'a base URL like "wss://tenant.example.com" (scheme ws, wss, http or https)';
 
 /** The schema of a Cumulocity cloud's table. */
-export const c8yCloudSchema = tlsPairing(
+export const c8yCloudSchema = urlOrUrls(tlsPairing(
   z.strictObject({
     type: z.literal("c8y"),
     ...c8yConnectionFields,
@@ -139,7 +144,7 @@ export const c8yCloudSchema = tlsPairing(
       when: validAt("password", "certFile", "bootstrap"),
     },
   ),
-);
+));
 
 /** `[clouds.<name>.hardware]` of a Cumulocity cloud: the `110` line. */
 export interface C8yHardware {

@@ -3,7 +3,7 @@
  * registry sees it. The builder (mod.ts) loads when a table names it.
  */
 import type { CloudConnector } from "../cloud/connector.ts";
-import { mqttConnectionOptions } from "../cloud/mqtt_config.ts";
+import { brokerUrls, mqttConnectionOptions } from "../cloud/mqtt_config.ts";
 import { type C8yCloudConfig, c8yCloudSchema, type C8yTable } from "./config.ts";
 
 /** Cumulocity IoT over MQTT SmartREST 2.0 with Cloud Remote Access (PROTOCOLS.md §1). */
@@ -17,6 +17,7 @@ export const c8yConnector: CloudConnector<C8yCloudConfig, Record<never, never>, 
     const serial = cloud.serial ?? agent.deviceId;
     return {
       ...cloud,
+      ...brokerUrls(cloud),
       serial,
       clientId: cloud.clientId || `d:${serial}`,
       deviceName: cloud.deviceName ?? `Outpost ${serial}`,

@@ -145,7 +145,7 @@ export async function c8yCloud(options: C8yCloudOptions): Promise<C8yCloud> {
     child("connection", mqttConnection(link, connection), { shutdownMs: 2000 }),
   ];
   if (bootstrap) {
-    const { url, ca, cert, key, rejectUnauthorized, keepaliveSec, connectTimeoutMs } =
+    const { url, ca, cert, key, rejectUnauthorized, keepaliveSec, connectTimeoutMs, brokers } =
       options.connection;
     children.push(
       child(
@@ -156,6 +156,7 @@ export async function c8yCloud(options: C8yCloudOptions): Promise<C8yCloud> {
           file,
           serial: config.serial,
           connect: { url, ca, cert, key, rejectUnauthorized, keepaliveSec, connectTimeoutMs },
+          brokers,
           user: config.bootstrap.user,
           password: config.bootstrap.password!,
           intervalMs: config.bootstrap.intervalSec * 1000,

@@ -3,7 +3,7 @@
  * registry sees it. The builder (mod.ts) loads when a table names it.
  */
 import type { CloudConnector } from "../cloud/connector.ts";
-import { mqttConnectionOptions } from "../cloud/mqtt_config.ts";
+import { brokerUrls, mqttConnectionOptions } from "../cloud/mqtt_config.ts";
 import { type MqttCloudConfig, mqttCloudSchema, type MqttTable } from "./config.ts";
 
 /** What `agent.cloud(name).parts` holds for a generic cloud. */
@@ -19,6 +19,7 @@ export const genericConnector: CloudConnector<MqttCloudConfig, GenericParts, Mqt
   serves: { commands: true, desired: true },
   resolve: (cloud, agent) => ({
     ...cloud,
+    ...brokerUrls(cloud),
     clientId: cloud.clientId || `outpost-${agent.deviceId}`,
   }),
   async build(cloud, ctx) {

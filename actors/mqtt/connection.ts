@@ -7,18 +7,21 @@
  * └── shadow, operations, …  hold the MqttLink, never the connection
  * ```
  *
- * Owns: at most one live MQTT session (socket, TLS, mqtt.js timers).
- * Receives: `reconnect` (credentials renewed: close and dial now) and
- * `outpost.stop` (DISCONNECT gracefully, so the broker drops the will).
- * Sends: `link.attach(session)` once connected (the link restores its
- * subscriptions before it reports connected), `link.detach()` when the
- * session goes, every inbound message to `link.deliver`. Supervised by:
- * its cloud's supervisor. A broker that is down means backoff, never an
- * error exit; only a bug makes it fail. A forced stop drops the socket
- * without DISCONNECT, so the broker publishes the will.
+ * Owns: at most one live MQTT session (socket, TLS, mqtt.js timers), to
+ * one of its brokers. Receives: `reconnect` (credentials renewed: close and
+ * dial now) and `outpost.stop` (DISCONNECT gracefully, so the broker drops
+ * the will). Sends: `link.attach(session, broker)` once connected (the link
+ * restores its subscriptions before it reports connected),
+ * `link.detach()` when the session goes, every inbound message to
+ * `link.deliver`. Supervised by: its cloud's supervisor. A broker that is
+ * down means the next broker, or backoff, never an error exit; only a bug
+ * makes it fail. A forced stop drops the socket without DISCONNECT, so the
+ * broker publishes the will. Which broker each attempt dials is the
+ * statechart's decision (fail-over, docs/failover.md).
  */
 import { type AnyActorLogic, fromCallback, fromPromise } from "xstate";
 import {
+  type ConnectAttempt,
   type MqttConnectionInput,
   mqttConnectionMachine,
   type RetryBackoff,
@@ -32,9 +35,25 @@ import { getLogger } from "../runtime/logging.ts";
 import type { ActorLogic } from "../runtime/spec.ts";
 import type { MqttLink } from "./link.ts";
 
-/** {@link MqttConnectOptions} plus what the actor adds: backoff and renewable credentials. */
+/** One broker of a fail-over list: where it is, and what of TLS depends on where. */
+export type MqttBroker = Pick<MqttConnectOptions, "url" | "alpnProtocols" | "servername">;
+
+/**
+ * {@link MqttConnectOptions} plus what the actor adds: fail-over between
+ * brokers, backoff and renewable credentials.
+ */
 export interface MqttConnectionOptions extends MqttConnectOptions {
-  /** Delays between attempts. Defaults: `{ minMs: 1000, maxMs: 60000, jitter: 0.2 }`. */
+  /**
+   * The brokers to fail over between, in order (docs/failover.md); each
+   * one's `url`, `alpnProtocols` and `servername` replace those of the
+   * options for the attempts on it. The first must be `url`. Default: `url`
+   * alone.
+   */
+  brokers?: readonly MqttBroker[];
+  /**
+   * Delays between attempts, waited after a whole round of the brokers
+   * failed. Defaults: `{ minMs: 1000, maxMs: 60000, jitter: 0.2 }`.
+   */
   backoff?: Partial<RetryBackoff>;
   /**
    * Called before every attempt; what it returns replaces those fields of
@@ -43,7 +62,8 @@ export interface MqttConnectionOptions extends MqttConnectOptions {
    * provisioned certificate and thing name. `lastError` is why the previous
    * attempt of this run failed, if it did (an `MqttConnectError` carries the
    * broker's refusal code). When it rejects, the attempt fails and the actor
-   * backs off.
+   * moves on as for a broker that refused. A `url` it returns replaces the
+   * broker's.
    */
   credentials?: (lastError?: Error) => Promise<MqttLogin>;
 }
@@ -61,6 +81,8 @@ interface Run {
   lossError: Error | undefined;
   /** Why the last attempt failed; cleared by a successful one. */
   dialError: Error | undefined;
+  /** The URL (no credentials) of the live session, or of the last one. */
+  current: string;
   /** Set by `watch` while connected. */
   onLost: ((error?: Error) => void) | undefined;
   /** The attempt in progress, so a graceful stop waits for its socket to close. */
@@ -69,6 +91,25 @@ interface Run {
 }
 
 const log = getLogger("mqtt");
+
+/** `url` as a log line may show it: a user or password in it is dropped. */
+function shown(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1");
+}
+
+/** The brokers of `options`, checked: a fail-over list must start at `url`. */
+function brokersOf(options: MqttConnectionOptions): readonly MqttBroker[] {
+  const { url, alpnProtocols, servername, brokers } = options;
+  if (brokers === undefined) return [{ url, alpnProtocols, servername }];
+  if (brokers.length === 0 || brokers[0].url !== url) {
+    throw new TypeError(
+      `The MQTT brokers of a connection must be a list that starts with its url ${
+        shown(url)
+      }, got [${brokers.map((b) => shown(b.url)).join(", ")}]`,
+    );
+  }
+  return brokers;
+}
 
 /**
  * The connection statechart (machines/mqtt_connection.ts) with real effects,
@@ -88,8 +129,9 @@ const log = getLogger("mqtt");
  * ```
  */
 export function mqttConnection(link: MqttLink, options: MqttConnectionOptions): ActorLogic {
-  const { backoff, credentials, ...connect } = options;
-  const url = connect.url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1");
+  const { backoff, credentials, brokers: _, ...connect } = options;
+  const brokers = brokersOf(options);
+  const urls = brokers.map((b) => shown(b.url));
   // Each start of the actor is a new XState system, so runs never share a session.
   const runs = new WeakMap<object, Run>();
   function runOf(system: object): Run {
@@ -99,6 +141,7 @@ export function mqttConnection(link: MqttLink, options: MqttConnectionOptions): 
         open: undefined,
         lossError: undefined,
         dialError: undefined,
+        current: urls[0],
         onLost: undefined,
         dialing: Promise.resolve(),
         warnedInsecure: false,
@@ -123,16 +166,23 @@ export function mqttConnection(link: MqttLink, options: MqttConnectionOptions): 
     run.lossError = error;
     link.detach();
     log.warn("Lost the MQTT connection to {url}: {error}", {
-      url,
+      url: run.current,
       error: error?.message ?? "the broker closed it",
     });
     run.onLost?.(error);
   }
 
-  async function dial(run: Run, attempt: number, signal: AbortSignal): Promise<void> {
+  async function dial(
+    run: Run,
+    { attempt, broker }: ConnectAttempt,
+    signal: AbortSignal,
+  ): Promise<void> {
+    let url = urls[broker];
     if (connect.rejectUnauthorized === false && !run.warnedInsecure) {
       run.warnedInsecure = true;
-      log.warn("TLS verification is OFF for {url}: any server can pose as this broker", { url });
+      log.warn("TLS verification is OFF for {urls}: any server can pose as these brokers", {
+        urls: urls.join(", "),
+      });
     }
     let login: MqttLogin = {};
     if (credentials) {
@@ -145,13 +195,14 @@ export function mqttConnection(link: MqttLink, options: MqttConnectionOptions): 
         );
       }
     }
+    if (login.url !== undefined) url = shown(login.url);
     log.info("Connecting to MQTT broker {url} as {clientId} (attempt {attempt})", {
-      url: login.url ?? url,
+      url,
       clientId: login.clientId ?? connect.clientId,
       attempt,
     });
     let open: OpenSession | undefined = undefined;
-    open = await connectSession({ ...connect, ...login }, {
+    open = await connectSession({ ...connect, ...brokers[broker], ...login }, {
       onMessage: (message) => link.deliver(message),
       onClose: (error) => sessionClosed(run, open!, error),
       signal,
@@ -162,11 +213,12 @@ export function mqttConnection(link: MqttLink, options: MqttConnectionOptions): 
     }
     run.open = open;
     run.lossError = undefined;
+    run.current = url;
     // Stopped before the machine saw this attempt succeed: `disconnect` takes the
     // session on a graceful stop; on a forced one nobody does.
     signal.addEventListener("abort", () => dropIfAbandoned(run, open), { once: true });
     try {
-      await link.attach(open.session);
+      await link.attach(open.session, url);
     } catch (error) {
       if (run.open === open) await release(run, true);
       else await open.end();
@@ -200,7 +252,7 @@ export function mqttConnection(link: MqttLink, options: MqttConnectionOptions): 
 
   const provided = mqttConnectionMachine.provide({
     actors: {
-      connect: fromPromise<void, number>(({ input, system, signal }) => {
+      connect: fromPromise<void, ConnectAttempt>(({ input, system, signal }) => {
         const run = runOf(system);
         // Synchronously, before `dropIfAbandoned` looks: a `reconnect` leaves the
         // previous session here, and it is closed politely first.
@@ -230,20 +282,37 @@ export function mqttConnection(link: MqttLink, options: MqttConnectionOptions): 
         await run.dialing;
         await closing;
         await release(run, true);
-        log.info("Disconnected from MQTT broker {url}", { url });
+        log.info("Disconnected from MQTT broker {url}", { url: run.current });
       }),
     },
     actions: {
-      reportRetry: (_, { attempt, error, withinMs }) =>
+      reportFailover: (_, { error, failed, broker }) =>
+        log.warn("MQTT broker {url}: {error}; trying the next broker, {next}, now", {
+          url: urls[failed],
+          error: error ?? "connection lost",
+          next: urls[broker],
+        }),
+      reportRetry: (_, { attempt, error, failed, broker, withinMs }) =>
         log.warn(
-          "MQTT broker {url}: {error}; retry {attempt} within {withinMs} ms",
-          { url, error: error ?? "connection lost", attempt, withinMs },
+          brokers.length === 1
+            ? "MQTT broker {url}: {error}; retry {attempt} within {withinMs} ms"
+            : "MQTT broker {url}: {error}; every broker failed, retry {attempt} on {next} within {withinMs} ms",
+          {
+            url: urls[failed],
+            error: error ?? "connection lost",
+            attempt,
+            next: urls[broker],
+            withinMs,
+          },
         ),
-      reportCloseFailure: (_, { error }) =>
-        log.warn("Closing the MQTT connection to {url} failed: {error}", { url, error }),
+      reportCloseFailure: ({ system }, { error }) =>
+        log.warn("Closing the MQTT connection to {url} failed: {error}", {
+          url: runOf(system).current,
+          error,
+        }),
     },
   });
-  return withInput(provided, { backoff });
+  return withInput(provided, { backoff, brokers: brokers.length });
 }
 
 /**

@@ -3,9 +3,10 @@
  * connection comes and goes: it outlives every connection attempt and every
  * restart of the connection actor.
  *
- * Owns: the set of subscriptions (restored on every connect), status
- * listeners, message routing by topic filter. Receives: `attach(session)`
- * and `detach()` from the connection actor, inbound messages through
+ * Owns: the set of subscriptions (restored on every connect, whichever
+ * broker of a fail-over list it is to), status listeners, message routing
+ * by topic filter, the URL of the broker in use. Receives:
+ * `attach(session, broker)` and `detach()` from the connection actor, inbound messages through
  * `deliver`. Sends: publishes through the current session; status changes
  * and messages to whoever subscribed. Supervised: it is not an actor; the
  * connection actor that drives it is.
@@ -46,6 +47,7 @@ const log = getLogger("mqtt");
 /** The stable face of one cloud's MQTT connection. */
 export class MqttLink {
   #session: MqttSession | undefined;
+  #broker: string | undefined;
   #subscriptions = new Map<string, Registration>();
   #statusListeners = new Set<(connected: boolean) => void>();
 
@@ -55,6 +57,11 @@ export class MqttLink {
   /** Whether a connection is up and its subscriptions are in place. */
   get connected(): boolean {
     return this.#session !== undefined;
+  }
+
+  /** The URL (no credentials) of the broker the link is connected to; undefined while down. */
+  get broker(): string | undefined {
+    return this.#session && this.#broker;
   }
 
   /** Publishes now; rejects with {@link NotConnectedError} when there is no connection. */
@@ -110,11 +117,16 @@ export class MqttLink {
     return () => void this.#statusListeners.delete(listener);
   }
 
-  /** For the connection actor: restores subscriptions on a new session, then reports connected. */
-  async attach(session: MqttSession): Promise<void> {
+  /**
+   * For the connection actor: restores subscriptions on a new session (to
+   * the broker at URL `broker`, shown without credentials), then reports
+   * connected.
+   */
+  async attach(session: MqttSession, broker?: string): Promise<void> {
     const subscriptions = [...this.#subscriptions].map(([filter, { qos }]) => ({ filter, qos }));
     if (subscriptions.length > 0) await session.subscribe(subscriptions);
     this.#session = session;
+    this.#broker = broker;
     this.#notify(true);
   }
 

@@ -22,6 +22,11 @@ export {
   NotConnectedError,
   type PublishOptions,
 } from "./link.ts";
-export { mqttConnection, type MqttConnectionOptions, type MqttLogin } from "./connection.ts";
+export {
+  type MqttBroker,
+  mqttConnection,
+  type MqttConnectionOptions,
+  type MqttLogin,
+} from "./connection.ts";
 export type { RetryBackoff } from "../../machines/mqtt_connection.ts";
 export { MqttConnectError, type MqttConnectOptions } from "../../protocols/mqtt_session.ts";

@@ -5,6 +5,7 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { createActor, fromCallback, fromPromise, SimulatedClock } from "xstate";
 import {
+  type ConnectAttempt,
   type MqttConnectionInput,
   mqttConnectionMachine,
   type RetryReport,
@@ -31,8 +32,8 @@ function testBox() {
   };
   const logic = mqttConnectionMachine.provide({
     actors: {
-      connect: fromPromise<void, number>(({ input, signal }) => {
-        box.dials.push(input);
+      connect: fromPromise<void, ConnectAttempt>(({ input, signal }) => {
+        box.dials.push(input.attempt);
         signal.addEventListener("abort", () => box.dialAborted++);
         return new Promise((resolve, reject) => (box.pendingDial = { resolve, reject }));
       }),
@@ -124,8 +125,8 @@ Deno.test("each backoff is reported with its attempt, error and longest wait", a
   started.clock.increment(10);
   await failDial(started, "not authorized");
   deepEqual(started.box.retries, [
-    { attempt: 1, error: "ECONNREFUSED", withinMs: 10 },
-    { attempt: 2, error: "not authorized", withinMs: 15 },
+    { attempt: 1, error: "ECONNREFUSED", withinMs: 10, failed: 0, broker: 0 },
+    { attempt: 2, error: "not authorized", withinMs: 15, failed: 0, broker: 0 },
   ]);
   started.actor.stop();
 });
