@@ -19,7 +19,7 @@ import type {
 import { type ConfigIssue, describeFound, isTable } from "../agent/config_env.ts";
 import { toConfigIssues } from "../agent/config_issues.ts";
 import { connectorOf } from "../clouds.ts";
-import { int, text } from "../cloud/config_fields.ts";
+import { flag, int, text } from "../cloud/config_fields.ts";
 import { streamNameProblem } from "../../protocols/outpost_topics.ts";
 import { fleetFieldsSchema } from "./config_fields.ts";
 import { DEFAULT_FIELDS, type FieldSpec } from "./payload.ts";
@@ -45,6 +45,12 @@ export interface FleetSection {
   summaryEverySec: number;
   /** Directory of the fleet's database and per-device files. */
   stateDir: string;
+  /**
+   * Device n starts its broker list (`urls`) at broker n mod the list's
+   * length, so a fleet spreads over a cluster's nodes; fail-over still
+   * tries every broker in turn.
+   */
+  spreadBrokers: boolean;
   /** Seed of the payload generators; absent: a different run each time. */
   seed?: number;
   /** `[fleet.telemetry]`: what each device publishes. */
@@ -89,6 +95,7 @@ const fleetSchema = z.strictObject({
   rampPerSec: z.number().positive().describe("a number of devices per second > 0").default(100),
   summaryEverySec: z.number().positive().describe("a number of seconds > 0").default(5),
   stateDir: text("a directory path").min(1).default(".outpost-fleet"),
+  spreadBrokers: flag().default(true),
   seed: int(0).optional(),
   telemetry: z.strictObject({
     intervalSec: z.number().min(0.01).describe("a number of seconds >= 0.01").default(10),
@@ -136,6 +143,9 @@ export function deviceClouds(config: FleetConfig, n: number): Record<string, Clo
   const clouds: Record<string, CloudConfig> = {};
   for (const [name, table] of Object.entries(config.clouds)) {
     const expanded = expandStrings(table, { n, id });
+    if (config.fleet.spreadBrokers && Array.isArray(expanded.urls)) {
+      expanded.urls = rotate(expanded.urls, n - config.fleet.firstDevice);
+    }
     const connector = connectorOf(String(expanded.type));
     const parsed = connector.schema.parse(expanded);
     clouds[name] = (connector.resolve ? connector.resolve(parsed, facts) : parsed) as CloudConfig;
@@ -359,6 +369,11 @@ function sameLoginWarnings(config: FleetConfig): string[] {
       `[clouds.${name}] is the same for every device: unless the cloud tells them apart ` +
       "by other means, use {n} or {id} in the keys that name the device"
     );
+}
+
+function rotate<T>(list: readonly T[], by: number): T[] {
+  const at = ((by % list.length) + list.length) % list.length;
+  return [...list.slice(at), ...list.slice(0, at)];
 }
 
 // `clouds.hub.clientId`; a name that is not a bare TOML key is quoted.

@@ -121,7 +121,7 @@ url = "http://broker"
     "fleet.toml: fleet.telemetry.fields.c.value: expected the value of a constant field (a string, a number, or true or false), found nothing",
     "fleet.toml: fleet.telemetry.fields.d.max: expected a number >= min (5), found 1",
     "fleet.toml: fleet.churn.percentPerMin: expected a percentage >= 0, found -5",
-    'fleet.toml: fleet.colour: expected no such key (known keys: devices, firstDevice, deviceId, rampPerSec, summaryEverySec, stateDir, seed, telemetry, churn), found key "colour"',
+    'fleet.toml: fleet.colour: expected no such key (known keys: devices, firstDevice, deviceId, rampPerSec, summaryEverySec, stateDir, spreadBrokers, seed, telemetry, churn), found key "colour"',
     'fleet.toml: clouds.hub.url: expected a URL like "mqtt://host:1883" (scheme mqtt, mqtts, ws or wss; no user or password in it), found "http://broker"',
   ]);
 });
@@ -167,5 +167,30 @@ Deno.test("loadFleetConfig names a missing file", async () => {
   await assert.rejects(
     () => loadFleetConfig("/nonexistent/fleet-missing.toml"),
     /\/nonexistent\/fleet-missing\.toml: \(file\): expected a readable TOML file, found no such file/,
+  );
+});
+
+Deno.test("a broker list is spread: device n starts at broker n, then fails over in list order", () => {
+  const text = `[clouds.hub]
+type = "mqtt"
+urls = ["mqtt://127.0.0.1:1001", "mqtt://127.0.0.1:1002", "mqtt://127.0.0.1:1003"]
+`;
+  const spread = parseFleetConfig(text);
+  const urls = (n: number) => (deviceClouds(spread, n).hub as { urls?: string[] }).urls;
+  assert.deepEqual(urls(1), [
+    "mqtt://127.0.0.1:1001",
+    "mqtt://127.0.0.1:1002",
+    "mqtt://127.0.0.1:1003",
+  ]);
+  assert.deepEqual(urls(2), [
+    "mqtt://127.0.0.1:1002",
+    "mqtt://127.0.0.1:1003",
+    "mqtt://127.0.0.1:1001",
+  ]);
+  assert.deepEqual(urls(4), urls(1));
+  const listed = parseFleetConfig(`[fleet]\nspreadBrokers = false\n${text}`);
+  assert.deepEqual(
+    (deviceClouds(listed, 2).hub as { urls?: string[] }).urls,
+    ["mqtt://127.0.0.1:1001", "mqtt://127.0.0.1:1002", "mqtt://127.0.0.1:1003"],
   );
 });
