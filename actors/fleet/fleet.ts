@@ -167,6 +167,10 @@ export function createFleet(config: FleetConfig, options: FleetOptions = {}): Fl
 
   async function takeDown(device: SimDevice): Promise<void> {
     device.down = true;
+    await disconnect(device);
+  }
+
+  async function disconnect(device: SimDevice): Promise<void> {
     for (const cloud of device.clouds) {
       await live().system.terminateChild(device.path, cloud.spec.id).catch(ignoreGone);
     }
@@ -282,6 +286,14 @@ export function createFleet(config: FleetConfig, options: FleetOptions = {}): Fl
       if (current.closed) return stats();
       stopping = true;
       const started = running.size;
+      // Nothing starts or churns devices any more; then every device
+      // disconnects at once, each within its budget: the tree stops its
+      // children one after another, which for thousands of devices on a
+      // broker that no longer answers would be thousands of budgets in a row.
+      for (const id of ["churn", "ramp"]) {
+        await current.system.terminateChild("fleet", id).catch(ignoreGone);
+      }
+      await Promise.all([...devices.values()].map(disconnect));
       await current.system.stop();
       // `started` as it was: every device has stopped by now.
       const last = { ...stats(), started };
