@@ -194,3 +194,20 @@ urls = ["mqtt://127.0.0.1:1001", "mqtt://127.0.0.1:1002", "mqtt://127.0.0.1:1003
     ["mqtt://127.0.0.1:1001", "mqtt://127.0.0.1:1002", "mqtt://127.0.0.1:1003"],
   );
 });
+
+Deno.test("examples/fleet.toml is valid and means what its comments say", async () => {
+  const config = await loadFleetConfig(
+    new URL("../../examples/fleet.toml", import.meta.url).pathname,
+  );
+  assert.equal(config.fleet.devices, 100);
+  assert.equal(deviceIdOf(config.fleet, 42), "sim-42");
+  assert.deepEqual(Object.keys(config.fleet.telemetry.fields), [
+    "temperature",
+    "humidity",
+    "vibration",
+    "pulses",
+    "firmware",
+  ]);
+  assert.equal((deviceClouds(config, 42).hub as MqttCloudConfig).clientId, "fleet-sim-42");
+  assert.deepEqual(config.warnings, []);
+});
