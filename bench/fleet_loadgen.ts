@@ -1,0 +1,81 @@
+/**
+ * The bare baseline of fleet_bench.ts: N plain mqtt.js connections, each
+ * publishing QoS 1 telemetry of the fleet's shape as fast as the broker
+ * acknowledges it, `window` publishes in flight per connection. No outbox,
+ * no actors, no seqs kept: what the broker and the client library give.
+ *
+ * Usage: deno run -A bench/fleet_loadgen.ts <urls,comma,separated> <connections> [window]
+ * Prints `connected <n>` once all are, then `acked <total>` every second,
+ * until SIGTERM.
+ */
+import mqtt, { type MqttClient } from "mqtt";
+
+const [urlList, connectionArg, windowArg] = Deno.args;
+const urls = (urlList ?? "").split(",").filter((u) => u.length > 0);
+const connections = Number(connectionArg);
+const window = Number(windowArg ?? 16);
+if (urls.length === 0 || !(connections >= 1) || !(window >= 1)) {
+  console.error("usage: fleet_loadgen.ts <urls,comma,separated> <connections> [window]");
+  Deno.exit(2);
+}
+
+let acked = 0;
+let running = true;
+const clients: MqttClient[] = [];
+
+function values(seq: number) {
+  return {
+    load1: Math.round(Math.random() * 400) / 100,
+    memUsedPercent: Math.round(Math.random() * 10_000) / 100,
+    temperature: Math.round((35 + Math.random() * 20) * 100) / 100,
+    uptimeTicks: seq,
+  };
+}
+
+// One connection's loop: `window` publishes in flight, each ack sends the next.
+function pump(client: MqttClient, id: string): void {
+  let seq = 0;
+  const topic = `outpost/${id}/telemetry/system`;
+  const next = () => {
+    if (!running || !client.connected) return;
+    seq++;
+    const payload = JSON.stringify({ seq, ts: new Date().toISOString(), values: values(seq) });
+    client.publish(topic, payload, { qos: 1 }, (error) => {
+      if (error) return;
+      acked++;
+      next();
+    });
+  };
+  for (let i = 0; i < window; i++) next();
+}
+
+// Connected a batch at a time, as a fleet ramps: a burst of thousands of
+// SYNs overflows the broker's accept backlog.
+const BATCH = 200;
+for (let i = 0; i < connections; i += BATCH) {
+  const batch = Array.from({ length: Math.min(BATCH, connections - i) }, (_, j) => {
+    const n = i + j + 1;
+    return mqtt.connectAsync(urls[(n - 1) % urls.length], {
+      clientId: `bare-${n}`,
+      clean: true,
+      keepalive: 60,
+      reconnectPeriod: 0,
+      resubscribe: false,
+      queueQoSZero: false,
+      writeCache: false,
+    }).then((client) => {
+      (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
+      clients.push(client);
+    });
+  });
+  await Promise.all(batch);
+}
+console.log(`connected ${clients.length}`);
+clients.forEach((client, i) => pump(client, `bare-${i + 1}`));
+const report = setInterval(() => console.log(`acked ${acked}`), 1000);
+
+await new Promise<void>((resolve) => Deno.addSignalListener("SIGTERM", () => resolve()));
+running = false;
+clearInterval(report);
+await Promise.all(clients.map((c) => c.endAsync(true)));
+Deno.exit(0);
