@@ -7,14 +7,16 @@
  *     beside K separate `outpost run` agents on the same broker (RSS each),
  *     and the factor between N agents and one fleet.
  * (b) Aggregate telemetry rate: the fleet with M devices (default 1,000)
- *     producing faster than the outbox drains, against a broker list
+ *     producing as fast as the outbox drains (`intervalSec = 0`: each device
+ *     keeps `inFlight` records waiting), against a broker list
  *     (default: a 3-node NATS cluster with MQTT, tests/helpers/nats_cluster.ts),
  *     beside the bare mqtt.js load generator (fleet_loadgen.ts) with as many
- *     connections on the same brokers; both count PUBACKs a second.
+ *     connections on the same brokers and as many publishes in flight per
+ *     connection; both count PUBACKs a second.
  *
  * Usage: deno run -A bench/fleet_bench.ts [--devices 5000] [--ramp 500]
  *   [--agents 8] [--settle 15] [--window 30] [--rate-devices 1000]
- *   [--rate-interval 0.05] [--rate-window 20] [--warmup 10] [--urls a,b,c]
+ *   [--in-flight 16] [--rate-window 20] [--warmup 10] [--urls a,b,c]
  *   [--only a|b] [--program bundle|main] [--out /tmp/bench_fleet.md]
  * Writes the results (command, date, load, figures) to --out as well.
  */
@@ -39,7 +41,7 @@ const agents = int("agents", 8);
 const settleMs = int("settle", 15) * 1000;
 const windowMs = int("window", 30) * 1000;
 const rateDevices = int("rate-devices", 1000);
-const rateInterval = Number(args.get("rate-interval") ?? 0.05);
+const inFlight = int("in-flight", 16);
 const rateWindowMs = int("rate-window", 20) * 1000;
 const warmupMs = int("warmup", 10) * 1000;
 const only = args.get("only");
@@ -161,18 +163,18 @@ async function aggregateRate(): Promise<void> {
         `${given ? urls.join(", ") : "3-node NATS cluster (JetStream, MQTT)"}`,
     );
     say(
-      `Fleet devices offer a record every ${rateInterval} s each ` +
-        `(${formatNumber(rateDevices / rateInterval, 0)}/s in all, more than drains); ` +
-        `the bare generator keeps 16 QoS 1 publishes in flight per connection.`,
+      `Each of the fleet's devices keeps ${inFlight} records waiting in its outbox ` +
+        `(intervalSec = 0); the bare generator keeps ${inFlight} QoS 1 publishes in flight ` +
+        "per connection.",
     );
     const fleet = await startFleet(program, (stateDir) =>
       fleetToml({
         devices: rateDevices,
         urls,
         stateDir,
-        intervalSec: rateInterval,
+        intervalSec: 0,
+        inFlight,
         rampPerSec: ramp,
-        maxRecords: 100_000,
       }));
     await fleet.connected(rateDevices, (rateDevices / ramp) * 1000 + 180_000);
     await delay(warmupMs);
@@ -181,7 +183,10 @@ async function aggregateRate(): Promise<void> {
 
     const dir = await Deno.makeTempDir({ prefix: "fleet-bench-bare-" });
     const loadgen = new URL("./fleet_loadgen.ts", import.meta.url).pathname;
-    const bare = spawnWatched([loadgen, urls.join(","), String(rateDevices), "16"], dir);
+    const bare = spawnWatched(
+      [loadgen, urls.join(","), String(rateDevices), String(inFlight)],
+      dir,
+    );
     await bare.waitFor(/^connected /, 180_000);
     await delay(warmupMs);
     const first = await bare.waitFor(/^acked /, 5000);

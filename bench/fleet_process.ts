@@ -122,6 +122,8 @@ export function fleetToml(options: {
   intervalSec: number;
   rampPerSec: number;
   maxRecords?: number;
+  /** With `intervalSec` 0: records of a device waiting at once. */
+  inFlight?: number;
 }): string {
   return `
 [fleet]
@@ -131,6 +133,7 @@ summaryEverySec = 1
 stateDir = "${options.stateDir}"
 [fleet.telemetry]
 intervalSec = ${options.intervalSec}
+inFlight = ${options.inFlight ?? 16}
 [log]
 level = "error"
 [outbox]

@@ -54,7 +54,14 @@ export interface FleetSection {
   /** Seed of the payload generators; absent: a different run each time. */
   seed?: number;
   /** `[fleet.telemetry]`: what each device publishes. */
-  telemetry: { intervalSec: number; stream: string; fields: Record<string, FieldSpec> };
+  telemetry: {
+    /** Seconds between a device's records; 0: as fast as its outbox drains. */
+    intervalSec: number;
+    /** With `intervalSec = 0`: the records of a device waiting at once, topped up every 10 ms. */
+    inFlight: number;
+    stream: string;
+    fields: Record<string, FieldSpec>;
+  };
   /** `[fleet.churn]`: devices that drop off and come back. */
   churn: { percentPerMin: number; downSec: number };
 }
@@ -98,7 +105,10 @@ const fleetSchema = z.strictObject({
   spreadBrokers: flag().default(true),
   seed: int(0).optional(),
   telemetry: z.strictObject({
-    intervalSec: z.number().min(0.01).describe("a number of seconds >= 0.01").default(10),
+    intervalSec: z.number().refine((s) => s === 0 || s >= 0.01, {
+      message: "a number of seconds >= 0.01, or 0 (as fast as the outbox drains)",
+    }).describe("a number of seconds >= 0.01, or 0 (as fast as the outbox drains)").default(10),
+    inFlight: int(1, 10_000).default(16),
     stream: text('a stream name like "system"').refine((s) => !streamNameProblem(s), {
       message: 'a stream name like "system" (one topic level: no "/", "+", "#")',
     }).default("system"),

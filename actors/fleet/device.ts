@@ -51,8 +51,10 @@ export interface SimDevice {
   readonly router: TelemetryRouter;
   /** Its generator. */
   readonly payload: DevicePayload;
-  /** Time between its records; desired `intervalSec` changes it. */
+  /** Time between its records (0: as fast as its outbox drains); desired `intervalSec` changes it. */
   intervalMs: number;
+  /** Records handed to the outbox in this run. */
+  produced: number;
   /** Taken down by churn. */
   down: boolean;
   /** Set while its telemetry worker runs: moves its next tick to one interval from now. */
@@ -90,6 +92,7 @@ export async function buildDevice(n: number, deps: DeviceDeps): Promise<SimDevic
     router: new TelemetryRouter(deps.outbox, encoders, id),
     payload: deps.payload.device(n),
     intervalMs: config.fleet.telemetry.intervalSec * 1000,
+    produced: 0,
     down: false,
   };
   serveHandlers(device, handlers);
@@ -125,9 +128,9 @@ function serveHandlers(device: SimDevice, handlers: HandlerRegistry): void {
   handlers.onDesired((desired) => {
     if (!("intervalSec" in desired)) return;
     const sec = desired.intervalSec;
-    if (typeof sec !== "number" || !(sec >= 0.01) || !Number.isFinite(sec)) {
+    if (typeof sec !== "number" || !(sec === 0 || sec >= 0.01) || !Number.isFinite(sec)) {
       throw new Error(
-        `intervalSec must be a number of seconds >= 0.01, got ${JSON.stringify(sec)}`,
+        `intervalSec must be a number of seconds >= 0.01, or 0, got ${JSON.stringify(sec)}`,
       );
     }
     device.intervalMs = sec * 1000;
@@ -166,21 +169,37 @@ function cloudContext(
   };
 }
 
-/** The telemetry worker of every device: one logic, the device as its input. */
+/**
+ * The telemetry worker of every device: one logic, the device as its input.
+ * With an interval, a record per tick; with none, every slot of the wheel
+ * tops the device's records waiting in the outbox up to `inFlight` (as the
+ * bare load generator keeps its publishes in flight).
+ */
 function telemetryLogic(deps: DeviceDeps): ActorLogic {
-  const { stream } = deps.config.fleet.telemetry;
-  const { wheel, counters, random } = deps;
+  const { stream, inFlight } = deps.config.fleet.telemetry;
+  const { wheel, counters, random, outbox } = deps;
   return fromCallback<{ type: string }, SimDevice>(({ input: device }) => {
-    const tick = () => {
+    const publish = () => {
+      device.produced++;
       device.router.publish(stream, device.payload.next(Date.now())).then(
         counters.stored,
         counters.storeFailed,
       );
     };
-    let cancel = wheel.every(device.intervalMs, tick, random() * device.intervalMs);
+    const topUp = () => {
+      let sent = Infinity;
+      for (const cloud of device.clouds) sent = Math.min(sent, outbox.sent(cloud.name));
+      const missing = Math.min(inFlight, inFlight - (device.produced - sent));
+      for (let i = 0; i < missing; i++) publish();
+    };
+    const schedule = (first?: number) =>
+      device.intervalMs > 0
+        ? wheel.every(device.intervalMs, publish, first)
+        : wheel.every(wheel.resolutionMs, topUp, first);
+    let cancel = schedule(random() * (device.intervalMs || wheel.resolutionMs));
     device.retime = () => {
       cancel();
-      cancel = wheel.every(device.intervalMs, tick);
+      cancel = schedule();
     };
     return () => {
       cancel();

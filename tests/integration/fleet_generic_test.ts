@@ -201,3 +201,32 @@ Deno.test("churn takes devices off and back, and no record is lost on the way", 
     await w.close();
   }
 });
+
+Deno.test("with intervalSec = 0 each device keeps inFlight records waiting, as fast as its outbox drains", async () => {
+  const w = await world(5, "[fleet.telemetry]\nintervalSec = 0\ninFlight = 4");
+  try {
+    await until("every device connected", () => w.fleet.stats().connected === 5, 10_000);
+    let most = 0;
+    await until(
+      "2,000 records delivered",
+      () => {
+        const stats = w.fleet.stats();
+        most = Math.max(most, stats.queued);
+        return stats.delivered >= 2000;
+      },
+      20_000,
+      1,
+    );
+    assert.ok(most <= 5 * 4, `at most 20 records waiting, saw ${most}`);
+    await until(
+      "the observer saw them",
+      () => seqsByDevice(w.observer.messages).size === 5,
+      10_000,
+    );
+    for (const [id, seqs] of seqsByDevice(w.observer.messages)) {
+      assert.deepEqual(gaps(seqs), [], `${id} has no gap`);
+    }
+  } finally {
+    await w.close();
+  }
+});

@@ -28,6 +28,7 @@ Deno.test("a file with one cloud runs 100 devices sim-1.. with system-like telem
   assert.equal(config.fleet.firstDevice, 1);
   assert.equal(deviceIdOf(config.fleet, 7), "sim-7");
   assert.equal(config.fleet.telemetry.intervalSec, 10);
+  assert.equal(config.fleet.telemetry.inFlight, 16);
   assert.deepEqual(Object.keys(config.fleet.telemetry.fields), [
     "load1",
     "memUsedPercent",
@@ -100,7 +101,7 @@ devices = 0
 rampPerSec = -1
 colour = "red"
 [fleet.telemetry]
-intervalSec = 0
+intervalSec = 0.001
 [fleet.telemetry.fields]
 a = { kind = "wave" }
 b = { kind = "walk", size = 3 }
@@ -115,7 +116,7 @@ url = "http://broker"
   assert.deepEqual(lines, [
     "fleet.toml: fleet.devices: expected an integer from 1 to 100000, found 0",
     "fleet.toml: fleet.rampPerSec: expected a number of devices per second > 0, found -1",
-    "fleet.toml: fleet.telemetry.intervalSec: expected a number of seconds >= 0.01, found 0",
+    "fleet.toml: fleet.telemetry.intervalSec: expected a number of seconds >= 0.01, or 0 (as fast as the outbox drains), found 0.001",
     'fleet.toml: fleet.telemetry.fields.a.kind: expected one of "walk", "sine", "random", "counter", "constant", "bytes", found "wave"',
     'fleet.toml: fleet.telemetry.fields.b.size: expected a key of a walk field (start, step, min, max), found key "size"',
     "fleet.toml: fleet.telemetry.fields.c.value: expected the value of a constant field (a string, a number, or true or false), found nothing",
