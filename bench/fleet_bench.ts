@@ -12,7 +12,8 @@
  *     (default: a 3-node NATS cluster with MQTT, tests/helpers/nats_cluster.ts),
  *     beside the bare mqtt.js load generator (fleet_loadgen.ts) with as many
  *     connections on the same brokers and as many publishes in flight per
- *     connection; both count PUBACKs a second.
+ *     connection, with the same two QoS 1 subscriptions per connection as a
+ *     device (and, for reference, without); all count PUBACKs a second.
  *
  * Usage: deno run -A bench/fleet_bench.ts [--devices 5000] [--ramp 500]
  *   [--agents 8] [--settle 15] [--window 30] [--rate-devices 1000]
@@ -181,36 +182,52 @@ async function aggregateRate(): Promise<void> {
     const fleetRate = await fleet.rate(rateWindowMs);
     const fleetStop = await fleet.stop();
 
-    const dir = await Deno.makeTempDir({ prefix: "fleet-bench-bare-" });
-    const loadgen = new URL("./fleet_loadgen.ts", import.meta.url).pathname;
-    const bare = spawnWatched(
-      [loadgen, urls.join(","), String(rateDevices), String(inFlight)],
-      dir,
+    const subscribed = await bareRate(urls, true);
+    const unsubscribed = await bareRate(urls, false);
+
+    const window = `${rateWindowMs / 1000} s`;
+    say();
+    say(`| records/s acknowledged, over ${window} | records/s | fleet / this |`);
+    say("|---|---|---|");
+    say(
+      "| fleet (outbox, drains; each device subscribed to its desired state and commands) | " +
+        `${formatNumber(fleetRate, 0)} | |`,
     );
+    say(
+      "| bare mqtt.js, the same two QoS 1 subscriptions per connection | " +
+        `${formatNumber(subscribed, 0)} | **${formatNumber(fleetRate / subscribed, 2)}x** |`,
+    );
+    say(
+      `| bare mqtt.js, no subscriptions | ${formatNumber(unsubscribed, 0)} | ` +
+        `${formatNumber(fleetRate / unsubscribed, 2)}x |`,
+    );
+    say();
+    say(`Fleet's last line: ${fleetStop.final}`);
+  } finally {
+    await cluster?.stop();
+  }
+}
+
+/** PUBACKs a second of the bare generator over the window, after the warm-up. */
+async function bareRate(urls: string[], subscribe: boolean): Promise<number> {
+  const dir = await Deno.makeTempDir({ prefix: "fleet-bench-bare-" });
+  const loadgen = new URL("./fleet_loadgen.ts", import.meta.url).pathname;
+  const bare = spawnWatched(
+    [loadgen, urls.join(","), String(rateDevices), String(inFlight), subscribe ? "1" : "0"],
+    dir,
+  );
+  try {
     await bare.waitFor(/^connected /, 180_000);
     await delay(warmupMs);
     const first = await bare.waitFor(/^acked /, 5000);
     const begin = performance.now();
     await delay(rateWindowMs);
     const last = await bare.waitFor(/^acked /, 5000);
-    const bareRate = (Number(last.slice(6)) - Number(first.slice(6))) /
+    return (Number(last.slice(6)) - Number(first.slice(6))) /
       ((performance.now() - begin) / 1000);
+  } finally {
     await bare.stop();
     await Deno.remove(dir, { recursive: true });
-
-    say();
-    say("| | fleet (outbox, drains) | bare mqtt.js | ratio |");
-    say("|---|---|---|---|");
-    say(
-      `| records/s acknowledged (over ${rateWindowMs / 1000} s) | ${
-        formatNumber(fleetRate, 0)
-      } | ` +
-        `${formatNumber(bareRate, 0)} | ${formatNumber(fleetRate / bareRate, 2)}x |`,
-    );
-    say();
-    say(`Fleet's last line: ${fleetStop.final}`);
-  } finally {
-    await cluster?.stop();
   }
 }
 

@@ -3,19 +3,26 @@
  * publishing QoS 1 telemetry of the fleet's shape as fast as the broker
  * acknowledges it, `window` publishes in flight per connection. No outbox,
  * no actors, no seqs kept: what the broker and the client library give.
+ * With `subscribe` 1 each connection also subscribes, QoS 1, to what an
+ * Outpost device subscribes to (its desired state and its commands): on a
+ * NATS cluster each such subscription is a JetStream consumer, and they
+ * cost the broker on every message.
  *
- * Usage: deno run -A bench/fleet_loadgen.ts <urls,comma,separated> <connections> [window]
+ * Usage: deno run -A bench/fleet_loadgen.ts <urls,comma,separated> <connections> [window] [subscribe]
  * Prints `connected <n>` once all are, then `acked <total>` every second,
  * until SIGTERM.
  */
 import mqtt, { type MqttClient } from "mqtt";
 
-const [urlList, connectionArg, windowArg] = Deno.args;
+const [urlList, connectionArg, windowArg, subscribeArg] = Deno.args;
 const urls = (urlList ?? "").split(",").filter((u) => u.length > 0);
 const connections = Number(connectionArg);
 const window = Number(windowArg ?? 16);
+const subscribe = subscribeArg === "1";
 if (urls.length === 0 || !(connections >= 1) || !(window >= 1)) {
-  console.error("usage: fleet_loadgen.ts <urls,comma,separated> <connections> [window]");
+  console.error(
+    "usage: fleet_loadgen.ts <urls,comma,separated> <connections> [window] [subscribe]",
+  );
   Deno.exit(2);
 }
 
@@ -63,8 +70,14 @@ for (let i = 0; i < connections; i += BATCH) {
       resubscribe: false,
       queueQoSZero: false,
       writeCache: false,
-    }).then((client) => {
+    }).then(async (client) => {
       (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
+      if (subscribe) {
+        await client.subscribeAsync({
+          [`outpost/bare-${n}/state/desired`]: { qos: 1 },
+          [`outpost/bare-${n}/commands/+/+`]: { qos: 1 },
+        });
+      }
       clients.push(client);
     });
   });
