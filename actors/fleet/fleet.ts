@@ -66,6 +66,7 @@ interface Opened {
 
 interface Running extends Opened {
   system: ActorSystem;
+  wheel: TickWheel;
 }
 
 const log = getLogger("fleet");
@@ -239,11 +240,14 @@ export function createFleet(config: FleetConfig, options: FleetOptions = {}): Fl
     async start() {
       if (state) throw new Error("The fleet is already running");
       const opened = open(config, counters, devices);
+      const wheel = new TickWheel({
+        resolutionMs: wheelResolution(settings.telemetry.intervalSec),
+      });
       const deps: DeviceDeps = {
         config,
         db: opened.db,
         outbox: opened.outbox,
-        wheel: new TickWheel({ resolutionMs: wheelResolution(settings.telemetry.intervalSec) }),
+        wheel,
         payload: new PayloadPlan(settings.telemetry.fields, random),
         counters,
         random,
@@ -256,7 +260,7 @@ export function createFleet(config: FleetConfig, options: FleetOptions = {}): Fl
         ramp: ramp(deps),
         churn: churn && churnDriver(churn),
       }));
-      const current: Running = { ...opened, system };
+      const current: Running = { ...opened, system, wheel };
       state = current;
       current.system.subscribe((event) => {
         const id = deviceOf(event.path);
@@ -286,10 +290,11 @@ export function createFleet(config: FleetConfig, options: FleetOptions = {}): Fl
       if (current.closed) return stats();
       stopping = true;
       const started = running.size;
-      // Nothing starts or churns devices any more; then every device
+      // No device produces, nothing starts or churns devices any more; then every device
       // disconnects at once, each within its budget: the tree stops its
       // children one after another, which for thousands of devices on a
       // broker that no longer answers would be thousands of budgets in a row.
+      current.wheel.clear();
       for (const id of ["churn", "ramp"]) {
         await current.system.terminateChild("fleet", id).catch(ignoreGone);
       }

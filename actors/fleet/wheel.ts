@@ -83,6 +83,13 @@ export class TickWheel {
     };
   }
 
+  /** Cancels every entry: nothing is called from now on, until `every` adds one. */
+  clear(): void {
+    for (const list of this.#slots.values()) for (const entry of list) entry.cancelled = true;
+    this.#size = 0;
+    this.#disarm();
+  }
+
   #slotAt(ms: number): number {
     return Math.ceil(ms / this.#resolution);
   }

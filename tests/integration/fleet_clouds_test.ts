@@ -7,10 +7,14 @@
  * operations are tested per device on the generic cloud and on Azure), and
  * Azure provisions each device through DPS with a key derived from one
  * enrollment group's key, then reaches each by its own direct methods and
- * twin.
+ * twin; on AWS each device is a thing of its own (its thing name from the
+ * template; the emulator's mosquitto sends fleet provisioning's answers to
+ * every device that asked at the same time, where AWS answers each
+ * connection alone, so provisioning many at once is not tested here).
  */
 import assert from "node:assert/strict";
 import { createFleet, parseFleetConfig } from "../../actors/fleet/mod.ts";
+import { startAwsEmulator } from "../helpers/aws_emulator.ts";
 import { startAzureEmulator } from "../helpers/azure_emulator.ts";
 import { startC8yEmulator } from "../helpers/c8y_emulator.ts";
 import { testPki } from "../helpers/tls.ts";
@@ -119,6 +123,57 @@ maxMs = 200
     assert.deepEqual(twin.reported.mode, { value: "eco", ac: 200, av: 2, ad: "completed" });
     assert.equal(emulator.twin("sim-1").reported.mode, undefined, "sim-1 was not asked");
     assert.deepEqual(emulator.violations, []);
+    assert.equal(fleet.stats().errors, 0);
+  } finally {
+    await fleet.stop();
+    await emulator.stop();
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
+
+Deno.test("on AWS each simulated device connects as its own thing and syncs its own shadow", async () => {
+  const emulator = await startAwsEmulator();
+  const { pki } = emulator;
+  const stateDir = await Deno.makeTempDir({ prefix: "fleet-aws-" });
+  const fleet = createFleet(parseFleetConfig(
+    `
+[fleet]
+devices = 3
+rampPerSec = 1000
+stateDir = "${stateDir}"
+[fleet.telemetry]
+intervalSec = 0.2
+[clouds.aws]
+type = "aws"
+url = "${emulator.url}"
+caFile = "${pki.ca.certFile}"
+certFile = "${pki.client.certFile}"
+keyFile = "${pki.client.keyFile}"
+thingName = "thing-{id}"
+ingestRule = "telemetry"
+[clouds.aws.backoff]
+minMs = 20
+maxMs = 200
+`,
+    { source: "fleet aws test" },
+  ));
+  await fleet.start();
+  try {
+    await until("every device connected", () => fleet.stats().connected === 3, 20_000);
+    await emulator.until(
+      "records from every thing",
+      () => new Set(emulator.ingest.map((m) => m.body.connectionDeviceId)).size === 3,
+    );
+    assert.deepEqual(
+      [...new Set(emulator.ingest.map((m) => m.body.connectionDeviceId))].sort(),
+      ["thing-sim-1", "thing-sim-2", "thing-sim-3"],
+    );
+    await emulator.setDesired("thing-sim-2", { mode: "eco" });
+    await emulator.until(
+      "sim-2 reported it",
+      () => emulator.shadow("thing-sim-2")?.reported.mode === "eco",
+    );
+    assert.equal(emulator.shadow("thing-sim-1")?.reported.mode, undefined, "sim-1 was not asked");
     assert.equal(fleet.stats().errors, 0);
   } finally {
     await fleet.stop();

@@ -97,3 +97,22 @@ Deno.test("every refuses an interval that is not a positive number", () => {
   assert.throws(() => wheel.every(0, () => {}), /> 0, got 0/);
   assert.throws(() => wheel.every(Number.NaN, () => {}), /> 0, got NaN/);
 });
+
+Deno.test("clear cancels every entry and the timer; a later entry starts it again", () => {
+  const clock = countingClock();
+  const wheel = new TickWheel({ clock, resolutionMs: 100 });
+  let ticks = 0;
+  const cancels = Array.from({ length: 10 }, () => wheel.every(100, () => ticks++));
+  clock.advance(100);
+  assert.equal(ticks, 10);
+  wheel.clear();
+  assert.equal(wheel.size, 0);
+  assert.equal(clock.pending, 0);
+  clock.advance(1000);
+  assert.equal(ticks, 10);
+  cancels[0]();
+  assert.equal(wheel.size, 0, "a cancel after clear changes nothing");
+  wheel.every(100, () => ticks++);
+  clock.advance(100);
+  assert.equal(ticks, 11);
+});
