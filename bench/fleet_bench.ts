@@ -182,8 +182,8 @@ async function aggregateRate(): Promise<void> {
     const fleetRate = await fleet.rate(rateWindowMs);
     const fleetStop = await fleet.stop();
 
-    const subscribed = await bareRate(urls, true);
-    const unsubscribed = await bareRate(urls, false);
+    const subscribed = await bareRate(urls, true).catch(failed);
+    const unsubscribed = await bareRate(urls, false).catch(failed);
 
     const window = `${rateWindowMs / 1000} s`;
     say();
@@ -208,6 +208,12 @@ async function aggregateRate(): Promise<void> {
   }
 }
 
+// A bare run that failed is reported and counts as no figure.
+function failed(error: Error): number {
+  say(`(the bare generator failed: ${error.message.split("\n")[0]})`);
+  return Number.NaN;
+}
+
 /** PUBACKs a second of the bare generator over the window, after the warm-up. */
 async function bareRate(urls: string[], subscribe: boolean): Promise<number> {
   const dir = await Deno.makeTempDir({ prefix: "fleet-bench-bare-" });
@@ -225,6 +231,9 @@ async function bareRate(urls: string[], subscribe: boolean): Promise<number> {
     const last = await bare.waitFor(/^acked /, 5000);
     return (Number(last.slice(6)) - Number(first.slice(6))) /
       ((performance.now() - begin) / 1000);
+  } catch (error) {
+    const { stderr } = await bare.stop();
+    throw new Error(`${(error as Error).message} ${stderr.trim()}`.trim());
   } finally {
     await bare.stop();
     await Deno.remove(dir, { recursive: true });

@@ -56,32 +56,63 @@ function pump(client: MqttClient, id: string): void {
   for (let i = 0; i < window; i++) next();
 }
 
-// Connected a batch at a time, as a fleet ramps: a burst of thousands of
-// SYNs overflows the broker's accept backlog.
-const BATCH = 200;
-for (let i = 0; i < connections; i += BATCH) {
-  const batch = Array.from({ length: Math.min(BATCH, connections - i) }, (_, j) => {
-    const n = i + j + 1;
-    return mqtt.connectAsync(urls[(n - 1) % urls.length], {
+// One connection, subscribed as a device when asked; a broker that does not
+// answer within 60 s is an error, never a hang (mqtt.js's connectAsync does
+// not settle when the socket closes on its connect timeout).
+function connectOne(n: number): Promise<MqttClient> {
+  return new Promise((resolve, reject) => {
+    const client = mqtt.connect(urls[(n - 1) % urls.length], {
       clientId: `bare-${n}`,
       clean: true,
       keepalive: 60,
+      connectTimeout: 30_000,
       reconnectPeriod: 0,
       resubscribe: false,
       queueQoSZero: false,
       writeCache: false,
-    }).then(async (client) => {
+    });
+    const fail = (why: string) => {
+      clearTimeout(timer);
+      client.end(true);
+      reject(new Error(`bare-${n}: ${why}`));
+    };
+    const timer = setTimeout(() => fail("no CONNACK and SUBACK within 60 s"), 60_000);
+    client.once("close", () => fail("the connection closed"));
+    client.once("error", (error) => fail(error.message));
+    client.once("connect", async () => {
       (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
-      if (subscribe) {
-        await client.subscribeAsync({
-          [`outpost/bare-${n}/state/desired`]: { qos: 1 },
-          [`outpost/bare-${n}/commands/+/+`]: { qos: 1 },
-        });
+      try {
+        if (subscribe) {
+          await client.subscribeAsync({
+            [`outpost/bare-${n}/state/desired`]: { qos: 1 },
+            [`outpost/bare-${n}/commands/+/+`]: { qos: 1 },
+          });
+        }
+      } catch (error) {
+        return fail(`subscribe: ${(error as Error).message}`);
       }
-      clients.push(client);
+      clearTimeout(timer);
+      client.removeAllListeners("close");
+      client.removeAllListeners("error");
+      client.on("error", () => {});
+      resolve(client);
     });
   });
-  await Promise.all(batch);
+}
+
+// A batch at a time, as a fleet ramps: a burst of thousands of SYNs
+// overflows the broker's accept backlog.
+const BATCH = 200;
+try {
+  for (let i = 0; i < connections; i += BATCH) {
+    const size = Math.min(BATCH, connections - i);
+    const batch = await Promise.all(Array.from({ length: size }, (_, j) => connectOne(i + j + 1)));
+    clients.push(...batch);
+  }
+} catch (error) {
+  console.error(`fleet_loadgen: ${(error as Error).message}`);
+  clients.forEach((c) => c.end(true));
+  Deno.exit(1);
 }
 console.log(`connected ${clients.length}`);
 clients.forEach((client, i) => pump(client, `bare-${i + 1}`));

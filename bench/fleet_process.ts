@@ -20,7 +20,7 @@ export interface Watched {
   /** Every stdout line so far. */
   readonly lines: string[];
   /** SIGTERM, then the exit; resolves with the code and the time it took. */
-  stop(timeoutMs?: number): Promise<{ code: number; stopMs: number }>;
+  stop(timeoutMs?: number): Promise<{ code: number; stopMs: number; stderr: string }>;
 }
 
 /** Spawns `deno run -A <args>` in `cwd` and reads its stdout. */
@@ -46,6 +46,7 @@ export function spawnWatched(args: string[], cwd: string): Watched {
     for (const wake of waiters) wake();
   })();
   let ended = false;
+  let stopped: Promise<{ code: number; stopMs: number; stderr: string }> | undefined;
   const status = child.status.then((s) => {
     ended = true;
     for (const wake of waiters) wake();
@@ -62,12 +63,9 @@ export function spawnWatched(args: string[], cwd: string): Watched {
         const finish = (error?: Error, line?: string) => {
           clearTimeout(timer);
           waiters.delete(check);
+          // stderr is whole only once the process has ended: a live one is not waited for.
           if (error) {
-            stderr.then((text) =>
-              reject(
-                new Error(`${error.message}\nstdout tail:\n${lines.slice(-5).join("\n")}\n${text}`),
-              )
-            );
+            reject(new Error(`${error.message}\nstdout tail:\n${lines.slice(-5).join("\n")}`));
           } else resolve(line!);
         };
         const check = () => {
@@ -80,19 +78,23 @@ export function spawnWatched(args: string[], cwd: string): Watched {
         check();
       });
     },
-    async stop(timeoutMs = 120_000) {
-      const begin = performance.now();
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // Already gone; the status says how.
-      }
-      const killer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-      const { code } = await status;
-      clearTimeout(killer);
-      await reading;
-      await stderr;
-      return { code, stopMs: performance.now() - begin };
+    stop(timeoutMs = 120_000) {
+      return stopped ??= (async () => {
+        const begin = performance.now();
+        const kill = (signal: Deno.Signal) => {
+          try {
+            child.kill(signal);
+          } catch {
+            // Already gone; the status says how.
+          }
+        };
+        kill("SIGTERM");
+        const killer = setTimeout(() => kill("SIGKILL"), timeoutMs);
+        const { code } = await status;
+        clearTimeout(killer);
+        await reading;
+        return { code, stopMs: performance.now() - begin, stderr: await stderr };
+      })();
     },
   };
 }
