@@ -78,17 +78,18 @@ export interface DeviceDeps {
 /** Builds device `n`: its clouds through their connectors, its handlers, its subtree. */
 export async function buildDevice(n: number, deps: DeviceDeps): Promise<SimDevice> {
   const { config } = deps;
-  const clouds = deviceClouds(config, n);
+  const tables = deviceClouds(config, n);
   const id = deviceIdOf(config.fleet, n);
   const path = `${DEVICES_PATH}/device:${id}`;
   const encoders: CloudEncoder[] = [];
   const handlers = new HandlerRegistry();
-  const device: SimDevice = {
+  const clouds: CloudParts[] = [];
+  // The clouds' contexts and the handlers hold the device; its subtree is added once they exist.
+  const device: Omit<SimDevice, "spec"> = {
     n,
     id,
     path,
-    spec: undefined as unknown as SupervisorSpec,
-    clouds: [],
+    clouds,
     router: new TelemetryRouter(deps.outbox, encoders, id),
     payload: deps.payload.device(n),
     intervalMs: config.fleet.telemetry.intervalSec * 1000,
@@ -96,35 +97,32 @@ export async function buildDevice(n: number, deps: DeviceDeps): Promise<SimDevic
     down: false,
   };
   serveHandlers(device, handlers);
-  const parts: CloudParts[] = [];
-  for (const [name, cloud] of Object.entries(clouds)) {
+  for (const [name, cloud] of Object.entries(tables)) {
     const built = await assembleCloud(cloud, cloudContext(device, name, handlers, deps), {
       outbox: deps.outbox,
       subtree: name,
     });
     encoders.push(built.encoder);
-    parts.push(built);
+    clouds.push(built);
   }
-  return Object.assign(device, {
-    clouds: parts,
-    spec: supervisor(`device:${id}`, {
-      strategy: "one_for_one",
-      dynamic: true,
-      intensity: 5,
-      periodMs: 30_000,
-      restart: "transient",
-      backoff: { minMs: 1000, maxMs: 30_000 },
-    }, [
-      child("telemetry", telemetryLogic(deps), { input: device, shutdownMs: 100 }),
-      ...parts.map((c) => c.spec),
-    ]),
-  });
+  const spec = supervisor(`device:${id}`, {
+    strategy: "one_for_one",
+    dynamic: true,
+    intensity: 5,
+    periodMs: 30_000,
+    restart: "transient",
+    backoff: { minMs: 1000, maxMs: 30_000 },
+  }, [
+    child("telemetry", telemetryLogic(deps), { input: device, shutdownMs: 100 }),
+    ...clouds.map((c) => c.spec),
+  ]);
+  return Object.assign(device, { spec });
 }
 
 // Desired state: every key is applied as given and reported; `intervalSec`
 // also changes how often this device publishes. Commands: `echo` answers
 // its payload; `ping` and `tree` are the generic cloud's built-ins.
-function serveHandlers(device: SimDevice, handlers: HandlerRegistry): void {
+function serveHandlers(device: Omit<SimDevice, "spec">, handlers: HandlerRegistry): void {
   handlers.onDesired((desired) => {
     if (!("intervalSec" in desired)) return;
     const sec = desired.intervalSec;
@@ -140,7 +138,7 @@ function serveHandlers(device: SimDevice, handlers: HandlerRegistry): void {
 }
 
 function cloudContext(
-  device: SimDevice,
+  device: Omit<SimDevice, "spec">,
   name: string,
   handlers: HandlerRegistry,
   deps: DeviceDeps,
@@ -176,6 +174,14 @@ function cloudContext(
  * bare load generator keeps its publishes in flight).
  */
 function telemetryLogic(deps: DeviceDeps): ActorLogic {
+  let logic = telemetryLogics.get(deps);
+  if (!logic) telemetryLogics.set(deps, logic = newTelemetryLogic(deps));
+  return logic;
+}
+
+const telemetryLogics = new WeakMap<DeviceDeps, ActorLogic>();
+
+function newTelemetryLogic(deps: DeviceDeps): ActorLogic {
   const { stream, inFlight } = deps.config.fleet.telemetry;
   const { wheel, counters, random, outbox } = deps;
   return fromCallback<{ type: string }, SimDevice>(({ input: device }) => {

@@ -116,12 +116,8 @@ export function createFleet(config: FleetConfig, options: FleetOptions = {}): Fl
       devices.set(id, device);
       watchLinks(device);
     }
-    try {
-      await live().system.startChild(DEVICES_PATH, device.spec);
-    } catch (error) {
-      if (error instanceof ActorSystemError && error.code === "duplicate_id") return;
-      throw error;
-    }
+    // Running already (a ramp started again), or `devices` is restarting (the ramp will too).
+    await live().system.startChild(DEVICES_PATH, device.spec).catch(ignoreGone);
   }
 
   // A connection lost while the device was not taken down by churn, nor the fleet stopping.
@@ -143,7 +139,7 @@ export function createFleet(config: FleetConfig, options: FleetOptions = {}): Fl
         if (signal.aborted) return;
         await startDevice(firstDevice + i, deps);
       }
-      log.info("All {count} devices started", { count });
+      if (!signal.aborted) log.info("All {count} devices started", { count });
     });
   }
 
@@ -267,7 +263,12 @@ export function createFleet(config: FleetConfig, options: FleetOptions = {}): Fl
         if (event.type === "restarting") counters.restarts++;
         if (event.type === "exited" && event.reason === "error") counters.errors++;
         if (id === undefined) {
-          if (event.path === DEVICES_PATH && event.type !== "started") running.clear();
+          if (event.path === DEVICES_PATH && event.type !== "started") {
+            // Every device stopped: none is running, none is down any more.
+            running.clear();
+            churn?.clear();
+            for (const device of devices.values()) device.down = false;
+          }
           return;
         }
         if (event.type === "started") running.add(id);

@@ -116,6 +116,7 @@ export class SummaryPrinter {
   #last: { delivered: number; at: number } | undefined;
   #open = false;
 
+  /** `stats` is read at every summary (a fleet's `stats`). */
   constructor(stats: () => FleetStats, options: SummaryPrinterOptions) {
     this.#stats = stats;
     this.#everyMs = options.everyMs;
