@@ -15,6 +15,7 @@ import { configureLogging, type LogFormat, type LogLevel } from "./actors/runtim
 import type { ActorTreeNode } from "./actors/runtime/node.ts";
 import { RestartIntensityError } from "./actors/runtime/supervisor.ts";
 import type { LocalApiClientRecord } from "./actors/local_api/client_registry.ts";
+import type { Fleet, SummaryPrinter } from "./actors/fleet/mod.ts";
 
 const LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"];
 let exitCode = 0;
@@ -98,6 +99,30 @@ function program(): Command {
       console.log((await askControl(socket, "consoleLink") as { link: string }).link);
     });
 
+  cli.command("fleet")
+    .description(
+      "run many simulated devices, each its own agent subtree, until SIGINT or SIGTERM " +
+        "(load-test a backend; docs/fleet.md)",
+    )
+    .requiredOption("-c, --config <file>", "fleet TOML file (examples/fleet.toml)")
+    .option("-n, --devices <count>", "how many devices (overrides fleet.devices)")
+    .option("--first <n>", "number of the first device (overrides fleet.firstDevice)")
+    .addOption(new Option("--log-level <level>", "lowest level logged").choices(LEVELS))
+    .addOption(new Option("--log-format <format>", "log line format").choices(["text", "json"]))
+    .action(async (options) => {
+      // Loaded only for this command, as the console and the local API are.
+      const fleet = await import("./actors/fleet/mod.ts");
+      const config = await fleet.loadFleetConfig(options.config, {
+        devices: options.devices,
+        first: options.first,
+      });
+      await configureLogging({
+        level: (options.logLevel ?? config.log.level) as LogLevel,
+        format: (options.logFormat ?? config.log.format) as LogFormat,
+      });
+      exitCode = await runFleet(fleet.createFleet(config), fleet.SummaryPrinter);
+    });
+
   cli.command("config")
     .description("work with configuration files")
     .command("check <file>")
@@ -143,6 +168,29 @@ async function run(agent: Agent): Promise<number> {
     return 1;
   }
   await agent.stop();
+  return 0;
+}
+
+async function runFleet(fleet: Fleet, Printer: typeof SummaryPrinter): Promise<number> {
+  const signalled = new Promise<string>((resolve) => {
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      Deno.addSignalListener(signal, () => resolve(signal));
+    }
+  });
+  await fleet.start();
+  const printer = new Printer(() => fleet.stats(), {
+    everyMs: fleet.config.fleet.summaryEverySec * 1000,
+  });
+  printer.start();
+  const ended = await Promise.race([signalled, fleet.exited]);
+  if (typeof ended !== "string") {
+    printer.stop();
+    const cause = ended.reason === "gave_up" ? `: ${rootCause(ended.error)}` : "";
+    console.error(`outpost: the fleet's supervision tree gave up${cause}; see the log above`);
+    return 1;
+  }
+  printer.stop(`${ended}: stopping ${fleet.stats().started} device(s)…`);
+  printer.final(await fleet.stop());
   return 0;
 }
 

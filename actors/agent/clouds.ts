@@ -71,12 +71,11 @@ export interface CloudParts extends CloudHandle {
 const log = getLogger("agent");
 
 /** Builds the cloud `name` from its resolved table. */
-export async function buildCloud(
+export function buildCloud(
   name: string,
   cloud: CloudConfig,
   deps: CloudDeps,
 ): Promise<CloudParts> {
-  const connector = connectorOf(cloud.type);
   const stateDir = deps.config.agent.stateDir.replace(/\/+$/, "");
   const path = `agent/cloud:${name}`;
   const ctx: CloudContext = {
@@ -96,10 +95,36 @@ export async function buildCloud(
     support: deps.support,
     send: (childId, event) => deps.sendTo(`${path}/${childId}`, event),
   };
+  return assembleCloud(cloud, ctx, { outbox: deps.outbox, subtree: name });
+}
+
+/** Where {@link assembleCloud} puts a cloud. */
+export interface CloudPlace {
+  /** The outbox whose queue `ctx.name` the cloud's drain empties. */
+  outbox: Outbox;
+  /** The subtree's id is `cloud:<subtree>`. */
+  subtree: string;
+}
+
+/**
+ * Asks the connector of `cloud.type` to build the cloud with `ctx` and puts
+ * what it built in the subtree `cloud:<subtree>`, with the drain of the
+ * outbox queue `ctx.name` last. The agent names both after the cloud; a
+ * simulated device of `outpost fleet` keeps the subtree's name and gives
+ * the connector a name of its own per device, so the queue, the files and
+ * the rows a connector keys by its name are the device's.
+ */
+export async function assembleCloud(
+  cloud: CloudConfig,
+  ctx: CloudContext,
+  place: CloudPlace,
+): Promise<CloudParts> {
+  const connector = connectorOf(cloud.type);
+  const { name } = ctx;
   const built = await connector.build(cloud, ctx);
-  const spec = cloudSupervisor(name, [
+  const spec = cloudSupervisor(place.subtree, [
     ...built.children,
-    drainChild(deps.outbox, built.link, name),
+    drainChild(place.outbox, built.link, name),
   ]);
   return {
     name,

@@ -282,7 +282,8 @@ function sanitizedHostname(hostname?: string): string {
   return hostname.replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 64) || "outpost";
 }
 
-function readToml(text: string, source: string): Record<string, unknown> {
+/** Parses TOML `text`, or throws a {@link ConfigError} naming the line, without quoting the file. */
+export function readToml(text: string, source: string): Record<string, unknown> {
   try {
     return parseToml(text);
   } catch (error) {

@@ -12,7 +12,15 @@ import { streamNameProblem } from "../../protocols/outpost_topics.ts";
 
 /** Routes records to every cloud's outbox queue. */
 export class TelemetryRouter {
-  constructor(private readonly outbox: Outbox, private readonly clouds: readonly CloudEncoder[]) {}
+  /**
+   * `seqPartition`: number records from that partition of the outbox
+   * (a simulated device of `outpost fleet`) instead of the device's own seq.
+   */
+  constructor(
+    private readonly outbox: Outbox,
+    private readonly clouds: readonly CloudEncoder[],
+    private readonly seqPartition?: string,
+  ) {}
 
   /** Stores a telemetry record for every cloud; resolves with its `seq` once it is on disk. */
   async publish(stream: string, values: Record<string, unknown>, ts = new Date()): Promise<number> {
@@ -22,7 +30,7 @@ export class TelemetryRouter {
         `Telemetry values of stream "${stream}" must be an object, got ${describe(values)}`,
       );
     }
-    const seq = this.outbox.nextSeq();
+    const seq = this.outbox.nextSeq(1, this.seqPartition);
     await this.#append((cloud) => cloud.telemetry(seq, ts, stream, values));
     return seq;
   }
@@ -35,7 +43,7 @@ export class TelemetryRouter {
     ts = new Date(),
   ): Promise<number> {
     checkName("event type", type);
-    const seq = this.outbox.nextSeq();
+    const seq = this.outbox.nextSeq(1, this.seqPartition);
     await this.#append((cloud) => cloud.event(seq, ts, type, text, data));
     return seq;
   }

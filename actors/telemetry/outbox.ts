@@ -5,7 +5,8 @@
  *
  * Owns: the `outbox_records` and `outbox_counters` tables (one Outbox per
  * database), the device's telemetry sequence numbers (allocated by its
- * SeqAllocator, seq_allocator.ts). Receives: appends from
+ * SeqAllocator, seq_allocator.ts), and those of each seq partition (a
+ * simulated device of `outpost fleet`). Receives: appends from
  * telemetry producers, acks from each cloud's drain. Sends: `onAppend` to
  * the drains, `onDrop` when a cloud's bound pushed its oldest records out.
  *
@@ -22,7 +23,7 @@ import type { Clock } from "../runtime/clock.ts";
 import { getLogger } from "../runtime/logging.ts";
 import { migrate } from "../store/database.ts";
 import type { StoreHealth } from "../store/storage_fault.ts";
-import { SeqAllocator, type SeqRecovery } from "./seq_allocator.ts";
+import { SeqAllocator, SeqPartitions, type SeqRecovery } from "./seq_allocator.ts";
 import { type OutboxRecord, type Row, type StoredRecord, toRows } from "./outbox_record.ts";
 import { OutboxTails } from "./outbox_tail.ts";
 
@@ -144,6 +145,7 @@ export class Outbox {
   readonly #ackBatch: number;
   readonly #ackDelayMs: number;
   readonly #seq: SeqAllocator;
+  readonly #partitions: SeqPartitions;
   readonly #clock: Pick<Clock, "setTimeout" | "clearTimeout">;
   readonly #now: () => number;
   readonly #sql: ReturnType<typeof statements>;
@@ -183,6 +185,7 @@ export class Outbox {
     migrate(db, "outbox", SCHEMA);
     this.#sql = statements(db);
     this.#seq = new SeqAllocator(db, { block: seqBlock, ceilingFile: options.seqCeilingFile });
+    this.#partitions = new SeqPartitions(db);
   }
 
   /**
@@ -209,12 +212,17 @@ export class Outbox {
    * Numbers increase strictly across restarts and crashes and stay dense:
    * they become durable with the commit of the next append, and a number
    * whose record never reached the disk before a crash is handed out again
-   * (no consumer can have seen it through the outbox).
+   * (no consumer can have seen it through the outbox). With `partition`,
+   * the numbers come from that partition's own counter, with the same
+   * guarantees but no ceiling file: several devices sharing one outbox
+   * (`outpost fleet`) each number their records densely.
    */
-  nextSeq(count = 1): number {
+  nextSeq(count = 1, partition?: string): number {
     this.#assertOpen("allocate sequence numbers");
     positiveInteger("count", count);
-    return this.#seq.next(count);
+    return partition === undefined
+      ? this.#seq.next(count)
+      : this.#partitions.next(partition, count);
   }
 
   /**
@@ -393,6 +401,7 @@ export class Outbox {
     const drops: OutboxDrop[] = [];
     const createdAt = this.#now();
     let seqMark: number | undefined;
+    let partitionMarks: Map<string, number> | undefined;
     let firstId = 0;
     try {
       // Counted before the transaction so the cache never includes its rows twice.
@@ -416,6 +425,7 @@ export class Outbox {
       }
       // The seq high-water mark commits with the records that carry it.
       seqMark = this.#seq.persist();
+      partitionMarks = this.#partitions.persist();
       this.#db.exec("COMMIT");
     } catch (error) {
       try {
@@ -431,6 +441,7 @@ export class Outbox {
       return false;
     }
     this.#seq.committed(seqMark);
+    this.#partitions.committed(partitionMarks);
     this.#commits++;
     if (batch.length > 0) this.#tails.committed(batch, firstId);
     for (const [cloud, size] of sizes) this.#sizes.set(cloud, size);

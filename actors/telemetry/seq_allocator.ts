@@ -166,3 +166,80 @@ function positiveInteger(name: string, value: number): number {
   }
   return value;
 }
+
+/**
+ * The sequence numbers of producers that share one outbox but are devices
+ * of their own (the simulated devices of `outpost fleet`): one dense
+ * counter per partition, kept like the device's own counter in
+ * `outbox_counters` (`name = 'seq'`, `cloud = <partition>`; the device's
+ * own is `cloud = ''`) and written in the transaction that commits the
+ * records carrying the numbers. There is no ceiling file: a lost database
+ * starts every partition at 1 again.
+ */
+export class SeqPartitions {
+  readonly #db: DatabaseSync;
+  #sql: ReturnType<typeof partitionStatements> | undefined;
+  readonly #counters = new Map<string, { next: number; persisted: number }>();
+  // Partitions whose next number has not been written yet.
+  readonly #moved = new Set<string>();
+
+  /** `db` must hold the `outbox_counters` table; it stays owned by the caller. */
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
+
+  /** Allocates `count` consecutive numbers of `partition` and returns the first. */
+  next(partition: string, count = 1): number {
+    positiveInteger("count", count);
+    if (typeof partition !== "string" || partition === "") {
+      throw new TypeError(
+        `Sequence numbers: a partition must be a non-empty string, got ${
+          JSON.stringify(partition)
+        }`,
+      );
+    }
+    let counter = this.#counters.get(partition);
+    if (!counter) {
+      this.#sql ??= partitionStatements(this.#db);
+      const stored = (this.#sql.get.get(partition) as { value: number } | undefined)?.value;
+      counter = { next: stored ?? 1, persisted: stored ?? 0 };
+      this.#counters.set(partition, counter);
+    }
+    const first = counter.next;
+    counter.next += count;
+    this.#moved.add(partition);
+    return first;
+  }
+
+  /** Writes each moved partition's next free number; call it inside the commit's transaction. */
+  persist(): Map<string, number> | undefined {
+    if (this.#moved.size === 0) return undefined;
+    const marks = new Map<string, number>();
+    for (const partition of this.#moved) {
+      const { next } = this.#counters.get(partition)!;
+      this.#sql!.set.run(partition, next);
+      marks.set(partition, next);
+    }
+    return marks;
+  }
+
+  /** The transaction that ran {@link persist} committed; a rolled back one writes them again. */
+  committed(marks: Map<string, number> | undefined): void {
+    if (!marks) return;
+    for (const [partition, value] of marks) {
+      const counter = this.#counters.get(partition)!;
+      if (value > counter.persisted) counter.persisted = value;
+      if (counter.persisted >= counter.next) this.#moved.delete(partition);
+    }
+  }
+}
+
+function partitionStatements(db: DatabaseSync) {
+  return {
+    get: db.prepare("SELECT value FROM outbox_counters WHERE name = 'seq' AND cloud = ?"),
+    set: db.prepare(
+      `INSERT INTO outbox_counters (name, cloud, value) VALUES ('seq', ?, ?)
+       ON CONFLICT (name, cloud) DO UPDATE SET value = max(value, excluded.value)`,
+    ),
+  };
+}
