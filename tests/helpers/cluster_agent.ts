@@ -28,12 +28,19 @@ export interface ClusterAgentOptions {
   cleanSession?: boolean;
 }
 
+/** A session the agent started: which broker, and when (its log line's time). */
+export interface BrokerConnect {
+  url: string;
+  /** Milliseconds since the epoch. */
+  at: number;
+}
+
 /** A running agent process. */
 export interface ClusterAgent {
   /** Its stdout and stderr so far (text log lines). */
   output(): string;
-  /** The broker URLs of each "Connected to MQTT broker" line, in order. */
-  connects(): string[];
+  /** Each "Connected to MQTT broker" line: the broker and when (ms since the epoch). */
+  connects(): BrokerConnect[];
   /** `outpost status` through the control socket. */
   status(): Promise<AgentStatus>;
   /** SIGTERM, and waits for the exit; resolves with the exit code. */
@@ -95,9 +102,8 @@ export async function startClusterAgent(
     output: () => text,
     // The info line alone: "Connected to … but could not restore subscriptions" is a failure.
     connects: () =>
-      [...text.matchAll(/ INFO +outpost\.mqtt: Connected to MQTT broker (\S+)$/gm)].map((m) =>
-        m[1]
-      ),
+      [...text.matchAll(/^(\S+) +INFO +outpost\.mqtt: Connected to MQTT broker (\S+)$/gm)]
+        .map((m) => ({ url: m[2], at: Date.parse(m[1]) })),
     status: async () => await askControl(socket, "status", { timeoutMs: 2000 }) as AgentStatus,
     stop: () =>
       stopping ??= (async () => {

@@ -28,6 +28,10 @@ export interface DeviceCloud {
   readonly arrivals: Arrival[];
   /** Reconnections of the cloud's own client (its node closed the connection). */
   readonly reconnects: number;
+  /** The node it is connected to. */
+  url(): string;
+  /** Resumes the same session on another node (DISCONNECT here, CONNECT there). */
+  moveTo(url: string): Promise<void>;
   /** The highest seq received so far (0 before any). */
   highestSeq(): number;
   /** Resolves with the first arrival (already received or future) that `match` accepts. */
@@ -75,15 +79,7 @@ export async function observeDevice(
   const wakers = new Set<() => void>();
   let highest = 0;
   let reconnects = 0;
-  const client: MqttClient = await connectMqtt(url, {
-    clientId: options.clientId ?? `cloud-${options.deviceId}`,
-    clean: false,
-    // Only if its node drops it; the session (and the messages queued in it) resume.
-    reconnectPeriod: 500,
-    connectTimeout: 10_000,
-  });
-  client.on("connect", () => reconnects++);
-  client.on("message", (topic, payload, packet) => {
+  const onMessage = (topic: string, payload: Uint8Array, packet: { dup: boolean }) => {
     const text = new TextDecoder().decode(payload);
     const kind = topic.slice(base.length + 1).split("/")[0];
     if (kind === "telemetry" || kind === "events") {
@@ -102,13 +98,28 @@ export async function observeDevice(
       reported = JSON.parse(text);
     }
     for (const wake of [...wakers]) wake();
-  });
-  await client.subscribeAsync({
-    [`${base}/telemetry/+`]: { qos: 1 },
-    [`${base}/events/+`]: { qos: 1 },
-    [`${base}/responses/+/+`]: { qos: 1 },
-    [topics.reported]: { qos: 1 },
-  });
+  };
+  async function open(at: string): Promise<MqttClient> {
+    const opened = await connectMqtt(at, {
+      clientId: options.clientId ?? `cloud-${options.deviceId}`,
+      clean: false,
+      // Only if its node drops it; the session (and the messages queued in it) resume.
+      reconnectPeriod: 500,
+      connectTimeout: 10_000,
+    });
+    opened.on("connect", () => reconnects++);
+    opened.on("message", onMessage);
+    // Already in the session after the first time; subscribing again is a no-op then.
+    await opened.subscribeAsync({
+      [`${base}/telemetry/+`]: { qos: 1 },
+      [`${base}/events/+`]: { qos: 1 },
+      [`${base}/responses/+/+`]: { qos: 1 },
+      [topics.reported]: { qos: 1 },
+    });
+    return opened;
+  }
+  let current = url;
+  let client = await open(url);
 
   function until<T>(what: string, check: () => T | undefined, timeoutMs: number): Promise<T> {
     return new Promise((resolve, reject) => {
@@ -135,7 +146,13 @@ export async function observeDevice(
     topics,
     arrivals,
     get reconnects() {
-      return Math.max(0, reconnects - 1);
+      return reconnects;
+    },
+    url: () => current,
+    async moveTo(to) {
+      await client.endAsync();
+      client = await open(to);
+      current = to;
     },
     highestSeq: () => highest,
     waitForArrival(what, match, timeoutMs = 30_000) {

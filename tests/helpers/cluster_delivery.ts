@@ -114,3 +114,25 @@ export function formatDelivery(report: DeliveryReport): string {
   }
   return parts.join(" ");
 }
+
+/**
+ * The seqs of 1..`committed` that no session received. Several cloud
+ * sessions, each with its own consumer on the broker, tell a record the
+ * device never delivered (missing everywhere) from one the broker failed
+ * to pass to one session (docs/cluster.md: NATS 2.9 sometimes does).
+ *
+ * @example
+ * ```ts
+ * missingFromAll([[{ topic: "t", seq: 1, ts: 0, dup: false, at: 0 }], []], 2); // [2]
+ * ```
+ */
+export function missingFromAll(
+  sessions: readonly (readonly Arrival[])[],
+  committed: number,
+): number[] {
+  const seen = new Set<number>();
+  for (const arrivals of sessions) for (const { seq } of arrivals) seen.add(seq);
+  const missing: number[] = [];
+  for (let seq = 1; seq <= committed; seq++) if (!seen.has(seq)) missing.push(seq);
+  return missing;
+}
