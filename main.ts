@@ -170,8 +170,9 @@ function formatStatus(status: ReturnType<Agent["status"]>): string {
   ];
   for (const cloud of status.clouds) {
     lines.push(
-      `  cloud ${cloud.name}: ${cloud.connected ? "connected" : "disconnected"}, ` +
-        `${cloud.queued} queued, ${cloud.dropped} dropped`,
+      `  cloud ${cloud.name}: ${cloud.connected ? "connected" : "disconnected"}` +
+        (cloud.broker ? ` to ${cloud.broker}` : "") +
+        `, ${cloud.queued} queued, ${cloud.dropped} dropped`,
     );
   }
   return lines.join("\n");

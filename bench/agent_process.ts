@@ -6,8 +6,16 @@
  */
 import { freePort } from "../tests/helpers/brokers.ts";
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
+/** `outpost run` from source, as `deno task start` runs it. */
+export const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;
+/**
+ * The V8 flags of `deno task start` (deno.json), given to every process
+ * measured, so the figures are those of what a newcomer runs.
+ */
+export const START_V8_FLAGS: string[] = (JSON.parse(
+  Deno.readTextFileSync(`${ROOT}deno.json`),
+).tasks.start as string).split(/\s+/).filter((arg) => arg.startsWith("--v8-flags="));
 /** Printed by `outpost run` once the local cloud connected to the embedded broker. */
 const HINT = /mosquitto_sub/;
 const READY = /^ready$/m;
@@ -32,13 +40,14 @@ interface SpawnSpec {
 
 /**
  * The agent as it ships: `deno bundle` of main.ts into one file (what
- * `deno task bundle` writes), built once per benchmark run.
+ * `deno task bundle` writes), built once per benchmark run; `entry` bundles
+ * another script the same way.
  */
-export async function bundleAgent(): Promise<string> {
+export async function bundleAgent(entry = MAIN): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "outpost-bench-bundle-" });
   const output = `${dir}/outpost.js`;
   const built = await new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--quiet", "--minify", "--output", output, MAIN],
+    args: ["bundle", "--quiet", "--minify", "--output", output, entry],
     cwd: ROOT,
     stdin: "null",
   }).output();
@@ -61,7 +70,7 @@ export async function startAgentProcess(
 ): Promise<Started> {
   const cwd = await Deno.makeTempDir({ prefix: "outpost-bench-run-" });
   return startUntilLine({
-    args: ["run", "-A", program, "run"],
+    args: ["run", "-A", ...START_V8_FLAGS, program, "run"],
     cwd,
     env: { NO_COLOR: "1", OUTPOST_BROKER__PORT: String(freePort()), ...env },
     ready: HINT,
@@ -77,7 +86,13 @@ export async function startEmptyProcess(timeoutMs = 30_000): Promise<Started> {
     script,
     'console.log("ready");\nsetInterval(() => {}, 3_600_000);\n',
   );
-  return startUntilLine({ args: ["run", "-A", script], cwd, env: {}, ready: READY, timeoutMs });
+  return startUntilLine({
+    args: ["run", "-A", ...START_V8_FLAGS, script],
+    cwd,
+    env: {},
+    ready: READY,
+    timeoutMs,
+  });
 }
 
 /** Resident memory of a process in bytes, from /proc/<pid>/status. */

@@ -10,7 +10,8 @@
  * `C8YDP_SRC` pointing at a checkout of the Python seed, its
  * `c8ydp.DeviceProxy` is measured in the same run as a third peer, through
  * the same relay emulator, clients and targets (bench/tunnel_seed.ts).
- * Verdicts are informational: the script always exits 0.
+ * The tables and verdicts are bench/tunnel_report.ts's. Verdicts are
+ * informational: the script always exits 0.
  *
  * Run: deno task bench:tunnel
  * (deno run --allow-all --v8-flags=--expose-gc bench/tunnel_bench.ts)
@@ -21,11 +22,11 @@
 import process from "node:process";
 import { DeviceProxy } from "../actors/facades/device_proxy.ts";
 import { connectWebSocket, type WebSocketConnection } from "../protocols/websocket_client.ts";
-import { formatNumber, formatTable, heapUsedAfterGc, median, percentile } from "./measure.ts";
-import type { ResultRow } from "./measure.ts";
+import { formatNumber, heapUsedAfterGc } from "./measure.ts";
 import { WORLD_PASSWORD, WORLD_USER, type WorldCommand } from "./tunnel_world.ts";
 import { startWorld, type World } from "./tunnel_world_client.ts";
 import { type Seed, startSeed } from "./tunnel_seed.ts";
+import { type IdleMemory, printTunnelReport, type Round, type Transfer } from "./tunnel_report.ts";
 
 const MB = 1024 * 1024;
 const BYTES = Number(Deno.env.get("TUNNEL_BENCH_MB") ?? 200) * MB;
@@ -34,14 +35,6 @@ const MANY = 100;
 const MANY_BYTES = 5 * MB;
 const IDLE = 200;
 const SETUPS = 50;
-/** Issue 13's targets: ratios to the relay and to the seed, aggregate of many, idle heap. */
-const TARGETS = {
-  relayRatio: 0.7,
-  seedDown: 5,
-  seedUp: 2.5,
-  manyVsOne: 1.0,
-  idleHeapBytes: 50 * 1024,
-};
 /** Bytes read from the target at a time: DeviceProxy's default (the seed's), or TUNNEL_BUFFER. */
 const BUFFER_SIZE = Number(Deno.env.get("TUNNEL_BUFFER") ?? 16384);
 const AUTHORIZATION = `Basic ${btoa(`${WORLD_USER}:${WORLD_PASSWORD}`)}`;
@@ -87,13 +80,6 @@ function cpuMs(): number {
   return (user + system) / 1000;
 }
 
-interface Transfer {
-  mbps: number;
-  /** CPU of this (device) process and of the world process, ms per 100 MB. */
-  deviceCpu: number;
-  worldCpu: number;
-}
-
 async function transfer(
   world: World,
   command: WorldCommand,
@@ -110,8 +96,6 @@ async function transfer(
     worldCpu: (answer.cpuMs - world0) * per100,
   };
 }
-
-type Round = Awaited<ReturnType<typeof throughputRound>>;
 
 /** One transfer each way through the seed's DeviceProxy (its process's CPU as the device's). */
 async function seedRound(world: World, seed: Seed, bytes: number) {
@@ -135,7 +119,7 @@ async function throughputRound(
   setTarget: (p: number) => void,
   bytes: number,
   seed: Seed | undefined,
-) {
+): Promise<Round> {
   const tunnelDown = await openTunnel(world, world.sinkPort);
   const down = await transfer(world, { op: "down", ports: [tunnelDown.port], bytes }, bytes);
   await tunnelDown.proxy.closed;
@@ -150,11 +134,7 @@ async function throughputRound(
   return { down, relayDown, up, relayUp, ...seeded };
 }
 
-function verdict(name: string, measured: string, pass: boolean): string {
-  return `${pass ? "PASS" : "FAIL"}  ${name}: ${measured}`;
-}
-
-async function idleMemory(world: World) {
+async function idleMemory(world: World): Promise<IdleMemory> {
   const before = { heap: heapUsedAfterGc(), ...Deno.memoryUsage() };
   const worldBefore = await world.ask({ op: "memory" });
   const tunnels = await Promise.all(
@@ -258,8 +238,6 @@ async function main(): Promise<void> {
     rounds.push(await throughputRound(world, relay, setTarget, BYTES, seed));
   }
   await seed?.quit();
-  const pick = (name: keyof Round, field: keyof Transfer) =>
-    median(rounds.map((r) => r[name]![field]));
 
   // 100 tunnels at once, each carrying MANY_BYTES cloud → device.
   const many = await Promise.all(
@@ -283,223 +261,14 @@ async function main(): Promise<void> {
   relay.close();
   await world.quit();
 
-  const rows: ResultRow[] = [
-    {
-      metric: `1 tunnel cloud → device (MB/s, median of ${ROUNDS} × ${BYTES / MB} MB)`,
-      supervised: pick("down", "mbps"),
-      bare: pick("relayDown", "mbps"),
-      unit: "MB/s",
-      digits: 1,
-    },
-    {
-      metric: "1 tunnel device → cloud",
-      supervised: pick("up", "mbps"),
-      bare: pick("relayUp", "mbps"),
-      unit: "MB/s",
-      digits: 1,
-    },
-    {
-      metric: `${MANY} at once cloud → device, aggregate (${MANY} × 5 MB)`,
-      supervised: manyT.mbps,
-      bare: manyR.mbps,
-      unit: "MB/s",
-      digits: 1,
-    },
-    {
-      metric: "device CPU per 100 MB, cloud → device",
-      supervised: pick("down", "deviceCpu"),
-      bare: pick("relayDown", "deviceCpu"),
-      unit: "ms",
-      digits: 0,
-    },
-    {
-      metric: "device CPU per 100 MB, device → cloud",
-      supervised: pick("up", "deviceCpu"),
-      bare: pick("relayUp", "deviceCpu"),
-      unit: "ms",
-      digits: 0,
-    },
-    {
-      metric: "world CPU per 100 MB, cloud → device (emulator + client + target)",
-      supervised: pick("down", "worldCpu"),
-      bare: pick("relayDown", "worldCpu"),
-      unit: "ms",
-      digits: 0,
-    },
-    {
-      metric: "world CPU per 100 MB, device → cloud",
-      supervised: pick("up", "worldCpu"),
-      bare: pick("relayUp", "worldCpu"),
-      unit: "ms",
-      digits: 0,
-    },
-    {
-      metric: `device CPU per 100 MB, ${MANY} at once cloud → device`,
-      supervised: manyT.deviceCpu,
-      bare: manyR.deviceCpu,
-      unit: "ms",
-      digits: 0,
-    },
-    {
-      metric: `world CPU per 100 MB, ${MANY} at once cloud → device`,
-      supervised: manyT.worldCpu,
-      bare: manyR.worldCpu,
-      unit: "ms",
-      digits: 0,
-    },
-    {
-      metric: `heap per idle tunnel (${IDLE}, after GC; bare: WS client + TCP conn)`,
-      supervised: memory.heap,
-      bare: memory.bareHeap,
-      unit: "B",
-      digits: 0,
-    },
-    {
-      metric: "RSS per idle tunnel",
-      supervised: memory.rss,
-      bare: memory.bareRss,
-      unit: "B",
-      digits: 0,
-    },
-    {
-      metric: `set-up p50, connect() to open (${SETUPS}; bare: WS + TCP in parallel)`,
-      supervised: median(setup.tunnel),
-      bare: median(setup.bare),
-      unit: "ms",
-      digits: 2,
-    },
-    {
-      metric: "set-up p95",
-      supervised: percentile(setup.tunnel, 95),
-      bare: percentile(setup.bare, 95),
-      unit: "ms",
-      digits: 2,
-    },
-  ];
-  console.log(formatTable(rows, { labels: ["tunnel", "tcp relay"] }));
-  if (seed) {
-    const seedRows: ResultRow[] = [
-      {
-        metric: "1 tunnel cloud → device (MB/s, median)",
-        supervised: pick("down", "mbps"),
-        bare: pick("seedDown", "mbps"),
-        unit: "MB/s",
-        digits: 1,
-      },
-      {
-        metric: "1 tunnel device → cloud",
-        supervised: pick("up", "mbps"),
-        bare: pick("seedUp", "mbps"),
-        unit: "MB/s",
-        digits: 1,
-      },
-      {
-        metric: "device CPU per 100 MB, cloud → device (seed: its process)",
-        supervised: pick("down", "deviceCpu"),
-        bare: pick("seedDown", "deviceCpu"),
-        unit: "ms",
-        digits: 0,
-      },
-      {
-        metric: "device CPU per 100 MB, device → cloud",
-        supervised: pick("up", "deviceCpu"),
-        bare: pick("seedUp", "deviceCpu"),
-        unit: "ms",
-        digits: 0,
-      },
-      {
-        metric: "world CPU per 100 MB, cloud → device",
-        supervised: pick("down", "worldCpu"),
-        bare: pick("seedDown", "worldCpu"),
-        unit: "ms",
-        digits: 0,
-      },
-      {
-        metric: "world CPU per 100 MB, device → cloud",
-        supervised: pick("up", "worldCpu"),
-        bare: pick("seedUp", "worldCpu"),
-        unit: "ms",
-        digits: 0,
-      },
-    ];
-    console.log();
-    console.log(formatTable(seedRows, { labels: ["tunnel", "seed c8ydp"] }));
-  }
-  const fmt = (v: number[]) =>
-    `${formatNumber(Math.min(...v), 1)}..${formatNumber(Math.max(...v), 1)}`;
-  const spread = (name: keyof Round) => fmt(rounds.map((r) => r[name]!.mbps));
-  const ratios = (a: keyof Round, b: keyof Round) => {
-    const v = rounds.map((r) => r[a]!.mbps / r[b]!.mbps);
-    return `${formatNumber(Math.min(...v), 2)}x..${formatNumber(Math.max(...v), 2)}x`;
-  };
-  console.log(`
-Spread of the ${ROUNDS} rounds (MB/s): cloud → device tunnel ${spread("down")}, relay ${
-    spread("relayDown")
-  }${seed ? `, seed ${spread("seedDown")}` : ""}; device → cloud tunnel ${spread("up")}, relay ${
-    spread("relayUp")
-  }${seed ? `, seed ${spread("seedUp")}` : ""}.
-Per-round ratios: cloud → device ${ratios("down", "relayDown")} of the relay${
-    seed ? `, ${ratios("down", "seedDown")} of the seed` : ""
-  }; device → cloud ${ratios("up", "relayUp")} of the relay${
-    seed ? `, ${ratios("up", "seedUp")} of the seed` : ""
-  }.
-Relay emulator (world process) per idle session: heap ${formatNumber(memory.relayHeap, 0)} B, RSS ${
-    formatNumber(memory.relayRss, 0)
-  } B.
-`);
-  const downRatio = pick("down", "mbps") / pick("relayDown", "mbps");
-  const upRatio = pick("up", "mbps") / pick("relayUp", "mbps");
-  const manyRatio = manyT.mbps / pick("down", "mbps");
-  const x = (v: number) => `${formatNumber(v, 2)}x`;
-  console.log(
-    verdict(
-      `tunnel cloud → device ≥ ${TARGETS.relayRatio}x of the TCP relay`,
-      x(downRatio),
-      downRatio >= TARGETS.relayRatio,
-    ),
-  );
-  console.log(
-    verdict(
-      `tunnel device → cloud ≥ ${TARGETS.relayRatio}x of the TCP relay`,
-      x(upRatio),
-      upRatio >= TARGETS.relayRatio,
-    ),
-  );
-  if (seed) {
-    const seedDown = pick("down", "mbps") / pick("seedDown", "mbps");
-    const seedUp = pick("up", "mbps") / pick("seedUp", "mbps");
-    console.log(
-      verdict(
-        `tunnel cloud → device ≥ ${TARGETS.seedDown}x the seed`,
-        x(seedDown),
-        seedDown >= TARGETS.seedDown,
-      ),
-    );
-    console.log(
-      verdict(
-        `tunnel device → cloud ≥ ${TARGETS.seedUp}x the seed`,
-        x(seedUp),
-        seedUp >= TARGETS.seedUp,
-      ),
-    );
-  } else {
-    console.log(`SKIP  ratios to the seed c8ydp: ${seedOrWhy}`);
-  }
-  console.log(
-    verdict(
-      `${MANY} tunnels aggregate ≥ ${TARGETS.manyVsOne}x of one tunnel`,
-      x(manyRatio),
-      manyRatio >= TARGETS.manyVsOne,
-    ),
-  );
-  console.log(
-    verdict(
-      "heap per idle tunnel ≤ 50 KB",
-      `${formatNumber(memory.heap / 1024, 1)} KB`,
-      memory.heap <= TARGETS.idleHeapBytes,
-    ),
-  );
-  console.log(`RSS per idle tunnel (information): ${formatNumber(memory.rss / 1024, 1)} KB`);
+  printTunnelReport({
+    plan: { rounds: ROUNDS, bytes: BYTES, many: MANY, idle: IDLE, setups: SETUPS },
+    rounds,
+    many: { tunnel: manyT, relay: manyR },
+    memory,
+    setup,
+    seedSkipped: typeof seedOrWhy === "string" ? seedOrWhy : undefined,
+  });
   console.log(`\ntotal ${formatNumber((performance.now() - started) / 1000, 1)} s`);
 }
 

@@ -1,16 +1,15 @@
 /**
  * The receiving side of a WebSocket for bulk data (the tunnel's cloud →
  * device path): frames decoded where they were read, data payloads joined
- * in place. The rules and close codes are websocket_frame.ts's.
+ * in place. The rules and close codes are websocket_decode.ts's.
  */
+import { OPCODE, WebSocketProtocolError } from "./websocket_frame.ts";
 import {
   decodeClose,
   type DecoderOptions,
-  OPCODE,
   parseHeader,
   type WebSocketEvent,
-  WebSocketProtocolError,
-} from "./websocket_frame.ts";
+} from "./websocket_decode.ts";
 import { maskInPlace } from "./websocket_mask.ts";
 
 /** Options of {@link ReceiveBuffer}. */

@@ -62,8 +62,17 @@ export interface AgentStatus {
   deviceId: string;
   /** Time since the tree started. */
   uptimeMs: number;
-  /** Per cloud: link up or down, records waiting in the outbox, records dropped so far. */
-  clouds: { name: string; connected: boolean; queued: number; dropped: number }[];
+  /**
+   * Per cloud: link up or down, the broker it is connected to (null while
+   * down), records waiting in the outbox, records dropped so far.
+   */
+  clouds: {
+    name: string;
+    connected: boolean;
+    broker: string | null;
+    queued: number;
+    dropped: number;
+  }[];
 }
 
 /** A running (or ready to run) Outpost agent. */
@@ -379,6 +388,7 @@ function statusOf(config: Config, running: Running): AgentStatus {
     clouds: running.clouds.map((c) => ({
       name: c.name,
       connected: c.link.connected,
+      broker: c.link.broker ?? null,
       queued: running.outbox.size(c.name),
       dropped: running.outbox.dropped(c.name),
     })),

@@ -56,6 +56,8 @@ export interface CloudView {
   type: CloudConfig["type"];
   /** The link is up now. */
   connected: boolean;
+  /** The URL (no credentials) of the broker the link is connected to; null while down. */
+  broker: string | null;
   /** ISO time of the last change of `connected` seen this run; null before the first. */
   since: string | null;
   /** Connects after the first one this run. */
@@ -233,6 +235,7 @@ export function controlPlane(parts: ControlPlaneParts): ControlPlane {
           name: cloud.name,
           type: parts.config[cloud.name]?.type ?? "mqtt",
           connected: cloud.link.connected,
+          broker: cloud.link.broker ?? null,
           since: watch.since,
           reconnects: watch.reconnects,
           lastError: watch.lastError,

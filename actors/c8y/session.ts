@@ -1,7 +1,7 @@
 /**
  * The session of a Cumulocity device on top of its link (PROTOCOLS.md §1):
- * what the device says on every connect, and the operations the platform
- * sends it.
+ * what the device says on every connect (the lines: announcement.ts), and
+ * the operations the platform sends it.
  *
  * Owns: the subscriptions to `s/ds`, `s/e` (and `s/dc/<X-ID>` in legacy
  * mode; `devicecontrol/notifications` and `error` when commands are
@@ -36,18 +36,12 @@ import {
   C8yMessageError,
   type C8yOperation,
   type C8yUnknownMessage,
-  createDevice,
   FRAGMENTS,
-  hardware,
   parseDownstream,
   parseServerError,
-  pendingOperations,
-  remoteAccessProtocols,
-  requiredInterval,
-  supportedOperations,
 } from "../../protocols/c8y_messages.ts";
 import { describeJsonError } from "../../protocols/c8y_json.ts";
-import { SUPPORT_FRAGMENT } from "../../protocols/c8y_support.ts";
+import { announcementLines, enabledOperations, type Served } from "./announcement.ts";
 import { type OperationOutcome, OperationQueue } from "./operations.ts";
 import { restartOperation, shellOperation } from "./commands.ts";
 import { DesiredConfiguration } from "./configuration.ts";
@@ -89,51 +83,6 @@ export function c8ySession(options: C8ySessionOptions): ActorLogic {
     session.start();
     return () => session.stop();
   });
-}
-
-/** What a session serves besides its table's switches, for the `114` line. */
-export interface Served {
-  /** Remote access is on. */
-  remoteAccess: boolean;
-  /** An `onDesired` handler is registered: `c8y_Configuration`. */
-  desired: boolean;
-  /** The command names with an `onCommand` handler. */
-  commands: ReadonlySet<string>;
-  /** Support is on and the support modules are there: `outpost_Support`. */
-  support: boolean;
-}
-
-/** The lines a device publishes on every connect, in order. */
-export function announcementLines(config: C8yCloudConfig, served: Served): string[] {
-  const lines = [
-    createDevice(config.deviceName, config.deviceType),
-    hardware(config.serial, config.hardware.model, config.hardware.revision),
-    supportedOperations(enabledOperations(config, served)),
-  ];
-  // 0 is "not sent": the platform reads an interval <= 0 as "no monitoring" or maintenance.
-  if (config.requiredIntervalMin > 0) lines.push(requiredInterval(config.requiredIntervalMin));
-  if (served.remoteAccess) lines.push(remoteAccessProtocols());
-  // With a clean session, operations created while the device was away wait for this.
-  lines.push(pendingOperations());
-  return lines;
-}
-
-/**
- * The fragments announced in `114`: what would be served now. A configured
- * command fragment is announced while its command has a handler.
- */
-export function enabledOperations(config: C8yCloudConfig, served: Served): string[] {
-  const commands = Object.entries(config.operations.commands)
-    .filter(([, name]) => served.commands.has(name))
-    .map(([fragment]) => fragment);
-  return [
-    ...(config.restart.enabled ? [FRAGMENTS.restart] : []),
-    ...(config.shell.enabled ? [FRAGMENTS.shell] : []),
-    ...(served.desired ? [FRAGMENTS.configuration] : []),
-    ...(served.remoteAccess ? [FRAGMENTS.remoteAccess] : []),
-    ...commands,
-    ...(served.support ? [SUPPORT_FRAGMENT] : []),
-  ];
 }
 
 class C8ySession {

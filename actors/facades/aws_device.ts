@@ -17,6 +17,11 @@ import type { TelemetrySettings } from "../../protocols/aws_ingest.ts";
 export interface AwsDeviceOptions {
   /** `mqtts://<prefix>-ats.iot.<region>.amazonaws.com:8883` (or `:443`, with ALPN). */
   url: string;
+  /**
+   * More endpoints of the same account and region to fail over to after
+   * `url`, in order (docs/failover.md); each gets its own ALPN.
+   */
+  fallbackUrls?: string[];
   /** The seed-compatible certificate store folder. */
   certStore: string;
   /** Where the outbox and the shadows' last state live. Default `.outpost`. */
@@ -64,7 +69,9 @@ export class AwsDevice {
   constructor(options: AwsDeviceOptions) {
     const cloud: Record<string, unknown> = {
       type: "aws",
-      url: options.url,
+      ...(options.fallbackUrls?.length
+        ? { urls: [options.url, ...options.fallbackUrls] }
+        : { url: options.url }),
       certStore: options.certStore,
       shadows: options.shadows ?? ["classic"],
       telemetryShadow: (options.shadows ?? ["classic"])[0],

@@ -4,22 +4,21 @@
  * promises. It provisions itself with a CSR on the TLS port (key 0600,
  * CSR and certificate kept in `certFolder`), then talks over mutual TLS.
  * Replies carry no request id: each call waits on its reply topics, and
- * calls waiting on the same topics are answered in order.
+ * calls waiting on the same topics are answered in order (pending_calls.ts).
  */
 import mqtt, { type MqttClient } from "mqtt";
 import { generateKeyAndCsr } from "../../protocols/aws_csr.ts";
-import { decodeErrorBody } from "../../protocols/local_api_errors.ts";
 import type { MetricDefinition, MetricUpdate } from "../../protocols/local_api_payloads.ts";
-import { apiTopic, liveDataPath, routeOf } from "../../protocols/local_api_topics.ts";
+import { apiTopic, liveDataPath } from "../../protocols/local_api_topics.ts";
 import {
   APP_FILES,
   forgetAppIdentity,
-  LocalApiRequestError,
   parseJson,
   readAppIdentity,
   requestCertificate,
   saveAppIdentity,
 } from "./app_identity.ts";
+import { PendingCalls, type Waiter } from "./pending_calls.ts";
 
 export { LocalApiRequestError } from "./app_identity.ts";
 
@@ -84,29 +83,6 @@ export const REPLY_FILTERS = [
   "/+/+/+/+/+/inbox",
 ];
 
-interface Waiter {
-  path: string;
-  /** `performance.now()` after which the call fails. */
-  deadline: number;
-  resolve(body: unknown): void;
-  reject(error: Error): void;
-}
-
-/** The calls waiting on one pair of reply topics, oldest first; answered in order. */
-interface ReplyQueue {
-  ok: string;
-  error: string;
-  waiters: Waiter[];
-}
-
-/** What a call path publishes to and waits on, worked out once per path. */
-interface CallTopics {
-  request: string;
-  queue: ReplyQueue;
-}
-
-// Distinct call paths remembered (they repeat per sensor and metric); then forgotten at once.
-const MAX_CALL_PATHS = 1000;
 const decoder = new TextDecoder();
 
 /**
@@ -129,12 +105,7 @@ export class LocalApiClient {
   #options: Required<LocalApiClientOptions>;
   #mqtt?: MqttClient;
   #clientId?: string;
-  // Each reply queue under both of its topics.
-  #waiting = new Map<string, ReplyQueue>();
-  #calls = new Map<string, CallTopics>();
-  #pending = 0;
-  // One timer for every call's deadline, not one per call.
-  #deadlines?: ReturnType<typeof setTimeout>;
+  readonly #replies: PendingCalls;
   #live = new Map<string, Set<(values: { metrics: MetricValue[]; timestamp: number }) => void>>();
   // Live data subscriptions not yet acknowledged: calls wait for them, so
   // the values they push are sent to the new subscription.
@@ -150,6 +121,7 @@ export class LocalApiClient {
       port: options.port ?? 18884,
       timeoutMs: options.timeoutMs ?? 10_000,
     };
+    this.#replies = new PendingCalls(this.#options.timeoutMs);
   }
 
   /** The client id (CN of the certificate) once provisioned. */
@@ -199,8 +171,7 @@ export class LocalApiClient {
     const { clientId } = identity;
     this.#clientId = clientId;
     // Topics name the client: those of an identity used before are no use.
-    this.#calls.clear();
-    this.#waiting.clear();
+    this.#replies.clear();
     const client = await mqtt.connectAsync(this.#url(this.#options.port), {
       ca: await Deno.readTextFile(this.#options.caFile),
       key: identity.keyPem,
@@ -210,7 +181,7 @@ export class LocalApiClient {
     });
     (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
     client.on("message", (topic, payload) => this.#receive(topic, payload));
-    client.on("close", () => this.#failAll(new Error("The local API connection closed")));
+    client.on("close", () => this.#replies.failAll(new Error("The local API connection closed")));
     const filters = [...REPLY_FILTERS, ...this.#live.keys()];
     await client.subscribeAsync(filters.map((f) => apiTopic(clientId, f)), { qos: 1 });
     this.#mqtt = client;
@@ -307,7 +278,7 @@ export class LocalApiClient {
   async close(): Promise<void> {
     const client = this.#mqtt;
     this.#mqtt = undefined;
-    this.#failAll(new Error("The local API client was closed"));
+    this.#replies.failAll(new Error("The local API client was closed"));
     await client?.endAsync(true);
   }
 
@@ -337,7 +308,7 @@ export class LocalApiClient {
     if (!client || !clientId) {
       return Promise.reject(new Error("Not connected: call connect() first"));
     }
-    const topics = this.#topicsOf(clientId, path);
+    const topics = this.#replies.topicsOf(clientId, path);
     if (!topics) return Promise.reject(new TypeError(`Not a local API call: ${path}`));
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
@@ -346,68 +317,14 @@ export class LocalApiClient {
         resolve,
         reject,
       };
-      topics.queue.waiters.push(waiter);
-      this.#pending++;
-      this.#deadlines ??= setTimeout(() => this.#expire(), this.#options.timeoutMs);
+      this.#replies.add(topics.queue, waiter);
       const send = () =>
         client.publishAsync(topics.request, JSON.stringify(body), { qos: 1 }).catch((error) =>
-          this.#settle(topics.queue, waiter, () => reject(error))
+          this.#replies.settle(topics.queue, waiter, () => reject(error))
         );
       if (this.#subscribing) this.#subscribing.then(send);
       else send();
     });
-  }
-
-  #topicsOf(clientId: string, path: string): CallTopics | undefined {
-    const known = this.#calls.get(path);
-    if (known) return known;
-    const route = routeOf(path);
-    if (!route) return undefined;
-    const ok = apiTopic(clientId, route.ok);
-    let queue = this.#waiting.get(ok);
-    if (!queue) {
-      queue = { ok, error: apiTopic(clientId, route.error), waiters: [] };
-      this.#waiting.set(ok, queue);
-      this.#waiting.set(queue.error, queue);
-    }
-    if (this.#calls.size >= MAX_CALL_PATHS) this.#calls.clear();
-    const topics = { request: apiTopic(clientId, path), queue };
-    this.#calls.set(path, topics);
-    return topics;
-  }
-
-  // Removes `waiter` from its queue if it is still waiting, then runs `then`.
-  #settle(queue: ReplyQueue, waiter: Waiter, then: () => void): void {
-    const at = queue.waiters.indexOf(waiter);
-    if (at < 0) return;
-    queue.waiters.splice(at, 1);
-    this.#done();
-    then();
-  }
-
-  #done(): void {
-    if (--this.#pending > 0) return;
-    clearTimeout(this.#deadlines);
-    this.#deadlines = undefined;
-  }
-
-  // Fails the calls whose deadline passed and waits for the next deadline.
-  #expire(): void {
-    this.#deadlines = undefined;
-    const now = performance.now();
-    let next = Infinity;
-    for (const [topic, queue] of this.#waiting) {
-      if (topic !== queue.ok) continue;
-      while (queue.waiters.length > 0 && queue.waiters[0].deadline <= now) {
-        const waiter = queue.waiters.shift()!;
-        this.#pending--;
-        waiter.reject(
-          new Error(`No reply to ${waiter.path} within ${this.#options.timeoutMs} ms`),
-        );
-      }
-      if (queue.waiters.length > 0) next = Math.min(next, queue.waiters[0].deadline);
-    }
-    if (next < Infinity) this.#deadlines = setTimeout(() => this.#expire(), next - now);
   }
 
   #receive(topic: string, payload: Uint8Array): void {
@@ -420,26 +337,6 @@ export class LocalApiClient {
       }
       return;
     }
-    const queue = this.#waiting.get(topic);
-    const waiter = queue?.waiters.shift();
-    if (!waiter) return;
-    this.#done();
-    if (topic === queue!.error) {
-      const failure = decodeErrorBody(body);
-      waiter.reject(
-        new LocalApiRequestError(failure?.errorcode ?? 0, failure?.errorMessage ?? String(body)),
-      );
-    } else waiter.resolve(body);
-  }
-
-  #failAll(error: Error): void {
-    clearTimeout(this.#deadlines);
-    this.#deadlines = undefined;
-    this.#pending = 0;
-    const failed: Waiter[] = [];
-    for (const [topic, queue] of this.#waiting) {
-      if (topic === queue.ok) failed.push(...queue.waiters.splice(0));
-    }
-    for (const waiter of failed) waiter.reject(error);
+    this.#replies.answer(topic, body);
   }
 }

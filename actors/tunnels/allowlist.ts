@@ -5,7 +5,7 @@
  * what is reachable. Host names compare case-insensitively; IPv6 addresses
  * compare in their canonical form (`[0:0::1]:22` is `[::1]:22`).
  */
-import type { TunnelTarget } from "./types.ts";
+import type { TunnelTarget } from "../../machines/tunnel_proxy.ts";
 
 /** A parsed allowlist. */
 export interface Allowlist {

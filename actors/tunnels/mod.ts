@@ -22,18 +22,18 @@ export { type Allowlist, formatTarget, parseAllowlist } from "./allowlist.ts";
 export {
   newTunnelId,
   openTunnel,
-  TUNNEL_SUBPROTOCOL,
-  type TunnelOptions,
   tunnelProxy,
   tunnelsPath,
   tunnelsSupervisor,
   type TunnelStart,
 } from "./proxy_actor.ts";
+export { TUNNEL_SUBPROTOCOL } from "./sides.ts";
 export {
   type AccessCheck,
   type AccessDecision,
   allowAll,
   type TunnelObserver,
+  type TunnelOptions,
   type TunnelRequest,
   type TunnelTarget,
 } from "./types.ts";

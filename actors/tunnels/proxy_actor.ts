@@ -15,27 +15,12 @@
  * are up, `onFail(reason, kind)` when it could not open, `onClose(code,
  * reason)` when an open tunnel ended. Supervised by: its cloud's `tunnels`
  * supervisor. The target must pass the allowlist and then the access check
- * before anything is dialed. Life cycle: machines/tunnel_proxy.ts.
+ * before anything is dialed. Life cycle: machines/tunnel_proxy.ts; dialing
+ * and letting go of both sides: sides.ts.
  */
 import { fromCallback, fromPromise } from "xstate";
-import {
-  type PipeEnd,
-  TunnelFailure,
-  type TunnelFailureKind,
-  tunnelProxyMachine,
-} from "../../machines/tunnel_proxy.ts";
-import {
-  connectWebSocket,
-  type WebSocketConnection,
-  WebSocketHandshakeError,
-} from "../../protocols/websocket_client.ts";
-import {
-  type PipeMeter,
-  pipeMeter,
-  pipeTunnel,
-  ReadAhead,
-  tcpReader,
-} from "../../protocols/tunnel_pipe.ts";
+import { type TunnelFailureKind, tunnelProxyMachine } from "../../machines/tunnel_proxy.ts";
+import { pipeMeter, pipeTunnel } from "../../protocols/tunnel_pipe.ts";
 import { getLogger } from "../runtime/logging.ts";
 import {
   type ActorLogic,
@@ -44,76 +29,17 @@ import {
   supervisor,
   type SupervisorSpec,
 } from "../runtime/spec.ts";
-import { type Allowlist, formatTarget } from "./allowlist.ts";
-import { type AccessCheck, allowAll, type TunnelObserver, type TunnelTarget } from "./types.ts";
-
-/** What one tunnel needs. */
-export interface TunnelOptions {
-  /** The tunnel's id (its actor id under `tunnels`). */
-  id: string;
-  /** The configured name of the cloud that asked. */
-  cloud: string;
-  /** The relay, e.g. `wss://<c8y-host>/service/remoteaccess/device/<connectionKey>`. */
-  url: string;
-  /** Request headers of the WebSocket, `Authorization` above all. */
-  headers: Record<string, string>;
-  /** The TCP service to reach. */
-  target: TunnelTarget;
-  /** Targets that may be dialed. */
-  allowlist: Allowlist;
-  /** Asked after the allowlist and before dialing. Default: allow. */
-  accessCheck?: AccessCheck;
-  /** Told when the tunnel opens and when an open tunnel ends (session management). */
-  observer?: TunnelObserver;
-  /** Bytes read from the target at a time; bound of what waits before both sides are up. */
-  bufferSize: number;
-  /** WebSocket ping interval; 0 or missing: none. */
-  pingIntervalMs?: number;
-  /** Time for both sides to open. */
-  dialTimeoutMs: number;
-  /** HTTP proxy for the WebSocket (`http://host:port`). */
-  proxy?: string;
-  /** PEM roots trusted for the relay in addition to the system's. */
-  caCerts?: string[];
-  /** Counters of the pipe, for tests and benchmarks. */
-  meter?: PipeMeter;
-  /** Both sides are up. */
-  onOpen?: () => void;
-  /** The tunnel could not open; `reason` is fit for a `502,<reason>`. */
-  onFail?: (reason: string, kind: TunnelFailureKind) => void;
-  /** An open tunnel ended (or one was stopped before it opened). */
-  onClose?: (code: number, reason: string) => void;
-}
-
-/** One tunnel: its options, and what its log lines and reports need. */
-interface Tunnel {
-  options: TunnelOptions;
-  /** The target as logged and reported. */
-  shown: string;
-  /** Scheme and host of the relay, for logs. */
-  relay: string;
-  /** The URL's path (its last segment is the connection key) and the same, redacted. */
-  keyPath: string;
-  redactedPath: string;
-  opened: boolean;
-}
-
-/** What one start of the actor holds; each start is a new XState system. */
-interface Run {
-  tunnel: Tunnel;
-  ws?: WebSocketConnection;
-  tcp?: Deno.Conn;
-  wsAhead?: ReadAhead;
-  tcpAhead?: ReadAhead;
-  /** Dials in progress, so a release waits for the sockets they may still hand over. */
-  dialing: Set<Promise<void>>;
-  pipe?: Promise<unknown>;
-  /** Stopped by force: a dial that completes now closes its socket at once. */
-  dead: boolean;
-}
-
-/** The WebSocket subprotocol Cloud Remote Access forces. */
-export const TUNNEL_SUBPROTOCOL = "binary";
+import { formatTarget } from "./allowlist.ts";
+import {
+  destroy,
+  dialTarget,
+  dialWebSocket,
+  release,
+  type Run,
+  track,
+  type Tunnel,
+} from "./sides.ts";
+import { allowAll, type TunnelObserver, type TunnelOptions } from "./types.ts";
 
 const log = getLogger("tunnel");
 
@@ -144,89 +70,6 @@ function notify(tunnel: Tunnel, event: keyof TunnelObserver): void {
       error,
     });
   }
-}
-
-function track(run: Run, attempt: Promise<void>): Promise<void> {
-  const settled = attempt.catch(() => {});
-  run.dialing.add(settled);
-  settled.then(() => run.dialing.delete(settled));
-  return attempt;
-}
-
-async function dialWebSocket(run: Run, signal: AbortSignal): Promise<void> {
-  const { options, keyPath, redactedPath } = run.tunnel;
-  let ws: WebSocketConnection;
-  try {
-    ws = await connectWebSocket(options.url, {
-      headers: options.headers,
-      protocols: [TUNNEL_SUBPROTOCOL],
-      caCerts: options.caCerts,
-      proxy: options.proxy,
-      signal,
-      pingIntervalMs: options.pingIntervalMs,
-      // Cloud → device in flight: the receive buffer, at most 3 × bufferSize (protocols/tunnel_pipe.ts).
-      readChunkBytes: options.bufferSize,
-      receiveBufferBytes: 3 * options.bufferSize,
-    });
-  } catch (error) {
-    const status = error instanceof WebSocketHandshakeError ? error.status : undefined;
-    if (status === 401 || status === 403) {
-      throw new TunnelFailure("unauthorized", `WebSocket authentication rejected (${status})`);
-    }
-    // The reason is logged and sent to the cloud: keep the connection key out of it.
-    const text = (error as Error).message;
-    const reason = keyPath.length > 1 ? text.replaceAll(keyPath, redactedPath) : text;
-    throw new TunnelFailure("dial", reason, { cause: error });
-  }
-  if (run.dead) {
-    ws.abort();
-    throw new TunnelFailure("dial", "stopped while the WebSocket opened");
-  }
-  run.ws = ws;
-  run.wsAhead = new ReadAhead(() => ws.read(), options.bufferSize);
-}
-
-async function dialTarget(run: Run, signal: AbortSignal): Promise<void> {
-  const { options: { target, bufferSize }, shown } = run.tunnel;
-  let tcp: Deno.TcpConn;
-  try {
-    tcp = await Deno.connect({
-      hostname: target.host.replace(/^\[|\]$/g, ""),
-      port: target.port,
-      signal,
-    });
-  } catch (error) {
-    if (error instanceof Deno.errors.ConnectionRefused) {
-      throw new TunnelFailure("refused", `connection refused: ${shown}`, { cause: error });
-    }
-    throw new TunnelFailure("dial", `cannot connect to ${shown}: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
-  if (run.dead) {
-    closeQuietly(tcp);
-    throw new TunnelFailure("dial", "stopped while the target connection opened");
-  }
-  // Interactive sessions (SSH keystrokes) must not wait for Nagle's algorithm.
-  tcp.setNoDelay(true);
-  run.tcp = tcp;
-  run.tcpAhead = new ReadAhead(tcpReader(tcp), bufferSize);
-}
-
-async function release(run: Run, { code, reason }: PipeEnd): Promise<void> {
-  await Promise.all(run.dialing);
-  if (run.pipe) {
-    await run.pipe;
-    return;
-  }
-  closeQuietly(run.tcp);
-  await run.ws?.close(code, reason);
-}
-
-function destroy(run: Run): void {
-  run.dead = true;
-  run.ws?.abort();
-  closeQuietly(run.tcp);
 }
 
 const sharedLogic = tunnelProxyMachine.provide({
@@ -436,13 +279,5 @@ function pathOf(url: string): string {
     return new URL(url).pathname;
   } catch {
     return url;
-  }
-}
-
-function closeQuietly(conn: Deno.Conn | undefined): void {
-  try {
-    conn?.close();
-  } catch {
-    // Already closed.
   }
 }

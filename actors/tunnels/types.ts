@@ -4,7 +4,13 @@
  * `tunnel.open`) and by the access control of the support modules.
  */
 
-import type { AccessDecision, TunnelTarget } from "../../machines/tunnel_proxy.ts";
+import type {
+  AccessDecision,
+  TunnelFailureKind,
+  TunnelTarget,
+} from "../../machines/tunnel_proxy.ts";
+import type { PipeMeter } from "../../protocols/tunnel_pipe.ts";
+import type { Allowlist } from "./allowlist.ts";
 
 export type { AccessDecision, TunnelTarget } from "../../machines/tunnel_proxy.ts";
 
@@ -39,6 +45,44 @@ export interface TunnelObserver {
   opened(tunnel: TunnelRequest): void;
   /** A tunnel that had opened has ended (closed by either side or stopped). */
   closed(tunnel: TunnelRequest): void;
+}
+
+/** What one tunnel needs: the options of `tunnelProxy` and `openTunnel` (proxy_actor.ts). */
+export interface TunnelOptions {
+  /** The tunnel's id (its actor id under `tunnels`). */
+  id: string;
+  /** The configured name of the cloud that asked. */
+  cloud: string;
+  /** The relay, e.g. `wss://<c8y-host>/service/remoteaccess/device/<connectionKey>`. */
+  url: string;
+  /** Request headers of the WebSocket, `Authorization` above all. */
+  headers: Record<string, string>;
+  /** The TCP service to reach. */
+  target: TunnelTarget;
+  /** Targets that may be dialed. */
+  allowlist: Allowlist;
+  /** Asked after the allowlist and before dialing. Default: allow. */
+  accessCheck?: AccessCheck;
+  /** Told when the tunnel opens and when an open tunnel ends (session management). */
+  observer?: TunnelObserver;
+  /** Bytes read from the target at a time; bound of what waits before both sides are up. */
+  bufferSize: number;
+  /** WebSocket ping interval; 0 or missing: none. */
+  pingIntervalMs?: number;
+  /** Time for both sides to open. */
+  dialTimeoutMs: number;
+  /** HTTP proxy for the WebSocket (`http://host:port`). */
+  proxy?: string;
+  /** PEM roots trusted for the relay in addition to the system's. */
+  caCerts?: string[];
+  /** Counters of the pipe, for tests and benchmarks. */
+  meter?: PipeMeter;
+  /** Both sides are up. */
+  onOpen?: () => void;
+  /** The tunnel could not open; `reason` is fit for a `502,<reason>`. */
+  onFail?: (reason: string, kind: TunnelFailureKind) => void;
+  /** An open tunnel ended (or one was stopped before it opened). */
+  onClose?: (code: number, reason: string) => void;
 }
 
 /** `[remoteAccess]`: tunnels to TCP services (SSH, VNC, Telnet, …) on this device's side. */

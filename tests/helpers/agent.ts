@@ -6,8 +6,10 @@ import { parseConfig } from "../../actors/agent/config.ts";
 
 /** Options of {@link testAgent}. */
 export interface TestAgentOptions {
-  /** Broker URL of the cloud named "test". */
-  url: string;
+  /** Broker URL of the cloud named "test" (or `urls`). */
+  url?: string;
+  /** Brokers of the cloud named "test" to fail over between, instead of `url`. */
+  urls?: string[];
   /** State directory; a new temporary one when missing. */
   stateDir?: string;
   deviceId?: string;
@@ -16,7 +18,7 @@ export interface TestAgentOptions {
   extra?: string;
 }
 
-/** Builds (does not start) an agent whose one cloud is `test` at `url`. */
+/** Builds (does not start) an agent whose one cloud is `test` at `url` (or `urls`). */
 export async function testAgent(
   options: TestAgentOptions,
 ): Promise<{ agent: Agent; stateDir: string }> {
@@ -35,7 +37,7 @@ enabled = false
 
 [clouds.test]
 type = "mqtt"
-url = "${options.url}"
+${options.urls ? `urls = ${JSON.stringify(options.urls)}` : `url = "${options.url}"`}
 
 [clouds.test.backoff]
 minMs = 20

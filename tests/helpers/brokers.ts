@@ -53,6 +53,8 @@ export interface MosquittoBroker extends TestBroker {
   log(): Promise<string>;
   /** Stops the process (SIGTERM, so it saves its sessions) and starts it again, same port and files. */
   restart(): Promise<void>;
+  /** Kills the process (SIGKILL: no goodbye to any client) and waits; `restart()` brings it back. */
+  crash(): Promise<void>;
 }
 
 /** Starts `mosquitto -c <conf>` and resolves once its port accepts TCP connections. */
@@ -109,7 +111,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
   await Deno.writeTextFile(conf, lines.join("\n") + "\n");
 
   const log = () => Deno.readTextFile(logFile).catch(() => "(no log)");
-  let process: { kill(): Promise<void> };
+  let process: { kill(signal?: Deno.Signal): Promise<void> };
   try {
     process = await spawnMosquitto(conf, port, log);
   } catch (error) {
@@ -126,8 +128,9 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
     await process.kill();
     process = await spawnMosquitto(conf, port, log);
   };
+  const crash = () => process.kill("SIGKILL");
   const scheme = options.tls ? "mqtts" : "mqtt";
-  return { port, url: `${scheme}://127.0.0.1:${port}`, stop, log, restart };
+  return { port, url: `${scheme}://127.0.0.1:${port}`, stop, log, restart, crash };
 }
 
 /** Starts mosquitto on `conf` and resolves once `port` accepts; `kill()` ends it and waits. */
@@ -135,7 +138,7 @@ async function spawnMosquitto(
   conf: string,
   port: number,
   log: () => Promise<string>,
-): Promise<{ kill(): Promise<void> }> {
+): Promise<{ kill(signal?: Deno.Signal): Promise<void> }> {
   const mosquitto = new Deno.Command("mosquitto", {
     args: ["-c", conf],
     stdin: "null",
@@ -144,9 +147,9 @@ async function spawnMosquitto(
   }).spawn();
   let exited = false;
   const status = mosquitto.status.then(() => void (exited = true));
-  const kill = async () => {
+  const kill = async (signal: Deno.Signal = "SIGTERM") => {
     try {
-      mosquitto.kill("SIGTERM");
+      mosquitto.kill(signal);
     } catch {
       // It exited by itself; `status` has what happened.
     }

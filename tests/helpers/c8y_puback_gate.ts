@@ -1,11 +1,12 @@
 /**
- * A TCP proxy between a device and the Cumulocity emulator that can hold
- * back the broker's PUBACKs: it reads the MQTT 3.1.1 packets both ways
+ * A TCP proxy between a device and a broker (the Cumulocity emulator, a
+ * mosquitto) that can hold back the broker's PUBACKs: it reads the MQTT 3.1.1 packets both ways
  * (fixed header, remaining length; PUBLISH topic and packet id; PUBACK
  * packet id) and, while `hold` is on, keeps the PUBACK of every QoS 1
  * publish whose payload matches, forwarding everything else at once. So a
  * test can see what a device publishes while earlier publishes wait for
- * their PUBACK, without slowing the broker itself down.
+ * their PUBACK, without slowing the broker itself down. When either side
+ * closes (a broker killed), the proxy closes the other, as the path would.
  */
 
 /** A running gate. */
@@ -57,13 +58,14 @@ export function startPubackGate(brokerPort: number): PubackGate {
       }
       return toDevice(packet);
     });
-    await Promise.allSettled([up, down]);
+    await Promise.race([up, down]).catch(() => {});
     for (const conn of [device, broker]) {
       conns.delete(conn);
       try {
         conn.close();
       } catch { /* closed by the other direction */ }
     }
+    await Promise.allSettled([up, down]);
   }
 
   const accepting = (async () => {

@@ -9,11 +9,8 @@ import { createHash } from "node:crypto";
 import { createSystem } from "../../actors/runtime/system.ts";
 import { supervisor } from "../../actors/runtime/spec.ts";
 import { parseAllowlist } from "../../actors/tunnels/allowlist.ts";
-import {
-  openTunnel,
-  type TunnelOptions,
-  tunnelsSupervisor,
-} from "../../actors/tunnels/proxy_actor.ts";
+import { openTunnel, tunnelsSupervisor } from "../../actors/tunnels/proxy_actor.ts";
+import type { TunnelOptions } from "../../actors/tunnels/types.ts";
 import { pipeMeter } from "../../protocols/tunnel_pipe.ts";
 import { freePort } from "../helpers/brokers.ts";
 import { startEchoServer, startRemoteAccessServer } from "../helpers/remote_access_server.ts";

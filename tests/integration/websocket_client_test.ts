@@ -9,13 +9,8 @@ import {
   WebSocketHandshakeError,
   WebSocketProtocolError,
 } from "../../protocols/websocket_client.ts";
-import {
-  encodeClosePayload,
-  encodeFrame,
-  MessageDecoder,
-  OPCODE,
-  type WebSocketEvent,
-} from "../../protocols/websocket_frame.ts";
+import { encodeClosePayload, encodeFrame, OPCODE } from "../../protocols/websocket_frame.ts";
+import { MessageDecoder, type WebSocketEvent } from "../../protocols/websocket_decode.ts";
 import { testPki } from "../helpers/tls.ts";
 import { startConnectProxy, startRemoteAccessServer } from "../helpers/remote_access_server.ts";
 

@@ -22,6 +22,7 @@ function cloud(name: string, queued: number, sent: number): CloudView {
     name,
     type: "mqtt",
     connected: true,
+    broker: "mqtt://127.0.0.1:1883",
     since: null,
     reconnects: 0,
     lastError: null,

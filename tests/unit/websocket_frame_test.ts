@@ -5,14 +5,16 @@
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import fc from "fast-check";
 import {
-  type DecoderOptions,
   encodeClosePayload,
   encodeFrame,
-  MessageDecoder,
   OPCODE,
-  type WebSocketEvent,
   WebSocketProtocolError,
 } from "../../protocols/websocket_frame.ts";
+import {
+  type DecoderOptions,
+  MessageDecoder,
+  type WebSocketEvent,
+} from "../../protocols/websocket_decode.ts";
 
 const HELLO = new TextEncoder().encode("Hello");
 const KEY = Uint8Array.of(0x37, 0xfa, 0x21, 0x3d);

@@ -7,15 +7,17 @@
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import fc from "fast-check";
 import {
-  type DecoderOptions,
   encodeFrame,
   FRAME_HEADROOM,
   frameInPlace,
-  MessageDecoder,
   OPCODE,
-  type WebSocketEvent,
   WebSocketProtocolError,
 } from "../../protocols/websocket_frame.ts";
+import {
+  type DecoderOptions,
+  MessageDecoder,
+  type WebSocketEvent,
+} from "../../protocols/websocket_decode.ts";
 import { ReceiveBuffer, type ReceiveEvent } from "../../protocols/websocket_receive.ts";
 import { maskInPlace, maskReference } from "../../protocols/websocket_mask.ts";
 

@@ -102,6 +102,8 @@ export function CloudsView({ state, now }) {
               <${Badge} text=${c.connected ? "connected" : "disconnected"} />
             </div>
             <dl class="facts">
+              <dt>Broker</dt>
+              <dd>${c.broker ?? "–"}</dd>
               <dt>${c.connected ? "Connected since" : "Down since"}</dt>
               <dd>
                 ${c.since
