@@ -16,6 +16,19 @@ export class MqttConnectError extends Error {
   }
 }
 
+/** A SUBACK that refused some filters of a SUBSCRIBE; the others were granted. */
+export class SubscriptionRefusedError extends Error {
+  /** The filters the broker refused, as sent. */
+  readonly refused: readonly string[];
+
+  /** `refused`: the filters whose SUBACK return code was 0x80 or above. */
+  constructor(message: string, refused: readonly string[]) {
+    super(message);
+    this.name = "SubscriptionRefusedError";
+    this.refused = refused;
+  }
+}
+
 // MQTT 3.1.1 §3.2.2.3; MQTT 5 reason codes come worded by mqtt.js.
 const CONNACK_RETURN_CODES: Record<number, string> = {
   1: "unacceptable protocol version",

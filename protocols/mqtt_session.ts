@@ -8,9 +8,9 @@
  */
 import { Buffer } from "node:buffer";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
-import { connectError, MqttConnectError } from "./mqtt_errors.ts";
+import { connectError, MqttConnectError, SubscriptionRefusedError } from "./mqtt_errors.ts";
 
-export { MqttConnectError } from "./mqtt_errors.ts";
+export { MqttConnectError, SubscriptionRefusedError } from "./mqtt_errors.ts";
 
 /** How to reach and log in to a broker. */
 export interface MqttConnectOptions {
@@ -309,10 +309,14 @@ function liveSession(
       } catch (error) {
         // 0x80 in MQTT 3.1.1; any reason code from 0x80 up in MQTT 5.
         const refused = Object.keys(map).flatMap((filter, i) =>
-          granted[i] >= 0x80 ? [`"${filter}" (code ${granted[i]})`] : []
+          granted[i] >= 0x80 ? [{ filter, code: granted[i] }] : []
         );
         if (refused.length === 0) throw error;
-        throw new Error(`The broker at ${url} refused the subscription to ${refused.join(", ")}`);
+        const named = refused.map((r) => `"${r.filter}" (code ${r.code})`).join(", ");
+        throw new SubscriptionRefusedError(
+          `The broker at ${url} refused the subscription to ${named}`,
+          refused.map((r) => r.filter),
+        );
       }
     },
     async unsubscribe(filters) {

@@ -13,7 +13,11 @@
  */
 import { getLogger } from "../runtime/logging.ts";
 import { filterProblem, topicMatches, topicNameProblem } from "../../protocols/mqtt_topic.ts";
-import type { InboundMessage, MqttSession } from "../../protocols/mqtt_session.ts";
+import {
+  type InboundMessage,
+  type MqttSession,
+  SubscriptionRefusedError,
+} from "../../protocols/mqtt_session.ts";
 
 export type { InboundMessage, MqttSession } from "../../protocols/mqtt_session.ts";
 
@@ -44,12 +48,21 @@ interface Registration {
 
 const log = getLogger("mqtt");
 
+/**
+ * Filters a broker refused on connect are asked for again on the same
+ * session after this delay, doubling up to {@link RESUBSCRIBE_MAX_MS}.
+ */
+export const RESUBSCRIBE_MIN_MS = 1000;
+/** The longest wait between two requests for a refused filter. */
+export const RESUBSCRIBE_MAX_MS = 30_000;
+
 /** The stable face of one cloud's MQTT connection. */
 export class MqttLink {
   #session: MqttSession | undefined;
   #broker: string | undefined;
   #subscriptions = new Map<string, Registration>();
   #statusListeners = new Set<(connected: boolean) => void>();
+  #resubscribeTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** A link with no connection yet; `name` is the cloud's name, for logs. */
   constructor(readonly name: string) {}
@@ -120,21 +133,74 @@ export class MqttLink {
   /**
    * For the connection actor: restores subscriptions on a new session (to
    * the broker at URL `broker`, shown without credentials), then reports
-   * connected.
+   * connected. Filters the broker refused (a cluster that cannot place a
+   * subscription while a node is down refuses it) do not fail the session:
+   * the link reports connected with the others and asks for the refused
+   * ones again on this session, waiting {@link RESUBSCRIBE_MIN_MS} and then
+   * twice as long each time, until granted or the session ends. Any other
+   * failure rejects, and the connection tries again.
    */
   async attach(session: MqttSession, broker?: string): Promise<void> {
     const subscriptions = [...this.#subscriptions].map(([filter, { qos }]) => ({ filter, qos }));
-    if (subscriptions.length > 0) await session.subscribe(subscriptions);
+    let refused: readonly string[] = [];
+    if (subscriptions.length > 0) {
+      try {
+        await session.subscribe(subscriptions);
+      } catch (error) {
+        if (!(error instanceof SubscriptionRefusedError)) throw error;
+        refused = error.refused;
+        this.#warnRefused(error, RESUBSCRIBE_MIN_MS);
+      }
+    }
     this.#session = session;
     this.#broker = broker;
     this.#notify(true);
+    if (refused.length > 0) this.#resubscribeLater(session, refused, RESUBSCRIBE_MIN_MS);
   }
 
   /** For the connection actor: the session is gone. */
   detach(): void {
+    clearTimeout(this.#resubscribeTimer);
+    this.#resubscribeTimer = undefined;
     if (!this.#session) return;
     this.#session = undefined;
     this.#notify(false);
+  }
+
+  #resubscribeLater(session: MqttSession, filters: readonly string[], delayMs: number): void {
+    clearTimeout(this.#resubscribeTimer);
+    this.#resubscribeTimer = setTimeout(async () => {
+      this.#resubscribeTimer = undefined;
+      // Still wanted: an actor may have let go of a filter meanwhile.
+      const wanted = filters.flatMap((filter) => {
+        const registration = this.#subscriptions.get(filter);
+        return registration ? [{ filter, qos: registration.qos }] : [];
+      });
+      if (this.#session !== session || wanted.length === 0) return;
+      try {
+        await session.subscribe(wanted);
+        log.info("Link {link}: the broker granted {filters} this time", {
+          link: this.name,
+          filters: wanted.map((w) => w.filter).join(", "),
+        });
+      } catch (error) {
+        if (this.#session !== session) return;
+        const next = Math.min(delayMs * 2, RESUBSCRIBE_MAX_MS);
+        this.#warnRefused(error as Error, next);
+        const still = error instanceof SubscriptionRefusedError
+          ? error.refused
+          : wanted.map((w) => w.filter);
+        this.#resubscribeLater(session, still, next);
+      }
+    }, delayMs);
+  }
+
+  #warnRefused(error: Error, retryMs: number): void {
+    log.warn("Link {link}: {error}; asking again in {retryMs} ms", {
+      link: this.name,
+      error: error.message,
+      retryMs,
+    });
   }
 
   /** For the connection actor: routes an inbound message to every matching handler. */

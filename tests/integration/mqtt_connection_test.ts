@@ -317,6 +317,55 @@ Deno.test("mosquitto: a refused login names the CONNACK code; renewed credential
   }
 });
 
+Deno.test("aedes: a filter refused on reconnect does not fail the session; the link asks again until granted", async () => {
+  // Like a cluster that cannot place a subscription while a node is down: refused twice, then granted.
+  let refusals = 2;
+  const broker = await Aedes.createBroker({
+    authorizeSubscribe: (_client, subscription, done) =>
+      done(null, subscription.topic === "flaky/#" && refusals-- > 0 ? null : subscription),
+  });
+  const server = createServer(broker.handle);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const h = await startConnection({
+    url: `mqtt://127.0.0.1:${(server.address() as { port: number }).port}`,
+  });
+  try {
+    await linkIs(h.link, true);
+    const received: string[] = [];
+    await rejects(h.link.subscribe("flaky/#", (m) => received.push(m.topic)), /refused/);
+    // The next session restores the filter: refused again, yet the link reports connected.
+    h.system.get(PATH)!.send({ type: "reconnect" });
+    await linkIs(h.link, false);
+    await linkIs(h.link, true);
+    equal(refusals, 0, "the restore asked for the filter and was refused");
+    // The link asks again on the same session; once granted, messages arrive.
+    let granted = false;
+    await untilChanged("the filter granted", () => granted, (wake) => {
+      const listener = (subscriptions: { topic: string }[]) => {
+        granted ||= subscriptions.some((s) => s.topic === "flaky/#");
+        wake();
+      };
+      broker.on("subscribe", listener);
+      return () => broker.off("subscribe", listener);
+    }, 10_000);
+    broker.publish(
+      { cmd: "publish", topic: "flaky/x", payload: "1", qos: 0, retain: false, dup: false },
+      () => {},
+    );
+    await untilChanged("delivered", () => received.length > 0, (wake) => {
+      const timer = setInterval(wake, 10);
+      return () => clearInterval(timer);
+    });
+    equal(received[0], "flaky/x");
+    ok(h.link.connected);
+  } finally {
+    await h.stop();
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
+    await closed;
+  }
+});
+
 Deno.test("aedes: a subscription the broker refuses (SUBACK 128) is an error naming the filter", async () => {
   // mosquitto 2.0 grants what its ACL denies and filters at delivery; aedes can refuse.
   const broker = await Aedes.createBroker({
