@@ -356,14 +356,18 @@ export async function loadConfig(
 ): Promise<Config> {
   const env = options.env ?? Deno.env.toObject();
   if (path === undefined) return parseConfig(undefined, { env, hostname: options.hostname });
-  let text: string;
+  const text = await readConfigFile(path);
+  return parseConfig(text, { env, source: path, hostname: options.hostname });
+}
+
+/** The text of the configuration file at `path`; a {@link ConfigError} naming it if unreadable. */
+export async function readConfigFile(path: string): Promise<string> {
   try {
-    text = await Deno.readTextFile(path);
+    return await Deno.readTextFile(path);
   } catch (error) {
     const found = error instanceof Deno.errors.NotFound
       ? `no such file: ${path}`
       : `unreadable file ${path} (${(error as Error).message})`;
     throw new ConfigError(path, [{ key: "(file)", expected: "a readable TOML file", found }]);
   }
-  return parseConfig(text, { env, source: path, hostname: options.hostname });
 }

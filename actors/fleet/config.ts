@@ -9,7 +9,7 @@
  * `outpost run`. Reference: docs/fleet.md.
  */
 import { z } from "zod";
-import { ConfigError, readToml, resolveConfig } from "../agent/config.ts";
+import { ConfigError, readConfigFile, readToml, resolveConfig } from "../agent/config.ts";
 import type {
   CloudConfig,
   LogSection,
@@ -221,16 +221,7 @@ export async function loadFleetConfig(
   path: string,
   overrides: FleetOverrides = {},
 ): Promise<FleetConfig> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    const found = error instanceof Deno.errors.NotFound
-      ? `no such file: ${path}`
-      : `unreadable file ${path} (${(error as Error).message})`;
-    throw new ConfigError(path, [{ key: "(file)", expected: "a readable TOML file", found }]);
-  }
-  return parseFleetConfig(text, { source: path, overrides });
+  return parseFleetConfig(await readConfigFile(path), { source: path, overrides });
 }
 
 // A number from the command line is a number; anything else is shown as the text it was.
