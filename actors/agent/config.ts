@@ -32,7 +32,7 @@ export { mqttConnectionFields } from "../cloud/mqtt_config.ts";
 import { parse as parseToml } from "smol-toml";
 import { applyEnvOverrides, type ConfigIssue, isTable } from "./config_env.ts";
 
-import { toConfigIssues } from "./config_issues.ts";
+import { sharedClientIdIssues, toConfigIssues } from "./config_issues.ts";
 
 export type { ConfigIssue } from "./config_env.ts";
 
@@ -343,6 +343,8 @@ export function resolveConfig(
     result.error.issues.flatMap((i) => toConfigIssues(i, raw, origins, fileSchema)),
   );
   if (all.length > 0 || !result.success) throw new ConfigError(source, all);
+  const shared = sharedClientIdIssues(result.data.clouds);
+  if (shared.length > 0) throw new ConfigError(source, shared);
   return result.data;
 }
 

@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { cloudTypes } from "../clouds.ts";
 import { expectedInWords } from "../cloud/config_fields.ts";
+import { brokerKey } from "../cloud/mqtt_config.ts";
 import {
   childOf,
   type ConfigIssue,
@@ -117,4 +118,36 @@ export function toConfigIssues(
     ? issue.params.found
     : describeFound(value, issue.path);
   return [{ key: keyOf(issue.path), expected: expectedOf(issue, raw, value, fileSchema), found }];
+}
+
+/**
+ * Two clouds that reach the same broker with the same client id would take
+ * each other's session over, again and again (MQTT allows one connection
+ * per client id): one issue per later cloud, naming the earlier one.
+ */
+export function sharedClientIdIssues(clouds: Record<string, object>): ConfigIssue[] {
+  const seen = new Map<string, string>();
+  const issues: ConfigIssue[] = [];
+  for (const [name, table] of Object.entries(clouds)) {
+    // Azure's table has neither: its hub and device id come from DPS or `hub`.
+    const cloud = table as { clientId?: unknown; urls?: unknown };
+    if (typeof cloud.clientId !== "string" || !Array.isArray(cloud.urls)) continue;
+    for (const url of cloud.urls as string[]) {
+      const key = `${brokerKey(url)} ${cloud.clientId}`;
+      const earlier = seen.get(key);
+      if (earlier === undefined) {
+        seen.set(key, name);
+        continue;
+      }
+      if (earlier === name) continue;
+      issues.push({
+        key: `clouds.${name}.clientId`,
+        expected: `a client id of its own: cloud ${earlier} already connects to ${url} as ` +
+          `"${cloud.clientId}", and the broker would let each take over the other's session`,
+        found: `"${cloud.clientId}"`,
+      });
+      break;
+    }
+  }
+  return issues;
 }

@@ -33,9 +33,12 @@ const brokerUrl = () => text(URL_EXPECTED).refine(isCloudUrl, URL_EXPECTED);
 
 const DEFAULT_PORTS: Record<string, string> = { mqtt: "1883", mqtts: "8883", ws: "80", wss: "443" };
 
-// Two spellings of one broker ("mqtt://A:1883/" and "mqtt://a") are one
-// broker: tried twice a round, it would only lengthen the round.
-function brokerKey(value: string): string {
+/**
+ * One spelling per broker: "mqtt://A:1883/" and "mqtt://a" are the same
+ * broker (in a list it would be tried twice a round; for two clouds it is
+ * one broker).
+ */
+export function brokerKey(value: string): string {
   const url = new URL(value);
   const scheme = url.protocol.slice(0, -1);
   const path = url.pathname.replace(/\/+$/, "");

@@ -187,3 +187,45 @@ Deno.test("a file with hundreds of thousands of unknown keys is one ConfigError 
   equal(lines[50], `test.toml: and ${count - 50} more issues`);
   match(lines[49], /^test\.toml: k49: /);
 });
+
+Deno.test("two clouds on one broker with one client id are refused, naming the earlier cloud", () => {
+  const error = errorOf(`
+[clouds.a]
+type = "mqtt"
+url = "mqtt://Broker.example:1883"
+
+[clouds.b]
+type = "mqtt"
+urls = ["mqtt://other.example", "mqtt://broker.example"]
+topicPrefix = "second"
+`);
+  equal(error.issues.length, 1);
+  equal(error.issues[0].key, "clouds.b.clientId");
+  match(
+    error.issues[0].expected,
+    /cloud a already connects to mqtt:\/\/broker\.example as "outpost-test-host"/,
+  );
+  equal(error.issues[0].found, '"outpost-test-host"');
+  // A client id of its own, or another broker, is fine.
+  const parse = (text: string) =>
+    parseConfig(text, { env: {}, hostname: "test-host", source: "test.toml" });
+  ok(parse(`
+[clouds.a]
+type = "mqtt"
+url = "mqtt://broker.example"
+
+[clouds.b]
+type = "mqtt"
+url = "mqtt://broker.example"
+clientId = "outpost-test-host-b"
+`));
+  ok(parse(`
+[clouds.a]
+type = "mqtt"
+url = "mqtt://one.example"
+
+[clouds.b]
+type = "mqtt"
+url = "mqtt://two.example"
+`));
+});
