@@ -20,11 +20,18 @@ import { startC8yEmulator } from "../helpers/c8y_emulator.ts";
 import { testPki } from "../helpers/tls.ts";
 import { until } from "../helpers/wait.ts";
 
-Deno.test("on Cumulocity each simulated device logs in as itself and sends its own measurements", async () => {
-  const emulator = await startC8yEmulator({
-    users: { "device_sim-1": "pw-1", "device_sim-2": "pw-2", "device_sim-3": "pw-3" },
-  });
-  const stateDir = await Deno.makeTempDir({ prefix: "fleet-c8y-" });
+/**
+ * Three simulated devices on `cloud` (a `[clouds.<name>]` table, given a
+ * fast backoff here), started; `check` runs against them, then the fleet,
+ * the emulator and the state directory go whatever happened.
+ */
+async function withThreeDevices(
+  name: string,
+  cloud: string,
+  options: { intervalSec: number; emulator: { stop(): Promise<void> } },
+  check: (fleet: ReturnType<typeof createFleet>) => Promise<void>,
+): Promise<void> {
+  const stateDir = await Deno.makeTempDir({ prefix: `fleet-${name}-` });
   const fleet = createFleet(parseFleetConfig(
     `
 [fleet]
@@ -32,21 +39,38 @@ devices = 3
 rampPerSec = 1000
 stateDir = "${stateDir}"
 [fleet.telemetry]
-intervalSec = 0.1
-[clouds.c8y]
+intervalSec = ${options.intervalSec}
+[clouds.${name}]
+${cloud.trim()}
+[clouds.${name}.backoff]
+minMs = 20
+maxMs = 200
+`,
+    { source: `fleet ${name} test` },
+  ));
+  await fleet.start();
+  try {
+    await check(fleet);
+    assert.equal(fleet.stats().errors, 0);
+  } finally {
+    await fleet.stop();
+    await options.emulator.stop();
+    await Deno.remove(stateDir, { recursive: true });
+  }
+}
+
+Deno.test("on Cumulocity each simulated device logs in as itself and sends its own measurements", async () => {
+  const emulator = await startC8yEmulator({
+    users: { "device_sim-1": "pw-1", "device_sim-2": "pw-2", "device_sim-3": "pw-3" },
+  });
+  const cloud = `
 type = "c8y"
 url = "${emulator.url}"
 tenant = "${emulator.tenant}"
 user = "device_{id}"
 password = "pw-{n}"
-[clouds.c8y.backoff]
-minMs = 20
-maxMs = 200
-`,
-    { source: "fleet c8y test" },
-  ));
-  await fleet.start();
-  try {
+`;
+  await withThreeDevices("c8y", cloud, { intervalSec: 0.1, emulator }, async (fleet) => {
     await until("every device connected", () => fleet.stats().connected === 3, 10_000);
     const accepted = emulator.connects.filter((c) => c.accepted).map((c) => [
       c.clientId,
@@ -69,41 +93,21 @@ maxMs = 200
       created.map((l) => [l.clientId, l.fields[1]]).sort(),
       [["d:sim-1", "Outpost sim-1"], ["d:sim-2", "Outpost sim-2"], ["d:sim-3", "Outpost sim-3"]],
     );
-    assert.equal(fleet.stats().errors, 0);
-  } finally {
-    await fleet.stop();
-    await emulator.stop();
-    await Deno.remove(stateDir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("on Azure each simulated device registers through DPS with the group key, and answers its own methods and twin", async () => {
   const groupKey = btoa("the-fleet-enrollment-group-key-01");
   const pki = await testPki();
   const emulator = await startAzureEmulator({ pki, groupKeys: [groupKey] });
-  const stateDir = await Deno.makeTempDir({ prefix: "fleet-azure-" });
-  const fleet = createFleet(parseFleetConfig(
-    `
-[fleet]
-devices = 3
-rampPerSec = 1000
-stateDir = "${stateDir}"
-[fleet.telemetry]
-intervalSec = 0.2
-[clouds.central]
+  const cloud = `
 type = "azure"
 idScope = "${emulator.idScope}"
 groupKey = "${groupKey}"
 dpsHost = "${emulator.hub}"
 caFile = "${pki.ca.certFile}"
-[clouds.central.backoff]
-minMs = 20
-maxMs = 200
-`,
-    { source: "fleet azure test" },
-  ));
-  await fleet.start();
-  try {
+`;
+  await withThreeDevices("central", cloud, { intervalSec: 0.2, emulator }, async (fleet) => {
     await until("every device connected", () => fleet.stats().connected === 3, 15_000);
     await emulator.waitFor(
       "records from every device",
@@ -123,27 +127,13 @@ maxMs = 200
     assert.deepEqual(twin.reported.mode, { value: "eco", ac: 200, av: 2, ad: "completed" });
     assert.equal(emulator.twin("sim-1").reported.mode, undefined, "sim-1 was not asked");
     assert.deepEqual(emulator.violations, []);
-    assert.equal(fleet.stats().errors, 0);
-  } finally {
-    await fleet.stop();
-    await emulator.stop();
-    await Deno.remove(stateDir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("on AWS each simulated device connects as its own thing and syncs its own shadow", async () => {
   const emulator = await startAwsEmulator();
   const { pki } = emulator;
-  const stateDir = await Deno.makeTempDir({ prefix: "fleet-aws-" });
-  const fleet = createFleet(parseFleetConfig(
-    `
-[fleet]
-devices = 3
-rampPerSec = 1000
-stateDir = "${stateDir}"
-[fleet.telemetry]
-intervalSec = 0.2
-[clouds.aws]
+  const cloud = `
 type = "aws"
 url = "${emulator.url}"
 caFile = "${pki.ca.certFile}"
@@ -151,14 +141,8 @@ certFile = "${pki.client.certFile}"
 keyFile = "${pki.client.keyFile}"
 thingName = "thing-{id}"
 ingestRule = "telemetry"
-[clouds.aws.backoff]
-minMs = 20
-maxMs = 200
-`,
-    { source: "fleet aws test" },
-  ));
-  await fleet.start();
-  try {
+`;
+  await withThreeDevices("aws", cloud, { intervalSec: 0.2, emulator }, async (fleet) => {
     await until("every device connected", () => fleet.stats().connected === 3, 20_000);
     await emulator.until(
       "records from every thing",
@@ -174,10 +158,5 @@ maxMs = 200
       () => emulator.shadow("thing-sim-2")?.reported.mode === "eco",
     );
     assert.equal(emulator.shadow("thing-sim-1")?.reported.mode, undefined, "sim-1 was not asked");
-    assert.equal(fleet.stats().errors, 0);
-  } finally {
-    await fleet.stop();
-    await emulator.stop();
-    await Deno.remove(stateDir, { recursive: true });
-  }
+  });
 });
