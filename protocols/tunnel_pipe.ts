@@ -115,21 +115,10 @@ export class ReadAhead implements ByteSource {
     return this.#bytes;
   }
 
+  /** What was read ahead first, then reads on demand. */
   async next(): Promise<Uint8Array | null> {
-    this.#ahead = false;
-    while (true) {
-      const chunk = this.#chunks.shift();
-      if (chunk) {
-        this.#bytes -= chunk.length;
-        return chunk;
-      }
-      if (this.#ended) {
-        if ("error" in this.#ended) throw this.#ended.error;
-        return null;
-      }
-      if (!this.#reading) return await this.read(this.limit);
-      await this.#reading;
-    }
+    const held = await this.drain();
+    return held === undefined ? await this.read(this.limit) : held;
   }
 
   /**
