@@ -154,6 +154,12 @@ export function TunnelsView({ state, now, receivedAt }) {
   `;
 }
 
+/** The two answers to a pending confirmation, as buttons. */
+const DECISIONS = [
+  { action: "accept", label: "Accept", done: "accepted", style: "ok" },
+  { action: "reject", label: "Reject", done: "rejected", style: "danger" },
+];
+
 /** Access requests that wait for a person: shown on every view. */
 export function PendingBanner({ access }) {
   const pending = access?.pending ?? [];
@@ -167,32 +173,24 @@ export function PendingBanner({ access }) {
             <li key=${feature} data-pending=${feature}>
               <span class="what">A remote session asks for <strong>${feature}</strong>.</span>
               <span class="actions">
-                <button
-                  class="ok"
-                  aria-label=${`Accept the ${feature} request`}
-                  onClick=${() =>
-                    act(
-                      `/api/access/requests/${feature}/accept`,
-                      {},
-                      `Accept ${feature}`,
-                      `${feature} accepted`,
-                    )}
-                >
-                  Accept
-                </button>
-                <button
-                  class="danger"
-                  aria-label=${`Reject the ${feature} request`}
-                  onClick=${() =>
-                    act(
-                      `/api/access/requests/${feature}/reject`,
-                      {},
-                      `Reject ${feature}`,
-                      `${feature} rejected`,
-                    )}
-                >
-                  Reject
-                </button>
+                ${DECISIONS.map(({ action, label, done, style }) =>
+                  html`
+                    <button
+                      key=${action}
+                      class=${style}
+                      aria-label=${`${label} the ${feature} request`}
+                      onClick=${() =>
+                        act(
+                          `/api/access/requests/${feature}/${action}`,
+                          {},
+                          `${label} ${feature}`,
+                          `${feature} ${done}`,
+                        )}
+                    >
+                      ${label}
+                    </button>
+                  `
+                )}
               </span>
             </li>
           `
